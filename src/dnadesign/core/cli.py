@@ -1,0 +1,50 @@
+"""Run a Typer app so that handled errors become one line on stderr and the right exit code."""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from .errors import DnadesignError, ExitCode
+from .secrets import scrub_urls
+
+
+def run_app(app: typer.Typer, prog_name: str) -> None:
+    """Entry point wrapper shared by `usr`, `dense` and `notify`."""
+    try:
+        app(prog_name=prog_name, standalone_mode=True)
+    except DnadesignError as exc:  # raised outside a command (rare: callbacks)
+        fail(exc)
+
+
+def fail(exc: DnadesignError) -> None:
+    """Print `error: <message> <hint>` to stderr and exit with the error's code."""
+    sys.stderr.write(f"{prog()}: error: {scrub_urls(exc.render())}\n")
+    sys.stderr.flush()
+    raise SystemExit(int(exc.exit_code))
+
+
+def prog() -> str:
+    import os
+
+    return os.path.basename(sys.argv[0]) if sys.argv and sys.argv[0] else "dnadesign"
+
+
+def handled(func):
+    """Decorator for Typer commands: convert DnadesignError into a one-line error and exit code."""
+    import functools
+
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        try:
+            return func(*args, **kwargs)
+        except DnadesignError as exc:
+            fail(exc)
+        except KeyboardInterrupt:
+            sys.stderr.write(f"{prog()}: interrupted\n")
+            raise SystemExit(130)
+        except BrokenPipeError:
+            raise SystemExit(int(ExitCode.OK))
+
+    return wrapper
