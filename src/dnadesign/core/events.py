@@ -73,6 +73,8 @@ def job_block(env: Mapping[str, str] | None = None, **fields: Any) -> dict[str, 
         return None
     block = {"scheduler": info.scheduler, "job_id": info.job_id, "task_id": info.task_id,
              "state": None, "exit_code": None, "signal": None}
+    if info.array:
+        block["array"] = {"first": info.array[0], "last": info.array[1], "step": info.array[2]}
     block.update(fields)
     return block
 

@@ -14,6 +14,7 @@ class SchedulerInfo:
     task_id: str | None
     raw_job_id: str | None
     cpus: int
+    array: tuple[int, int, int] | None = None  # (first, last, step) for array jobs
 
     @property
     def run_key(self) -> str | None:
@@ -37,6 +38,13 @@ def _int(value: str | None, default: int) -> int:
         return default
 
 
+def _array(env: Mapping[str, str], first: str, last: str, step: str) -> tuple[int, int, int] | None:
+    try:
+        return int(_v(env, first)), int(_v(env, last)), int(_v(env, step) or 1)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return None
+
+
 def machine_cpus() -> int:
     try:
         return len(os.sched_getaffinity(0))
@@ -50,9 +58,11 @@ def detect_scheduler(env: Mapping[str, str] | None = None) -> SchedulerInfo:
     if _v(env, "SLURM_JOB_ID"):
         cpus = _int(_v(env, "SLURM_CPUS_PER_TASK") or _v(env, "SLURM_CPUS_ON_NODE"), 1)
         return SchedulerInfo("slurm", _v(env, "SLURM_ARRAY_JOB_ID") or env["SLURM_JOB_ID"],
-                             _v(env, "SLURM_ARRAY_TASK_ID"), env["SLURM_JOB_ID"], cpus)
+                             _v(env, "SLURM_ARRAY_TASK_ID"), env["SLURM_JOB_ID"], cpus,
+                             _array(env, "SLURM_ARRAY_TASK_MIN", "SLURM_ARRAY_TASK_MAX", "SLURM_ARRAY_TASK_STEP"))
     if _v(env, "JOB_ID") and ("SGE_TASK_ID" in env or _v(env, "SGE_ROOT")):
-        return SchedulerInfo("sge", env["JOB_ID"], _v(env, "SGE_TASK_ID"), env["JOB_ID"], _int(_v(env, "NSLOTS"), 1))
+        return SchedulerInfo("sge", env["JOB_ID"], _v(env, "SGE_TASK_ID"), env["JOB_ID"], _int(_v(env, "NSLOTS"), 1),
+                             _array(env, "SGE_TASK_FIRST", "SGE_TASK_LAST", "SGE_TASK_STEPSIZE"))
     return SchedulerInfo("none", None, None, None, machine_cpus())
 
 
