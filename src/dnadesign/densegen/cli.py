@@ -1,0 +1,24 @@
+"""`dense`: thin Typer CLI over the DenseGen library.
+
+Commands are registered by two modules: `cli_setup` (validate-config, inspect config/plan/inputs,
+workspace) and `cli_run` (run, inspect run, plot, ls-plots).
+"""
+
+from __future__ import annotations
+
+import typer
+
+from ..core.cli import run_app
+from . import cli_run, cli_setup
+
+app = typer.Typer(name="dense", help="Design dense DNA arrays of binding sites with CP-SAT and append them to USR.",
+                  no_args_is_help=True, add_completion=False)
+inspect_app = typer.Typer(help="Inspect a workspace's config, plans, inputs and runs.", no_args_is_help=True)
+app.add_typer(inspect_app, name="inspect")
+
+cli_setup.register(app, inspect_app)
+cli_run.register(app, inspect_app)
+
+
+def main() -> None:
+    run_app(app, "dense")

@@ -1,0 +1,1 @@
+"""USR sync: diff / pull / push over SSH + rsync."""
