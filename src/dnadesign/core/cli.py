@@ -10,6 +10,9 @@ from .errors import DnadesignError, ExitCode
 from .secrets import scrub_urls
 
 
+TOOLS = ("usr", "dense", "notify")
+
+
 def run_app(app: typer.Typer, prog_name: str) -> None:
     """Entry point wrapper shared by `usr`, `dense` and `notify`."""
     try:
@@ -26,9 +29,11 @@ def fail(exc: DnadesignError) -> None:
 
 
 def prog() -> str:
+    """The tool name for error lines: the running console script, else `dnadesign`."""
     import os
 
-    return os.path.basename(sys.argv[0]) if sys.argv and sys.argv[0] else "dnadesign"
+    name = os.path.basename(sys.argv[0]) if sys.argv and sys.argv[0] else ""
+    return name if name in TOOLS else "dnadesign"
 
 
 def handled(func):

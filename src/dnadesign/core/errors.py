@@ -33,7 +33,8 @@ class DnadesignError(Exception):
         """One line for stderr: the problem, then what to do."""
         text = self.message.rstrip(".") + "."
         if self.hint:
-            text += " " + self.hint.rstrip(".") + "."
+            hint = self.hint.rstrip(".")
+            text += " " + hint[:1].upper() + hint[1:] + "."
         return text
 
 

@@ -1,14 +1,446 @@
-"""`usr`: thin Typer CLI over the USR store."""
+"""`usr`: thin Typer CLI over the USR store (`dnadesign.usr.store`)."""
 
 from __future__ import annotations
 
+import json
+import time
+from pathlib import Path
+from typing import Optional
+
+from typing import TYPE_CHECKING
+
 import typer
 
-from ..core.cli import run_app
+from ..core import events as ev
+from ..core.cli import handled, run_app
+from ..core.console import out, print_json, table
+from ..core.errors import InputError, NotFoundError, UsageError
+from .layout import ROOT_ENV, DatasetPaths, list_dataset_ids, resolve_root
+from .manifest import Manifest
 from .sync import cli as sync_cli
+
+if TYPE_CHECKING:  # heavy modules (polars, pyarrow) are imported inside the commands that need them
+    import polars as pl
+
+    from .store import Dataset
 
 app = typer.Typer(name="usr", help="Universal Sequence Records: Parquet datasets with an append-only event log.",
                   no_args_is_help=True, add_completion=False)
+snapshot_app = typer.Typer(help="Save, list and restore snapshots (saved manifests; no data is copied).", no_args_is_help=True)
+events_app = typer.Typer(help="Read a dataset's .events.log.", no_args_is_help=True)
+app.add_typer(snapshot_app, name="snapshot")
+app.add_typer(events_app, name="events")
+
+JsonOpt = typer.Option(False, "--json", help="Print machine-readable JSON.")
+
+
+@app.callback()
+def _root(ctx: typer.Context,
+          root: Optional[Path] = typer.Option(None, "--root", help=f"USR root directory (default ${ROOT_ENV}, else ~/.local/share/dnadesign/usr).")) -> None:
+    ctx.obj = {"root": root}
+
+
+def _root_of(ctx: typer.Context) -> Path:
+    obj = ctx.find_root().obj or {}
+    return resolve_root(obj.get("root"))
+
+
+def _open(ctx: typer.Context, dataset: str) -> "Dataset":
+    from .store import Dataset
+
+    return Dataset.open(_root_of(ctx), dataset)
+
+
+def _manifest(ctx: typer.Context, dataset: str) -> tuple[DatasetPaths, Manifest]:
+    """The manifest alone (no Parquet libraries needed): for fast listing commands."""
+    paths = DatasetPaths(_root_of(ctx), dataset).require()
+    return paths, Manifest.load(paths.manifest)
+
+
+def _split(values: Optional[str]) -> list[str] | None:
+    return [v.strip() for v in values.split(",") if v.strip()] if values else None
+
+
+def _show_frame(frame: "pl.DataFrame", as_json: bool, max_width: int = 40) -> None:
+    if as_json:
+        print_json(frame.to_dicts())
+        return
+    rows = []
+    for rec in frame.iter_rows():
+        rows.append([_short(v, max_width) for v in rec])
+    out.print(table(None, frame.columns, rows))
+
+
+def _short(value, width: int) -> str:
+    text = json.dumps(value, default=str) if isinstance(value, (list, dict)) else str(value)
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+# -- datasets ------------------------------------------------------------------------------------
+@app.command()
+@handled
+def init(ctx: typer.Context, dataset: str = typer.Argument(..., help="namespace/name"),
+         source: str = typer.Option("", help="Where the data comes from (free text)."),
+         notes: str = typer.Option("", help="Notes for meta.md.")) -> None:
+    """Create an empty dataset."""
+    from .store import Dataset
+
+    ds = Dataset.create(_root_of(ctx), dataset, source=source, notes=notes)
+    out.print(f"Created dataset {ds.id} at {ds.dir}")
+
+
+@app.command("import")
+@handled
+def import_(ctx: typer.Context, dataset: str = typer.Argument(..., help="namespace/name"),
+            path: Path = typer.Argument(..., help="CSV, Parquet or FASTA file."),
+            fmt: Optional[str] = typer.Option(None, "--format", help="csv | parquet | fasta (default: from the extension)."),
+            bio_type: str = typer.Option("dna", "--bio-type", help="dna | rna | protein."),
+            alphabet: Optional[str] = typer.Option(None, "--alphabet", help="dna_4, dna_5, rna_4, rna_5, protein_20, protein_21."),
+            source: Optional[str] = typer.Option(None, "--source", help="Source label (default: a per-row `source` column, else the file name)."),
+            on_conflict: str = typer.Option("error", "--on-conflict", help="error | ignore records already stored."),
+            sequence_column: str = typer.Option("sequence", "--sequence-column", help="Column holding the sequences (CSV/Parquet)."),
+            create: bool = typer.Option(False, "--create", help="Create the dataset if it does not exist."),
+            as_json: bool = JsonOpt) -> None:
+    """Import sequences from a file (validated; the dataset is unchanged if any row is bad)."""
+    from .io import detect_format, read_records
+    from .store import Dataset
+
+    if on_conflict not in ("error", "ignore"):
+        raise UsageError(f"--on-conflict must be error or ignore, not {on_conflict!r}")
+    root = _root_of(ctx)
+    ds = Dataset(root, dataset) if create else Dataset.open(root, dataset)
+    batch = read_records(path, fmt=fmt, bio_type=bio_type, alphabet=alphabet, source=source, sequence_column=sequence_column)
+    if create:
+        ds = Dataset.create(root, dataset, source=str(path.name), exist_ok=True)
+    res = ds.append(batch.records, on_conflict=on_conflict, event_args={"file": path.name, "format": detect_format(path, fmt)},
+                    note=f"import {path.name}")
+    if as_json:
+        print_json({"dataset": ds.id, "added": res.added, "skipped": res.skipped, "ignored_columns": batch.ignored_columns})
+        return
+    out.print(f"Imported {res.added} record(s) into {ds.id}" + (f" ({res.skipped} already present, skipped)" if res.skipped else ""))
+    if batch.ignored_columns:
+        from ..core.console import warn
+
+        warn(f"columns not imported: {', '.join(batch.ignored_columns)} (add them with `usr attach {ds.id} {path} --namespace NS`)")
+
+
+@app.command("ls")
+@handled
+def ls(ctx: typer.Context, as_json: bool = JsonOpt) -> None:
+    """List datasets under the root."""
+    root = _root_of(ctx)
+    rows = []
+    for did in list_dataset_ids(root):
+        man = _manifest(ctx, did)[1]
+        rows.append({"dataset": did, "rows": man.rows, "files": len(man.all_files()), "bytes": man.bytes,
+                     "namespaces": man.namespaces(), "updated_at": man.updated_at})
+    if as_json:
+        print_json(rows)
+    elif not rows:
+        out.print(f"No datasets under {root}")
+    else:
+        out.print(table(str(root), ["dataset", "rows", "files", "size", "namespaces", "updated"],
+                        [[r["dataset"], r["rows"], r["files"], _size(r["bytes"]), ",".join(r["namespaces"]), r["updated_at"]] for r in rows]))
+
+
+def _size(n: int) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if n < 1024 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return str(n)
+
+
+@app.command()
+@handled
+def info(ctx: typer.Context, dataset: str, as_json: bool = JsonOpt) -> None:
+    """Rows, files, size, namespaces and snapshots of a dataset (read from the manifest only)."""
+    paths, man = _manifest(ctx, dataset)
+    snapshots = sorted(p.stem for p in paths.snapshots_dir.glob("*.json"))
+    data = {"dataset": dataset, "path": str(paths.dir), "rows": man.rows, "parts": len(man.parts),
+            "overlay_files": sum(len(v) for v in man.overlays.values()), "bytes": man.bytes,
+            "namespaces": man.namespaces(), "derived_columns": man.columns, "bio_types": man.bio_types,
+            "snapshots": snapshots, "created_at": man.created_at, "updated_at": man.updated_at,
+            "events_log": str(paths.events_log)}
+    if as_json:
+        print_json(data)
+        return
+    for k, v in data.items():
+        out.print(f"{k:16} {', '.join(map(str, v)) if isinstance(v, list) else (json.dumps(v) if isinstance(v, dict) else v)}", highlight=False)
+
+
+@app.command()
+@handled
+def schema(ctx: typer.Context, dataset: str, as_json: bool = JsonOpt) -> None:
+    """Column names and types (records plus overlays)."""
+    ds = _open(ctx, dataset)
+    sch = ds.scan(include_deleted=True).collect_schema()
+    man = ds.manifest()
+    rows = [{"column": c, "type": str(t), "origin": "overlay" if c in man.columns else "record"} for c, t in sch.items()]
+    if as_json:
+        print_json(rows)
+    else:
+        out.print(table(ds.id, ["column", "type", "origin"], [[r["column"], r["type"], r["origin"]] for r in rows]))
+
+
+@app.command()
+@handled
+def head(ctx: typer.Context, dataset: str, n: int = typer.Option(10, "-n", help="Number of records."),
+         columns: Optional[str] = typer.Option(None, "--columns", help="Comma-separated columns to show."),
+         include_deleted: bool = typer.Option(False, "--include-deleted", help="Show tombstoned records too."),
+         as_json: bool = JsonOpt) -> None:
+    """The first records, overlays joined."""
+    from . import query
+
+    ds = _open(ctx, dataset)
+    frame = query.head(ds, n, include_deleted=include_deleted, columns=_split(columns))
+    if not columns and not as_json:
+        frame = frame.select([c for c in frame.columns if c in ("id", "sequence", "length", "source") or (c.count("__") and not c.startswith("usr__"))][:8])
+    _show_frame(frame, as_json)
+
+
+@app.command()
+@handled
+def get(ctx: typer.Context, dataset: str, record_id: str = typer.Argument(..., help="Record id (sha1)."),
+        include_deleted: bool = typer.Option(False, "--include-deleted"), as_json: bool = JsonOpt) -> None:
+    """One record by id, with its overlay columns."""
+    from . import query
+
+    ds = _open(ctx, dataset)
+    rec = query.get(ds, record_id.strip().lower(), include_deleted=include_deleted) if _is_sha1(record_id) else None
+    if rec is None:
+        raise NotFoundError(f"no record {record_id} in {ds.id}", hint="ids are 40-character sha1 hex; find them with `usr head` or `usr grep`")
+    if as_json:
+        print_json(rec)
+    else:
+        for k, v in rec.items():
+            out.print(f"{k:28} {v}", highlight=False)
+
+
+def _is_sha1(text: str) -> bool:
+    t = text.strip().lower()
+    return len(t) == 40 and all(c in "0123456789abcdef" for c in t)
+
+
+@app.command()
+@handled
+def grep(ctx: typer.Context, dataset: str, pattern: str = typer.Argument(..., help="Regular expression over sequences (case-insensitive)."),
+         limit: int = typer.Option(20, "--limit"), include_deleted: bool = typer.Option(False, "--include-deleted"),
+         as_json: bool = JsonOpt) -> None:
+    """Records whose sequence matches PATTERN."""
+    import re
+
+    from . import query
+
+    try:
+        re.compile(pattern)
+    except re.error as exc:
+        raise InputError(f"invalid pattern {pattern!r}: {exc}", hint="use a regular expression such as TTGACA.{15,19}TATAAT") from None
+    ds = _open(ctx, dataset)
+    frame = query.grep(ds, pattern, limit=limit, include_deleted=include_deleted)
+    if not as_json:
+        frame = frame.select(["id", "sequence", "source"])
+    _show_frame(frame, as_json, max_width=64)
+
+
+@app.command()
+@handled
+def export(ctx: typer.Context, dataset: str, path: Path = typer.Argument(..., help="Output file."),
+           fmt: Optional[str] = typer.Option(None, "--format", help="csv | parquet | fasta (default: from the extension)."),
+           columns: Optional[str] = typer.Option(None, "--columns"),
+           include_deleted: bool = typer.Option(False, "--include-deleted")) -> None:
+    """Write records (overlays joined) to a CSV, Parquet or FASTA file, atomically."""
+    from . import query
+    from .io import detect_format, export_frame
+
+    ds = _open(ctx, dataset)
+    fmt = detect_format(path, fmt)
+    frame = ds.scan(include_deleted=include_deleted).collect()
+    cols = _split(columns)
+    if cols:
+        frame = query._select(frame, cols if fmt != "fasta" else list(dict.fromkeys(["id", "sequence", *cols])))
+    export_frame(frame, path, fmt)
+    out.print(f"Wrote {frame.height} record(s) to {path}")
+
+
+@app.command()
+@handled
+def attach(ctx: typer.Context, dataset: str, path: Path = typer.Argument(..., help="CSV or Parquet with a key column and value columns."),
+           namespace: str = typer.Option(..., "--namespace", help="Namespace for the columns (stored as <namespace>__<field>)."),
+           key: str = typer.Option("id", "--key", help="id | sequence."),
+           key_col: Optional[str] = typer.Option(None, "--key-col", help="Column holding the key (default: same as --key)."),
+           columns: Optional[str] = typer.Option(None, "--columns", help="Comma-separated columns to attach (default: all)."),
+           allow_missing: bool = typer.Option(False, "--allow-missing", help="Drop keys that are not records instead of failing."),
+           fmt: Optional[str] = typer.Option(None, "--format"), as_json: bool = JsonOpt) -> None:
+    """Attach derived columns as an overlay (types are fixed by the first attach)."""
+    from .io import read_overlay
+
+    ds = _open(ctx, dataset)
+    man = ds.manifest()
+    bio = man.bio_types[0] if len(man.bio_types) == 1 else None
+    tbl = read_overlay(path, fmt=fmt, key=key, key_col=key_col, columns=_split(columns), bio_type=bio)
+    res = ds.write_overlay(namespace, tbl, allow_missing=allow_missing, event_args={"file": path.name, "key": key},
+                           note=f"attach {namespace} from {path.name}")
+    if as_json:
+        print_json({"dataset": ds.id, "namespace": namespace, **res})
+    else:
+        out.print(f"Attached {tbl.num_columns - 1} column(s) to {res['rows']} record(s) of {ds.id} under {namespace}"
+                  + (f"; {res['dropped']} key(s) not in the dataset were dropped" if res["dropped"] else ""))
+
+
+def _collect_ids(ids: list[str], id_file: Optional[Path]) -> list[str]:
+    found = list(ids or [])
+    if id_file:
+        if not id_file.exists():
+            raise NotFoundError(f"id file {id_file} does not exist")
+        found += [ln.strip() for ln in id_file.read_text().splitlines() if ln.strip() and not ln.startswith("#")]
+    bad = [i for i in found if not _is_sha1(i)]
+    if bad:
+        raise InputError(f"{bad[0]!r} is not a record id", hint="ids are 40-character sha1 hex")
+    if not found:
+        raise UsageError("no ids given", hint="pass --id ID (repeatable) or --id-file FILE")
+    return [i.lower() for i in found]
+
+
+@app.command()
+@handled
+def delete(ctx: typer.Context, dataset: str, ids: list[str] = typer.Option([], "--id", help="Record id (repeatable)."),
+           id_file: Optional[Path] = typer.Option(None, "--id-file", help="File with one id per line."),
+           reason: str = typer.Option("", "--reason"), allow_missing: bool = typer.Option(False, "--allow-missing")) -> None:
+    """Hide records (tombstones); nothing is erased and `usr restore` brings them back."""
+    ds = _open(ctx, dataset)
+    n = ds.delete(_collect_ids(ids, id_file), reason=reason, allow_missing=allow_missing)
+    out.print(f"Deleted (tombstoned) {n} record(s) in {ds.id}")
+
+
+@app.command()
+@handled
+def restore(ctx: typer.Context, dataset: str, ids: list[str] = typer.Option([], "--id", help="Record id (repeatable)."),
+            id_file: Optional[Path] = typer.Option(None, "--id-file"), allow_missing: bool = typer.Option(False, "--allow-missing")) -> None:
+    """Un-hide tombstoned records."""
+    ds = _open(ctx, dataset)
+    n = ds.restore(_collect_ids(ids, id_file), allow_missing=allow_missing)
+    out.print(f"Restored {n} record(s) in {ds.id}")
+
+
+@app.command()
+@handled
+def materialize(ctx: typer.Context, dataset: str, namespaces: Optional[str] = typer.Option(None, "--namespaces", help="Comma-separated (default: all)."),
+                yes: bool = typer.Option(False, "-y", "--yes", help="Do not ask for confirmation.")) -> None:
+    """Fold overlay columns into the base records (old files stay referenced by snapshots)."""
+    ds = _open(ctx, dataset)
+    if not yes and not typer.confirm(f"Fold overlays into the base of {ds.id}?", default=False):
+        raise typer.Exit(1)
+    res = ds.materialize(_split(namespaces))
+    out.print(f"Materialized {', '.join(res['namespaces']) or 'nothing'} into {ds.id} ({res['rows']} rows)")
+
+
+@app.command()
+@handled
+def compact(ctx: typer.Context, dataset: str, as_json: bool = JsonOpt) -> None:
+    """Merge small part files and remove files no manifest or snapshot references."""
+    res = _open(ctx, dataset).compact()
+    if as_json:
+        print_json(res)
+    else:
+        out.print(f"Compacted {dataset}: {res['files_before']} -> {res['files_after']} file(s), {res['files_removed']} removed")
+
+
+@app.command("validate")
+@handled
+def validate_cmd(ctx: typer.Context, dataset: str, no_hashes: bool = typer.Option(False, "--no-hashes", help="Skip sha256 of part files."),
+                 as_json: bool = JsonOpt) -> None:
+    """Check hashes, row counts, ids, alphabets and overlay keys. Exit 1 if anything is wrong."""
+    from .validate import validate as validate_dataset
+
+    ds = _open(ctx, dataset)
+    rep = validate_dataset(ds, hashes=not no_hashes)
+    if as_json:
+        print_json(rep.as_dict())
+    else:
+        for w in rep.warnings:
+            out.print(f"warning: {w}", highlight=False)
+        for e in rep.errors:
+            out.print(f"error: {e}", highlight=False)
+        out.print(f"{'OK' if rep.ok else 'INVALID'}: {ds.id}: {rep.rows} rows in {rep.files} file(s)")
+    if not rep.ok:
+        raise typer.Exit(1)
+
+
+# -- snapshots -----------------------------------------------------------------------------------
+@snapshot_app.command("create")
+@handled
+def snapshot_create(ctx: typer.Context, dataset: str, name: Optional[str] = typer.Option(None, "--name")) -> None:
+    """Save the current state (a manifest copy; costs a few KB)."""
+    snap = _open(ctx, dataset).snapshot(name)
+    out.print(f"Snapshot {snap.name} of {dataset}: {snap.rows} rows, {snap.files} file(s)")
+
+
+@snapshot_app.command("list")
+@handled
+def snapshot_list(ctx: typer.Context, dataset: str, as_json: bool = JsonOpt) -> None:
+    """List snapshots."""
+    snaps = _open(ctx, dataset).snapshots()
+    if as_json:
+        print_json([s.__dict__ for s in snaps])
+    else:
+        out.print(table(dataset, ["name", "saved", "rows", "files"], [[s.name, s.created_at, s.rows, s.files] for s in snaps]))
+
+
+@snapshot_app.command("restore")
+@handled
+def snapshot_restore(ctx: typer.Context, dataset: str, name: str) -> None:
+    """Make a snapshot the current state (the event log keeps the history)."""
+    man = _open(ctx, dataset).restore_snapshot(name)
+    out.print(f"Restored {dataset} to snapshot {name} ({man.rows} rows)")
+
+
+# -- events --------------------------------------------------------------------------------------
+@events_app.command("tail")
+@handled
+def events_tail(ctx: typer.Context, dataset: str, n: int = typer.Option(10, "-n", help="Number of events."),
+                follow: bool = typer.Option(False, "--follow", "-f", help="Keep printing new events."),
+                interval: float = typer.Option(0.5, "--interval", help="Poll interval with --follow (s)."),
+                idle_timeout: Optional[float] = typer.Option(None, "--idle-timeout", help="With --follow, stop after this many idle seconds."),
+                raw: bool = typer.Option(False, "--raw", help="Print raw JSON lines.")) -> None:
+    """Print the last N events; with --follow, keep polling for new ones (works on NFS)."""
+    ds = _open(ctx, dataset)
+    path = ds.events_path
+    for event in ev.tail_events(path, n):
+        _print_event(event, raw)
+    if not follow:
+        return
+    offset = path.stat().st_size if path.exists() else 0
+    idle_since = time.monotonic()
+    while True:
+        got = False
+        if path.exists():
+            if path.stat().st_size < offset:
+                offset = 0
+            for rec in ev.iter_event_records(path, offset):
+                offset = rec.end
+                got = True
+                if rec.event is not None:
+                    _print_event(rec.event, raw)
+        if got:
+            idle_since = time.monotonic()
+        elif idle_timeout is not None and time.monotonic() - idle_since >= idle_timeout:
+            return
+        time.sleep(interval)
+
+
+def _print_event(event: dict, raw: bool) -> None:
+    if raw:
+        typer.echo(json.dumps(event, separators=(",", ":")))
+        return
+    actor = event.get("actor", {})
+    metrics = event.get("metrics") or {}
+    status = (event.get("args") or {}).get("status")
+    extra = " ".join(f"{k}={v}" for k, v in list(metrics.items())[:4])
+    out.print(f"{event.get('ts', '')}  {event.get('action', '?'):18} {actor.get('tool', '')}:{actor.get('run_id', '')}"
+              + (f"  status={status}" if status else "") + (f"  {extra}" if extra else "")
+              + f"  rows={event.get('fingerprint', {}).get('rows')}", highlight=False)
+
 
 sync_cli.register(app)
 

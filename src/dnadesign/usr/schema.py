@@ -70,7 +70,7 @@ def make_records(
     source: str | Sequence[str] = "",
     ids: Sequence[str | None] | None = None,
     where: str = "input",
-    row_numbers: Sequence[int] | None = None,
+    row_numbers: Sequence[int | str] | None = None,
 ) -> pa.Table:
     """Validate and build a record table (one `created_at` for the batch).
 
@@ -78,30 +78,30 @@ def make_records(
     must equal the recomputed one; duplicate ids within the batch are rejected.
     """
     alphabet = check_bio_alphabet(bio_type, alphabet)
-    rows = row_numbers or range(1, len(sequences) + 1)
+    rows = [r if isinstance(r, str) else f"row {r}" for r in (row_numbers or range(1, len(sequences) + 1))]
     norm: list[str] = []
     out_ids: list[str] = []
-    first_row: dict[str, int] = {}
+    first_row: dict[str, str] = {}
     for i, (raw, row) in enumerate(zip(sequences, rows)):
         if raw is None or not str(raw).strip():
-            raise InputError(f"{where}, row {row}: sequence is empty", hint="remove the row or fill in the sequence")
+            raise InputError(f"{where}, {row}: sequence is empty", hint="remove the row or fill in the sequence")
         seq = normalize_sequence(bio_type, str(raw))
         bad = bad_character(seq, alphabet)
         if bad:
             raise InputError(
-                f"{where}, row {row}: sequence has {bad[1]!r} at position {bad[0] + 1}, not in alphabet {alphabet} ({ALPHABETS[alphabet][1]})",
+                f"{where}, {row}: sequence has {bad[1]!r} at position {bad[0] + 1}, not in alphabet {alphabet} ({ALPHABETS[alphabet][1]})",
                 hint="fix the sequence or choose a wider --alphabet",
             )
         rid = record_id(bio_type, seq)
         given = ids[i] if ids is not None else None
         if given not in (None, "") and given != rid:
             raise InputError(
-                f"{where}, row {row}: id {given} does not match its sequence (expected {rid})",
+                f"{where}, {row}: id {given} does not match its sequence (expected {rid})",
                 hint="drop the id column to let usr compute ids, or fix the sequence",
             )
         if rid in first_row:
             raise InputError(
-                f"{where}, rows {first_row[rid]} and {row}: duplicate sequence (id {rid[:12]}...)",
+                f"{where}, {first_row[rid]} and {row}: duplicate sequence (id {rid[:12]}...)",
                 hint="remove the duplicate rows",
             )
         first_row[rid] = row
