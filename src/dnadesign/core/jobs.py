@@ -51,3 +51,73 @@ def job_finished(log_path: str | Path, dataset_id: str, actor: Actor, *, exit_co
                  env: Mapping[str, str] | None = None, metrics: Mapping[str, Any] | None = None) -> dict[str, Any] | None:
     return emit_job_event(log_path, dataset_id, actor, "job_finished", env=env, metrics=metrics,
                           state=classify(exit_code, signal), exit_code=exit_code, signal=signal)
+
+
+def job_key(job: Mapping[str, Any]) -> tuple[str, str, str]:
+    """Dedupe key of a job task: (scheduler, job_id, task_id)."""
+    return (str(job.get("scheduler")), str(job.get("job_id")), str(job.get("task_id") or ""))
+
+
+def scheduler_still_knows(job: Mapping[str, Any]) -> bool | None:
+    """Ask the scheduler whether a job task is still pending or running.
+
+    True / False, or None when the scheduler's client is not available here (cannot decide).
+    """
+    import shutil
+    import subprocess
+
+    sched, job_id, task = job_key(job)
+    if sched == "slurm":
+        if not shutil.which("squeue"):
+            return None
+        target = f"{job_id}_{task}" if task else job_id
+        res = subprocess.run(["squeue", "-h", "-j", target, "-o", "%T"], capture_output=True, text=True, timeout=30)
+        return res.returncode == 0 and bool(res.stdout.strip())
+    if sched == "sge":
+        if not shutil.which("qstat"):
+            return None
+        res = subprocess.run(["qstat", "-j", job_id], capture_output=True, text=True, timeout=30)
+        if res.returncode != 0:
+            return False
+        if task:  # qstat -j lists the tasks still pending or running
+            return any(line.split(":", 1)[0].strip() in ("job-array tasks", "usage") and task in line for line in res.stdout.splitlines()) or f" {task}" in res.stdout
+        return True
+    return None
+
+
+def find_unfinished(events: list[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+    """`job_started` events with no later `job_finished` / `job_lost` for the same job task."""
+    started: dict[tuple[str, str, str], Mapping[str, Any]] = {}
+    for event in events:
+        job = event.get("job")
+        if not isinstance(job, Mapping):
+            continue
+        key = job_key(job)
+        if event.get("action") == "job_started":
+            started[key] = event
+        elif event.get("action") in ("job_finished", "job_lost"):
+            started.pop(key, None)
+    return list(started.values())
+
+
+def reconcile(log_path: str | Path, dataset_id: str, actor: Actor, *, alive=scheduler_still_knows) -> dict[str, list]:
+    """Append `job_lost` for started jobs that never finished and that the scheduler no longer knows.
+
+    Returns {"lost": [job blocks marked lost], "running": [...], "unknown": [... no scheduler client here]}.
+    """
+    from .events import read_events
+
+    result: dict[str, list] = {"lost": [], "running": [], "unknown": []}
+    for event in find_unfinished(read_events(log_path)):
+        job = dict(event["job"])
+        state = alive(job)
+        if state is None:
+            result["unknown"].append(job)
+        elif state:
+            result["running"].append(job)
+        else:
+            job.update(state="lost", exit_code=None, signal=None)
+            append_event(log_path, make_event("job_lost", dataset_id, actor, job=job,
+                                              metrics={"started_ts": event.get("ts"), "started_run_id": event.get("actor", {}).get("run_id")}))
+            result["lost"].append(job)
+    return result

@@ -429,6 +429,31 @@ def events_tail(ctx: typer.Context, dataset: str, n: int = typer.Option(10, "-n"
         time.sleep(interval)
 
 
+@events_app.command("reconcile")
+@handled
+def events_reconcile(ctx: typer.Context, dataset: str, as_json: bool = JsonOpt) -> None:
+    """Mark scheduler jobs that started but never finished, and are gone from the queue, as `job_lost`.
+
+    A job killed with SIGKILL (SGE qdel without -notify, h_rt overrun) cannot write its own
+    `job_finished`; run this (e.g. from cron or before `notify`) so the loss becomes an event.
+    """
+    from ..core.jobs import reconcile
+
+    paths = DatasetPaths(_root_of(ctx), dataset).require()
+    res = reconcile(paths.events_log, dataset, ev.Actor.current("usr"))
+    if as_json:
+        print_json(res)
+        return
+    for kind in ("lost", "running", "unknown"):
+        for job in res[kind]:
+            task = f" task {job.get('task_id')}" if job.get("task_id") else ""
+            note = {"lost": "marked job_lost", "running": "still queued or running",
+                    "unknown": f"cannot ask {job.get('scheduler')} from this host"}[kind]
+            out.print(f"{job.get('scheduler')} job {job.get('job_id')}{task}: {note}", highlight=False)
+    if not any(res.values()):
+        out.print("No unfinished jobs.")
+
+
 def _print_event(event: dict, raw: bool) -> None:
     if raw:
         typer.echo(json.dumps(event, separators=(",", ":")))
