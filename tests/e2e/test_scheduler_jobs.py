@@ -1,4 +1,4 @@
-"""Job lifecycle events under a real single-node Slurm (sbatch), including a SIGKILLed job."""
+"""Job lifecycle events under real single-node Slurm (sbatch) and SGE (qsub), including a SIGKILLed task."""
 
 from __future__ import annotations
 
@@ -68,3 +68,27 @@ def test_array_job_events_and_sigkill_reconciled(slurm, usr_root, tmp_path):
     # idempotent: a second pass finds nothing new
     again = json.loads(run_cli("usr", "--root", str(usr_root), "events", "reconcile", "test/jobs", "--json").stdout)
     assert again == {"lost": [], "running": [], "unknown": []}
+
+
+def test_sge_array_job_events_and_reconcile(sge, usr_root, tmp_path):
+    ds = Dataset.create(usr_root, "test/jobs")
+    log = ds.events_path
+    code = tmp_path / "emit.py"
+    code.write_text(EMIT)
+    script = tmp_path / "job.sh"
+    script.write_text("#!/bin/bash\n"
+                      f'case $SGE_TASK_ID in 1) M=0;; 2) M=3;; 3) M=kill;; esac\n{sys.executable} {code} {log} $M\n')
+    res = subprocess.run(["qsub", "-sync", "y", "-t", "1-3", "-pe", "smp", "2", "-j", "y", "-o", str(tmp_path), "-wd", str(tmp_path),
+                          str(script)], capture_output=True, text=True, timeout=180, env=sge)
+    assert "Your job-array" in res.stdout, res.stdout + res.stderr
+    events = read_events(log)
+    started = [e for e in events if e["action"] == "job_started"]
+    finished = {e["job"]["task_id"]: e["job"] for e in events if e["action"] == "job_finished"}
+    assert sorted(e["job"]["task_id"] for e in started) == ["1", "2", "3"]
+    assert all(e["job"]["scheduler"] == "sge" and e["job"]["array"] == {"first": 1, "last": 3, "step": 1} for e in started)
+    assert finished["1"]["state"] == "completed" and finished["2"]["exit_code"] == 3 and "3" not in finished
+    outs = "".join(p.read_text() for p in tmp_path.glob("job.sh.o*"))
+    assert outs.count("cpus 2") == 3  # NSLOTS from the parallel environment
+    r = run_cli("usr", "--root", str(usr_root), "events", "reconcile", "test/jobs", "--json", env=sge)
+    assert r.returncode == 0, r.stderr
+    assert [j["task_id"] for j in json.loads(r.stdout)["lost"]] == ["3"]
