@@ -113,7 +113,8 @@ def test_incremental_push_overlay_and_tombstone(sync_env):
     local.delete(ids[10:12], reason="bad")
     res = usr("--root", str(L), "diff", DS, "hpc", code=3)
     assert "_derived/infer" in res.output and "Tombstones" in res.output
-    usr("--root", str(L), "push", DS, "hpc", "-y")
+    res = usr("--root", str(L), "push", DS, "hpc", "-y", "--verify", "hash", "--no-verify-sidecars", "--no-verify-derived-hashes")
+    assert "sidecars=off derived_hashes=off" in res.output
     remote_df = Dataset.open(R, DS).scan().collect()
     assert remote_df.height == 48
     assert "infer__score" in remote_df.columns
@@ -205,7 +206,7 @@ def test_primary_only_and_skip_snapshots(sync_env):
 
 
 def test_noop_diff_uses_one_authentication(sync_env):
-    L, R = sync_env.local_root, sync_env.remote_root
+    L = sync_env.local_root
     make(L, 30, 51)
     usr("--root", str(L), "push", DS, "hpc", "-y")
     subprocess.run(["ssh", "-o", f"ControlPath={sync_env.control_dir}/%C", "-O", "exit", "-p", str(sync_env.host.port),
@@ -287,3 +288,63 @@ def test_killed_push_resumes(sync_env):
     assert "TRANSFERRED" in res.output
     assert rows(R) == rows(L)
     usr("--root", str(L), "diff", DS, "hpc", code=0)
+
+
+def test_push_reunions_when_remote_writer_commits_meanwhile(sync_env, monkeypatch):
+    """Fault injection: a remote append lands between our inventory and our commit."""
+    from dnadesign.usr.sync.ssh import Connection
+
+    L, R = sync_env.local_root, sync_env.remote_root
+    make(L, 30, 81)
+    usr("--root", str(L), "push", DS, "hpc", "-y")
+    Dataset.open(L, DS).append(make_records(seqs(12, 82), source="laptop"))
+    orig = Connection.run_script
+    fired = []
+
+    def run_script(self, script, args, **kw):
+        if "USR-COMMIT-OK" in script and not fired:
+            fired.append(1)
+            Dataset.open(R, DS).append(make_records(seqs(7, 83), source="hpc"))
+        return orig(self, script, args, **kw)
+
+    monkeypatch.setattr(Connection, "run_script", run_script)
+    audit_path = L / "audit.json"
+    usr("--root", str(L), "push", DS, "hpc", "-y", "--audit-json-out", str(audit_path))
+    assert json.loads(audit_path.read_text())["data"]["transfer"]["commit_retries"] == 1
+    assert rows(L) < rows(R) and len(rows(R)) == 30 + 12 + 7  # nothing the remote writer added was lost
+    usr("--root", str(L), "pull", DS, "hpc", "-y")
+    assert rows(L) == rows(R) and content(L) == content(R)
+    usr("--root", str(L), "diff", DS, "hpc", code=0)
+
+
+def test_pull_brings_snapshot_files_after_remote_compaction(sync_env):
+    L, R = sync_env.local_root, sync_env.remote_root
+    remote = make(R, 25, 91)
+    remote.append(make_records(seqs(25, 92), source="hpc"))
+    remote.snapshot("before-compact")
+    remote.compact()
+    assert len(remote.manifest().parts) == 1
+    res = usr("--root", str(L), "pull", DS, "hpc", "--dry-run")
+    assert "DRY-RUN" in res.output and not (L / DS / "manifest.json").exists()
+    res = usr("--root", str(L), "pull", DS, "hpc", code=2)  # no -y and no terminal: refuse instead of hanging
+    assert "-y" in res.output
+    usr("--root", str(L), "pull", DS, "hpc", "-y")
+    local = Dataset.open(L, DS)
+    assert local.restore_snapshot("before-compact").rows == 50
+    assert rows(L) == rows(R)
+
+
+def test_ssh_config_alias_with_the_users_own_controlmaster(sync_env, tmp_path):
+    h = sync_env.host
+    cfg = tmp_path / "ssh_config"
+    cfg.write_text(f"Host hpcalias\n  HostName 127.0.0.1\n  Port {h.port}\n  User {h.user}\n  IdentityFile {h.key}\n"
+                   f"  IdentitiesOnly yes\n  UserKnownHostsFile {h.known_hosts}\n  ControlMaster auto\n"
+                   f"  ControlPath {sync_env.control_dir}/mine-%C\n  ControlPersist 30\n")
+    sync_env.profile("alias", host="hpcalias", ssh_config=str(cfg), port=None, user=None, identity_file=None, known_hosts=None)
+    L = sync_env.local_root
+    make(L, 20, 101)
+    before = h.accepted()
+    usr("--root", str(L), "push", DS, "alias", "-y")
+    usr("--root", str(L), "diff", DS, "alias", code=0)
+    assert h.accepted() - before == 1  # push + diff: one authentication over the user's own master
+    assert [p.name.startswith("mine-") for p in sync_env.control_dir.iterdir()] == [True]

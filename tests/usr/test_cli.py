@@ -120,7 +120,8 @@ def test_snapshot_materialize_compact_validate(populated, tmp_path):
     assert v.returncode == 0 and json.loads(v.stdout)["ok"]
     assert usr(root, "snapshot", "restore", "demo/a", "s1").returncode == 0
     assert "lab__score" not in usr(root, "head", "demo/a", "--json").stdout
-    part = next((root / "demo/a/records").glob("*.parquet"))
+    current = json.loads((root / "demo/a/manifest.json").read_text())["parts"][0]["file"]
+    part = root / "demo/a" / current
     part.write_bytes(part.read_bytes()[:-20] + b"\0" * 20)
     v = usr(root, "validate", "demo/a")
     assert v.returncode == 1 and "INVALID" in v.stdout
