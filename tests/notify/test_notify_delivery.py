@@ -11,7 +11,7 @@ from dnadesign.notify.delivery import Sender, parse_retry_after
 from dnadesign.notify.profile import DeliveryPolicy
 from dnadesign.notify.urls import check_url, shape_problem
 
-from conftest import SECRET_TOKEN, dead_port
+from .conftest import SECRET_TOKEN, dead_port
 
 FAST = DeliveryPolicy(connect_timeout=0.5, read_timeout=0.5, max_attempts=3, backoff_base=0.01, backoff_max=0.05)
 

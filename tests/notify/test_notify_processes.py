@@ -13,8 +13,8 @@ import pytest
 from dnadesign.core.events import encode_event
 from dnadesign.notify.spool import Spool
 
-from conftest import SECRET_TOKEN, WebhookServer, dead_port, health, notify_cmd, run_notify, usr_event, write_events
-from helpers_notify import write_profile
+from .conftest import SECRET_TOKEN, WebhookServer, dead_port, health, notify_cmd, run_notify, usr_event, write_events
+from .helpers_notify import write_profile
 
 pytestmark = pytest.mark.e2e
 

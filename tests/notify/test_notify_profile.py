@@ -12,8 +12,8 @@ from dnadesign.notify.profile import load_profile, parse_profile
 from dnadesign.notify.profile import WebhookRef
 from dnadesign.notify.secrets_ref import resolve_secret
 
-from conftest import SECRET_TOKEN, run_notify
-from helpers_notify import write_profile
+from .conftest import SECRET_TOKEN, run_notify
+from .helpers_notify import write_profile
 
 SEED_URL = f"https://hooks.slack.com/services/T000/B000/{SECRET_TOKEN}"
 

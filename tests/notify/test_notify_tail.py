@@ -12,8 +12,8 @@ from dnadesign.notify.cursor import load_cursor
 from dnadesign.notify.tail import LogReader
 from dnadesign.notify.watch import run_watch
 
-from conftest import health, usr_event, write_events
-from helpers_notify import config
+from .conftest import health, usr_event, write_events
+from .helpers_notify import config
 
 
 def _path(tmp_path):

@@ -12,8 +12,8 @@ import pytest
 
 from dnadesign.notify.delivery import Sender
 
-from conftest import _Handler, WebhookServer
-from helpers_notify import FAST
+from .conftest import _Handler, WebhookServer
+from .helpers_notify import FAST
 
 
 @pytest.fixture

@@ -19,7 +19,7 @@ from dnadesign.notify.providers import format_message
 from dnadesign.notify.throttle import ProgressThrottle
 from dnadesign.notify.wizard import build_profile
 
-from conftest import SECRET_TOKEN, health, run_notify, usr_event
+from .conftest import SECRET_TOKEN, health, run_notify, usr_event
 
 ACTIONS = ["append", "materialize", "densegen_health", "job_finished", "job_lost", "weird\"name", "a\\b"]
 

@@ -14,8 +14,8 @@ from dnadesign.notify.cursor import load_cursor
 from dnadesign.notify.filters import EventFilter
 from dnadesign.notify.watch import run_watch
 
-from conftest import dead_port, health, usr_event, write_events
-from helpers_notify import config
+from .conftest import dead_port, health, usr_event, write_events
+from .helpers_notify import config
 
 
 def _log(tmp_path, events):
