@@ -1,9 +1,202 @@
-"""Placeholder; filled in by its owner."""
+"""`dense run`, `dense inspect run`, `dense plot`, `dense ls-plots`: thin wrappers over the library."""
 
 from __future__ import annotations
 
+import os
+import sys
+from pathlib import Path
+from typing import Optional
+
 import typer
+
+from ..core.cli import handled
+from ..core.console import err, out, print_json
+from ..core.errors import InputError, UsageError
+
+ConfigOpt = typer.Option(None, "-c", "--config", help="Workspace config (default: $DENSEGEN_CONFIG, else ./config.yaml).",
+                         show_default=False)
+
+
+def _load(config: Optional[Path]):
+    from .config import load_config
+
+    return load_config(config)
+
+
+def _summary_table(state, title: str):
+    from rich.table import Table
+
+    t = Table(title=title, show_lines=False)
+    for c in ("plan", "done", "quota", "%", "new", "libs", "dup", "rej", "infeas", "tmout"):
+        t.add_column(c, justify="left" if c == "plan" else "right")
+    for p in state.plans.values():
+        t.add_row(p.name, str(p.generated), str(p.quota), f"{p.percent:.0f}", str(p.accepted_session), str(p.libraries),
+                  str(p.duplicates), str(p.rejected), str(p.infeasible), str(p.no_solution))
+    t.add_row("[bold]total", f"[bold]{state.generated}", f"[bold]{state.quota}", f"{state.percent:.0f}",
+              str(sum(p.accepted_session for p in state.plans.values())), "", "", "", "", "")
+    return t
 
 
 def register(app: typer.Typer, inspect_app: typer.Typer) -> None:
     """Add this module's commands to the `dense` app."""
+
+    @app.command("run")
+    @handled
+    def run_cmd(
+        config: Optional[Path] = ConfigOpt,
+        no_plot: bool = typer.Option(False, "--no-plot", help="Do not render plots after the run (batch jobs)."),
+        fresh: bool = typer.Option(False, "--fresh", help="Discard this workspace's outputs and start over."),
+        resume: bool = typer.Option(False, "--resume", help="Require existing outputs and continue them (the default when they exist)."),
+        extend_quota: int = typer.Option(0, "--extend-quota", min=0, metavar="N",
+                                         help="Add N sequences, spread across the plans, on top of the current quotas."),
+        workers: Optional[int] = typer.Option(None, "--workers", min=1,
+                                              help="CP-SAT workers (default: solver.workers, else the scheduler's CPUs, else the machine's)."),
+        progress: Optional[str] = typer.Option(None, "--progress", metavar="auto|bar|lines|off",
+                                               help="Progress display (default: logging.progress)."),
+        max_seconds: Optional[float] = typer.Option(None, "--max-seconds", min=0.1,
+                                                    help="Stop cleanly after this many seconds (default: runtime.max_seconds)."),
+        parallel_libraries: int = typer.Option(1, "--parallel-libraries", min=1, metavar="K",
+                                               help="Solve K libraries at once, each with workers/K CP-SAT workers (one writer)."),
+    ) -> None:
+        """Design sequences until every plan meets its quota; resumes when outputs exist."""
+        if fresh and resume:
+            raise UsageError("--fresh and --resume cannot be used together", hint="use --fresh to start over or --resume to continue")
+        if progress is not None and progress not in ("auto", "bar", "lines", "off"):
+            raise UsageError(f"--progress must be auto, bar, lines or off, not {progress!r}")
+        from .signals import SignalGuard, StopFlag
+
+        stop = StopFlag()
+        # Route stop signals first, so every thread started later (polars, arrow, CP-SAT) inherits the mask.
+        with SignalGuard(stop):
+            from ..core.jobs import safe_exit_code
+            from .pipeline import RunOptions, run
+
+            cfg = _load(config)
+            result = run(cfg, RunOptions(fresh=fresh, resume=resume or None, extend_quota=extend_quota, workers=workers,
+                                         progress=progress, max_seconds=max_seconds, stop=stop,
+                                         parallel_libraries=parallel_libraries,
+                                         on_note=lambda m: err.print(m, highlight=False)))
+        out.print(_summary_table(result.state, f"dense run {cfg.run_id} (session {result.state.session}): {result.status}"))
+        if result.status == "completed":
+            err.print(f"[green]{result.message}[/green]", highlight=False)
+            for loc in result.sinks:
+                err.print(f"  output: {loc}", highlight=False)
+            if not no_plot:
+                _plots_after_run(cfg)
+        else:
+            err.print(f"[yellow]dense: {result.message}[/yellow]", highlight=False)
+            # A stopped run may leave an abandoned solve running in a daemon thread; everything is
+            # committed and recorded by now, so leave without waiting for it (or for interpreter teardown).
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(safe_exit_code(result.exit_code))
+        raise typer.Exit(safe_exit_code(result.exit_code))
+
+    def _plots_after_run(cfg) -> None:
+        from .plots import render_plots
+
+        try:
+            paths = render_plots(cfg)
+            err.print(f"  plots: {len(paths)} file(s) in {Path(cfg.outputs_dir) / 'plots'}", highlight=False)
+        except Exception as exc:  # the run succeeded; a plot problem must not turn it into a failure
+            err.print(f"[yellow]warning:[/yellow] plots were not rendered ({exc}); retry with `dense plot`", highlight=False)
+
+    @inspect_app.command("run")
+    @handled
+    def inspect_run_cmd(
+        config: Optional[Path] = ConfigOpt,
+        usr_events_path: bool = typer.Option(False, "--usr-events-path",
+                                             help="Print only the USR .events.log path of this run (for notify) and exit."),
+        as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
+    ) -> None:
+        """Show a run's progress per plan (from what is committed in the outputs)."""
+        from .inspect_run import inspect_run, usr_events_path as events_path_of
+
+        cfg = _load(config)
+        if usr_events_path:
+            sys.stdout.write(f"{events_path_of(cfg)}\n")
+            sys.stdout.flush()
+            return
+        info = inspect_run(cfg)
+        if as_json:
+            print_json(info)
+            return
+        _render_inspect(info)
+
+    def _render_inspect(info: dict) -> None:
+        from rich.table import Table
+
+        out.print(f"run [bold]{info['run_id']}[/bold]  status: {info['status']}  "
+                  f"{info['generated']}/{info['quota']} ({info['percent']:.0f}%)  sessions: {info['sessions']}", highlight=False)
+        t = Table(show_lines=False)
+        for c in ("plan", "generated", "quota", "%", "mean sites", "mean sites/100bp", "mean GC"):
+            t.add_column(c, justify="left" if c == "plan" else "right")
+        for p in info["plans"]:
+            t.add_row(p["name"], str(p["generated"]), str(p["quota"]), f"{p['percent']:.0f}",
+                      "" if p.get("mean_sites") is None else f"{p['mean_sites']:.2f}",
+                      "" if p.get("mean_sites_per_100bp") is None else f"{p['mean_sites_per_100bp']:.2f}",
+                      "" if p.get("mean_gc") is None else f"{p['mean_gc']:.3f}")
+        out.print(t)
+        for name, loc in info["outputs"].items():
+            out.print(f"{name}: {loc}", highlight=False)
+        if info.get("usr_events_path"):
+            out.print(f"usr events: {info['usr_events_path']}", highlight=False)
+        if info.get("last_session"):
+            s = info["last_session"]
+            out.print(f"last session: {s.get('status')} at {s.get('finished_at')} (exit {s.get('exit_code')})"
+                      + (f" - {s['reason']}" if s.get("reason") else ""), highlight=False)
+
+    @app.command("plot")
+    @handled
+    def plot_cmd(
+        config: Optional[Path] = ConfigOpt,
+        only: Optional[str] = typer.Option(None, "--only", help="Comma-separated plot names (see `dense ls-plots`)."),
+        formats: Optional[str] = typer.Option(None, "--format", help="Comma-separated formats: png, pdf, svg (default: plots.formats)."),
+    ) -> None:
+        """Render plots of the run's outputs into outputs/plots/."""
+        from .plots import PLOTS, render_plots
+
+        cfg = _load(config)
+        names = None
+        if only:
+            names = [n.strip() for n in only.split(",") if n.strip()]
+            unknown = [n for n in names if n not in PLOTS]
+            if unknown:
+                raise UsageError(f"unknown plot {unknown[0]!r}", hint=f"choose from {', '.join(PLOTS)}")
+        fmts = [f.strip() for f in formats.split(",")] if formats else None
+        if fmts and any(f not in ("png", "pdf", "svg") for f in fmts):
+            raise UsageError(f"--format must list png, pdf or svg, not {formats!r}")
+        paths = render_plots(cfg, only=names, formats=fmts)
+        for p in paths:
+            out.print(str(p), highlight=False)
+
+    @app.command("ls-plots")
+    @handled
+    def ls_plots_cmd(
+        config: Optional[Path] = typer.Option(None, "-c", "--config", show_default=False,
+                                              help="Optional: also check that this config's plots.default names known plots."),
+        as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
+    ) -> None:
+        """List the plots `dense plot` can render."""
+        from rich.table import Table
+
+        from .plots import PLOTS
+
+        if config is not None:
+            unknown = [n for n in (_load(config).model.plots.default or []) if n not in PLOTS]
+            if unknown:
+                raise InputError(f"{config}: plots.default names unknown plot {unknown[0]!r}",
+                                 hint=f"choose from {', '.join(PLOTS)}")
+
+        if as_json:
+            print_json([{"name": n, "description": p.description} for n, p in PLOTS.items()])
+            return
+        t = Table(show_lines=False)
+        t.add_column("plot")
+        t.add_column("shows")
+        for n, p in PLOTS.items():
+            t.add_row(n, p.description)
+        out.print(t)
+
+
+__all__ = ["register"]
