@@ -261,7 +261,6 @@ InputConfig = Annotated[
 class UsrOutput(Strict):
     root: str | None = None  # default: <workspace>/outputs/usr_datasets
     dataset: str | None = None  # default: densegen/<run id>
-    chunk_size: int = Field(default=128, ge=1)
 
     @field_validator("dataset")
     @classmethod
@@ -472,7 +471,9 @@ class RuntimeConfig(Strict):
 
 
 class PostprocessConfig(Strict):
-    verify_solutions: bool = True  # re-check every solution independently before accepting it
+    # After every session, write the run's accepted sequences as FASTA (`>id plan=... sites=...`) to this
+    # path, relative to the config; null = off. (Every solution is always re-checked before acceptance.)
+    fasta: str | None = None
 
 
 class LoggingConfig(Strict):

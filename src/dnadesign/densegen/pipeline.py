@@ -567,6 +567,11 @@ class Runner:
                         s.finalize()
                     except Exception:
                         pass
+                if sinks and self.cfg.model.postprocess.fasta:
+                    try:
+                        write_fasta(sinks[0], self.cfg.resolve(self.cfg.model.postprocess.fasta))
+                    except Exception as exc:  # an export problem must not turn a good run into a failure
+                        diag.emit("postprocess_failed", reason=str(exc)[:300])
                 self.meta.save_state(state)
                 self._write_manifest(state, prev_manifest, status, exit_code, elapsed, sinks)
                 diag.emit("session_finished", status=status, exit_code=exit_code, reason=message,
@@ -866,3 +871,16 @@ class Runner:
 def run(cfg, options: RunOptions | None = None) -> RunResult:
     """Run (or resume) the workspace's DenseGen run; see the module docstring."""
     return Runner(cfg, options or RunOptions()).run()
+
+
+def write_fasta(sink, path: Path) -> int:
+    """`postprocess.fasta`: the run's committed sequences as FASTA, written atomically; returns the count."""
+    from ..core.atomic import atomic_write_text
+
+    cols = ["id", "sequence", "densegen__plan", "densegen__n_sites"]
+    frame = sink.frame(columns=cols)
+    lines = []
+    for rid, seq, plan, n in frame.iter_rows():
+        lines.append(f">{rid} plan={plan} sites={n}\n{seq}\n")
+    atomic_write_text(path, "".join(lines))
+    return frame.height
