@@ -66,6 +66,16 @@ def test_fresh_run_fills_quotas_in_both_sinks(done_run):
     assert "plain" in r.stdout and "sigma70" in r.stdout
 
 
+def test_postprocess_fasta_lists_the_committed_sequences(done_run):
+    ws, _, _ = done_run
+    fasta = (ws / "outputs" / "tables" / "records.fasta").read_text().splitlines()
+    headers, seqs = fasta[0::2], fasta[1::2]
+    u = usr_rows(ws)
+    assert sorted(h.split()[0][1:] for h in headers) == sorted(u["id"].to_list())
+    assert sorted(seqs) == sorted(u["sequence"].to_list())
+    assert all(" plan=" in h and " sites=" in h for h in headers)
+
+
 def test_placements_query_well_in_polars(done_run):
     ws, _, _ = done_run
     u = usr_rows(ws)
