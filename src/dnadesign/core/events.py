@@ -120,30 +120,34 @@ def lock_path_for(log_path: str | Path) -> Path:
     return log_path.with_name(log_path.name.replace(".log", "") + ".lock") if log_path.name.endswith(".log") else log_path.with_name(log_path.name + ".lock")
 
 
-def append_events(log_path: str | Path, events: list[Mapping[str, Any]], *, timeout: float | None = 120.0) -> None:
-    """Append whole lines with O_APPEND under the log's lock, then fsync.
+def write_lines_locked(log_path: str | Path, payload: bytes) -> None:
+    """Append whole newline-terminated lines with O_APPEND and fsync. The caller holds the log's lock.
 
     If the file does not end in a newline (a writer died mid-line), a newline is written first so
     the torn fragment becomes one malformed line rather than corrupting the next event.
     """
+    fd = os.open(log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o644)
+    try:
+        size = os.fstat(fd).st_size
+        if size:
+            with open(log_path, "rb") as fh:
+                fh.seek(size - 1)
+                if fh.read(1) != b"\n":
+                    payload = b"\n" + payload
+        view = memoryview(payload)
+        while view:
+            view = view[os.write(fd, view):]
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def append_events(log_path: str | Path, events: list[Mapping[str, Any]], *, timeout: float | None = 120.0) -> None:
+    """Append events as whole lines under the log's lock (see `write_lines_locked`)."""
     log_path = Path(log_path)
     payload = b"".join(encode_event(e) for e in events)
     with FileLock(lock_path_for(log_path), timeout=timeout, what="event log lock"):
-        fd = os.open(log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o644)
-        try:
-            size = os.fstat(fd).st_size
-            if size:
-                with open(log_path, "rb") as fh:
-                    fh.seek(size - 1)
-                    if fh.read(1) != b"\n":
-                        payload = b"\n" + payload
-            view = memoryview(payload)
-            while view:
-                n = os.write(fd, view)
-                view = view[n:]
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+        write_lines_locked(log_path, payload)
 
 
 def append_event(log_path: str | Path, event: Mapping[str, Any], **kw: Any) -> None:

@@ -520,21 +520,7 @@ def append_missing(log: Path, lines: list[bytes]) -> int:
                 todo.append(raw if raw.endswith(b"\n") else raw + b"\n")
         if not todo:
             return 0
-        fd = os.open(log, os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o644)
-        try:
-            payload = b"".join(todo)
-            size = os.fstat(fd).st_size
-            if size:
-                with open(log, "rb") as fh:
-                    fh.seek(size - 1)
-                    if fh.read(1) != b"\n":
-                        payload = b"\n" + payload
-            view = memoryview(payload)
-            while view:
-                view = view[os.write(fd, view):]
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+        ev.write_lines_locked(log, b"".join(todo))
     return len(todo)
 
 
