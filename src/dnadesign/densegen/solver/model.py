@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 from ortools.sat.python import cp_model
 
+from .cores import core_margins
 from .dna import BASES, occurrences, oriented_sequences, revcomp
 from .precheck import promoter_start_pairs
 from .types import PROMOTER_REGULATOR, Placement, Problem
@@ -45,7 +46,7 @@ class PositionalModel:
     The model is built once; enumeration adds no-goods to it between solves.
     """
 
-    def __init__(self, problem: Problem):
+    def __init__(self, problem: Problem, *, core_packing: bool = True):
         self.problem = problem
         self.model = cp_model.CpModel()
         L = problem.length
@@ -74,6 +75,8 @@ class PositionalModel:
                     pv = PlacementVar(si, site.id, site.regulator, strand, start, seq, lit)
                     self.placements.append(pv)
                     self.by_site[si].append(pv)
+        if core_packing:
+            self._add_core_packing()
         self.used = []
         for si, pvs in enumerate(self.by_site):
             u = m.new_bool_var(f"u{si}")
@@ -145,11 +148,74 @@ class PositionalModel:
         if problem.min_total_sites > 0:
             m.add(self.n_sites_expr >= problem.min_total_sites)
 
+        self._add_left_packing()
+
         # Objective: scale * sites + side-bias tie-break.
         terms = [self.bias_scale * p.literal for p in self.placements]
         terms += [w * p.literal for p in self.placements if (w := bias(p))]
         self.objective_expr = sum(terms)
         m.maximize(self.objective_expr)
+
+    @property
+    def shift_invariant(self) -> bool:
+        """True when closing gaps can never break a constraint or change the objective."""
+        p = self.problem
+        return not (p.promoters or p.forbid_kmers or p.side_biases or p.gc_min is not None or p.gc_max is not None)
+
+    def _add_left_packing(self) -> None:
+        """Symmetry breaking for shift-invariant problems: covered positions form a prefix.
+
+        Any solution can be turned into one with the same sites by sliding blocks left over the
+        gaps, so requiring ``covered[i+1] => covered[i]`` keeps the optimum and removes the huge
+        family of shifted copies, which is what makes optimality proofs slow. It is switched on
+        by ``left_packing`` (a literal fixed per solve): enumeration turns it off again.
+        """
+        m = self.model
+        L = self.problem.length
+        self.left_packing = m.new_bool_var("left_packing")
+        self.covered: list = []
+        self.left_packing_on: int | None = None
+        if not self.shift_invariant or not self.placements:
+            m.add(self.left_packing == 0)
+            return
+        cover: list[list] = [[] for _ in range(L)]
+        for p in self.placements:
+            for i in range(p.start, p.start + len(p.sequence)):
+                cover[i].append(p.literal)
+        self.covered = [m.new_bool_var(f"cov{i}") for i in range(L)]
+        for i in range(L):
+            if cover[i]:
+                m.add_bool_or(cover[i]).only_enforce_if(self.covered[i])
+            else:
+                m.add(self.covered[i] == 0)
+        for p in self.placements:
+            m.add_implication(p.literal, self.covered[p.start + len(p.sequence) - 1])
+        for i in range(L - 1):
+            m.add_implication(self.covered[i + 1], self.covered[i]).only_enforce_if(self.left_packing)
+        self.left_packing_on = m.add(self.left_packing == 1).index
+
+    def release_left_packing(self) -> None:
+        """Allow gaps anywhere again (used after the first, optimising solve)."""
+        if self.left_packing_on is not None:
+            self.model.proto.constraints[self.left_packing_on].clear_linear()
+            self.model.add(self.left_packing == 0)
+            self.left_packing_on = None
+
+    def _add_core_packing(self) -> None:
+        """One at-most-one per position over placements whose core covers it (see cores.py)."""
+        keys = sorted({(p.site_index, p.sequence) for p in self.placements})
+        margins = dict(zip(keys, core_margins(keys)))
+        cover: list[list] = [[] for _ in range(self.problem.length)]
+        for p in self.placements:
+            mg = margins[(p.site_index, p.sequence)]
+            if mg is None:
+                continue
+            lo, hi = p.start + mg[0], p.start + len(p.sequence) - mg[1]
+            for i in range(lo, hi):
+                cover[i].append(p.literal)
+        for lits in cover:
+            if len(lits) > 1:
+                self.model.add_at_most_one(lits)
 
     def _bias_table(self):
         """Integer tie-break per placement and the scale that keeps it below one site."""
@@ -178,8 +244,8 @@ class PositionalModel:
 
     # --- decoding -------------------------------------------------------------------------
 
-    def decode(self, value) -> tuple[str, tuple[Placement, ...], int]:
-        """Sequence, placements and integer objective of the solver's current assignment."""
+    def decode(self, value) -> tuple[str, tuple[Placement, ...], list[PlacementVar]]:
+        """Sequence, placements and chosen placement variables of a solver assignment."""
         seq = "".join(BASES[next(c for c in range(4) if value(self.base[i][c]))] for i in range(self.problem.length))
         chosen = [p for p in self.promoter_placements + self.placements if value(p.literal)]
         chosen.sort(key=lambda p: (p.start, p.fixed is False, p.site_id))
@@ -189,6 +255,52 @@ class PositionalModel:
     def objective_to_float(self, value: float) -> float:
         """Convert the integer objective into sites + tie-break fraction."""
         return value / self.bias_scale
+
+    # --- hints -------------------------------------------------------------------------------
+
+    def set_hint(self, sequence: str, items) -> None:
+        """Replace the hint by a complete assignment built from a layout.
+
+        ``items`` are ``(site index or -1, strand, start, + sequence, fixed id)`` tuples. Items
+        the model does not have (pruned placements) are simply hinted absent.
+        """
+        m = self.model
+        m.clear_hints()
+        lib = {(si, start, sq) for si, _st, start, sq, _f in items if si >= 0}
+        fixed = {(f, start) for si, _st, start, _sq, f in items if si < 0}
+        for i, ch in enumerate(sequence):
+            code = BASES.index(ch)
+            for c in range(4):
+                m.add_hint(self.base[i][c], c == code)
+        used = [False] * len(self.used)
+        for p in self.placements:
+            on = (p.site_index, p.start, p.sequence) in lib and not used[p.site_index]
+            if on:
+                used[p.site_index] = True
+            m.add_hint(p.literal, on)
+        for p in self.promoter_placements:
+            m.add_hint(p.literal, (p.site_id, p.start) in fixed)
+        for si, u in enumerate(self.used):
+            m.add_hint(u, used[si])
+        if self.covered:
+            cov = [False] * len(sequence)
+            for p in self.placements:
+                if (p.site_index, p.start, p.sequence) in lib:
+                    for i in range(p.start, p.start + len(p.sequence)):
+                        cov[i] = True
+            for i, lit in enumerate(self.covered):
+                m.add_hint(lit, cov[i])
+        m.add_hint(self.left_packing, self.left_packing_on is not None)
+        regs = {self.problem.sites[si].regulator for si, on in enumerate(used) if on}
+        for reg, lit in self.present.items():
+            m.add_hint(lit, reg in regs)
+
+    @staticmethod
+    def layout_items(chosen: list[PlacementVar]):
+        """Layout items of chosen placement variables (see ``set_hint``)."""
+        return tuple(
+            (p.site_index, p.strand, p.start, p.sequence, p.site_id if p.fixed else "") for p in chosen
+        )
 
     # --- enumeration helpers -------------------------------------------------------------------
 

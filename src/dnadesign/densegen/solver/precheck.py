@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 
 from .dna import is_dna, oriented_sequences, revcomp
@@ -59,8 +60,6 @@ def precheck(problem: Problem) -> None:
         if bound is not None and not 0.0 <= bound <= 1.0:
             raise InfeasibleProblemError(f"GC bounds must lie in [0, 1], got {bound}")
     if problem.gc_min is not None and problem.gc_max is not None:
-        import math
-
         if math.ceil(problem.gc_min * L - 1e-9) > math.floor(problem.gc_max * L + 1e-9):
             raise InfeasibleProblemError(
                 f"no GC count of a {L}-base sequence lies in [{problem.gc_min}, {problem.gc_max}]"

@@ -103,6 +103,9 @@ class SolverOptions:
     ``"optimal"`` (best-first; distinct placements) or ``"diverse"`` (distinct site sets,
     usage spread across sites and regulators). ``deterministic=True`` replaces wall-clock limits
     by CP-SAT's deterministic time so that runs that hit a limit are reproducible too.
+    ``stall_time_s`` ends the first (optimising) solve early when the incumbent has not improved
+    for that long (wall clock; the bound and ``optimal`` flag stay honest).
+    ``min_objective_fraction`` stops enumeration below that fraction of the first solution's sites.
     """
 
     time_limit_s: float = 10.0
@@ -112,6 +115,7 @@ class SolverOptions:
     run_time_limit_s: float | None = None
     deterministic: bool = False
     min_objective_fraction: float = 0.0
+    stall_time_s: float | None = None
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,59 @@
+"""Run dense-arrays (PyPI, CBC backend, ``solutions()``) on benchmark instances.
+
+Runs under Python >= 3.12 in its own environment, as a subprocess of
+``solver_vs_dense_arrays.py``:
+
+    uv run --no-project --python 3.12 --with dense-arrays python bench/_dense_arrays_runner.py < instances.json
+
+Input (stdin): JSON list of instances ``{name, library, length, promoter, time_limit_s,
+n_solutions, run_budget_s}``; with ``promoter`` true the last two library entries are the -35 and
+-10 elements, constrained with a 16-18 bp spacer. Output (stdout): one JSON line per instance.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+
+
+def run(inst: dict) -> dict:
+    from dense_arrays import Optimizer
+    from dense_arrays.solver import SolverControls
+
+    lib = inst["library"]
+    n_lib = len(lib) - (2 if inst["promoter"] else 0)
+    t0 = time.perf_counter()
+    opt = Optimizer(lib, inst["length"], strands="double")
+    if inst["promoter"]:
+        opt.add_promoter_constraints(upstream=lib[-2], downstream=lib[-1], spacer_length=(16, 18))
+    sols = []
+    stop = "requested_count_reached"
+    t_last = time.perf_counter()
+    try:
+        for sol in opt.solutions("CBC", controls=SolverControls(time_limit_seconds=inst["time_limit_s"])):
+            now = time.perf_counter()
+            used = sorted({i % len(lib) for _, i in sol.offset_indices_in_order()})
+            lib_used = [i for i in used if i < n_lib]
+            sols.append({"sequence": sol.sequence, "sites": len(lib_used), "site_set": lib_used, "solve_s": now - t_last})
+            t_last = now
+            if len(sols) >= inst["n_solutions"]:
+                break
+            if now - t0 > inst["run_budget_s"]:
+                stop = "run_budget_exhausted"
+                break
+        else:
+            stop = "exhausted"
+    except Exception as exc:  # dense-arrays ends its generator by raising on an unproven solve
+        stop = f"{type(exc).__name__}: {str(exc)[:160]}"
+    wall = time.perf_counter() - t0
+    return {"name": inst["name"], "engine": "dense-arrays", "wall_s": wall, "stop": stop, "solutions": sols, "proven": True}
+
+
+def main() -> None:
+    for inst in json.load(sys.stdin):
+        print(json.dumps(run(inst)), flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,321 @@
+"""Enumerate many distinct solutions from one model, best first.
+
+Strategy (see docs/solver.md for the measurements behind it):
+
+1. Optimise once, hinted with a greedy layout: best solution and a proven bound ``U`` (sites).
+2. Keep the same ``CpModel``; after each solution add no-goods (its exact placement set and its
+   exact sequence; in diverse mode also its site set and a distance to recent site sets).
+3. Next solutions are feasibility solves at the current level ``sites >= K`` that stop at the
+   first solution. In optimal mode each is hinted with a complete neighbour layout of the last
+   solution (block shift, strand flip, block swap); CP-SAT's presolve accepts a feasible
+   complete hint in a fraction of a second, and repairs it when a constraint (k-mer at a new
+   junction, GC) breaks. When neighbours run out, a global solve at the same level follows; the
+   level drops by one site when CP-SAT proves it empty.
+4. ``optimal`` is set when a solution's site count reaches the best proven bound of the model it
+   was found in (no-goods only remove solutions, so earlier bounds stay valid).
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterator
+
+from ortools.sat.python import cp_model
+
+from .heuristics import Layout, greedy_layouts, neighbour_layouts
+from .model import PositionalModel
+from .precheck import precheck
+from .types import InfeasibleProblemError, NoSolutionFoundError, Problem, Solution, SolverOptions
+
+EXTRA_SITES = 4  # extra library sites allowed in a diverse-mode neighbourhood solve
+MAX_FAILURES = 3  # failed neighbourhoods in a row before a global solve
+NEIGHBOUR_LIMIT_S = 1.0  # time cap of one neighbour / neighbourhood solve
+MAX_NEIGHBOUR_TRIES = 8
+DIVERSE_GLOBAL_LIMIT_S = 2.0  # diverse mode: cap of a global solve before the level drops  # neighbour layouts tried per solution before a global solve
+
+
+class _StallWatch(cp_model.CpSolverSolutionCallback):
+    """Stop an optimising solve when the incumbent has not improved for ``stall_s`` seconds."""
+
+    def __init__(self, stall_s: float):
+        super().__init__()
+        self._stall = stall_s
+        self._last: float | None = None  # the clock starts at the first solution
+        self._done = threading.Event()
+
+    def on_solution_callback(self) -> None:
+        self._last = time.monotonic()
+
+    def watch(self, solver: cp_model.CpSolver) -> threading.Thread:
+        def loop() -> None:
+            while not self._done.wait(0.05):
+                if self._last is not None and time.monotonic() - self._last > self._stall:
+                    solver.stop_search()
+                    return
+
+        t = threading.Thread(target=loop, daemon=True)
+        t.start()
+        return t
+
+    def finish(self) -> None:
+        self._done.set()
+
+
+class _StopAtTarget(cp_model.CpSolverSolutionCallback):
+    """Stop the search at the first solution whose site count reaches ``target``."""
+
+    def __init__(self, sites_expr, target: int):
+        super().__init__()
+        self._expr = sites_expr
+        self._target = target
+
+    def on_solution_callback(self) -> None:
+        if self.value(self._expr) >= self._target:
+            self.stop_search()
+
+
+def _solver(options: SolverOptions, limit_s: float) -> cp_model.CpSolver:
+    s = cp_model.CpSolver()
+    p = s.parameters
+    # Probing and symmetry detection cost seconds on 20k-placement models and, measured, did
+    # not help the bound (which comes from the core packing at-most-ones).
+    p.cp_model_probing_level = 0
+    p.symmetry_level = 0
+    p.num_workers = max(1, options.workers)
+    p.random_seed = options.seed
+    if options.deterministic:
+        p.max_deterministic_time = max(0.01, limit_s)
+    else:
+        p.max_time_in_seconds = max(0.01, limit_s)
+    return s
+
+
+def solve(problem: Problem, options: SolverOptions | None = None, n_solutions: int = 1) -> Iterator[Solution]:
+    """Yield up to ``n_solutions`` distinct sequences for ``problem``, best first.
+
+    Raises ``InfeasibleProblemError`` (from the precheck, or proven by CP-SAT on the first solve)
+    and ``NoSolutionFoundError`` when the first solve finds nothing within ``time_limit_s``.
+    Stops early, without error, when the run budget is spent or no further solution exists at
+    or above the allowed level.
+    """
+    options = options or SolverOptions()
+    if options.mode not in ("optimal", "diverse"):
+        raise InfeasibleProblemError(f"unknown mode {options.mode!r}", hint="use 'optimal' or 'diverse'")
+    if n_solutions <= 0:
+        return
+    precheck(problem)
+    t0 = time.monotonic()
+    deadline = t0 + options.run_time_limit_s if options.run_time_limit_s else None
+
+    def remaining() -> float:
+        return math.inf if deadline is None else deadline - time.monotonic()
+
+    pm = PositionalModel(problem)
+    m = pm.model
+    diverse = options.mode == "diverse"
+    rng = random.Random(options.seed)
+    scale = pm.bias_scale
+
+    # 1. Optimise, hinted with a greedy layout.
+    layouts = greedy_layouts(problem, options.seed)
+    start = layouts[0]
+    alternatives = iter(layouts[1:])
+    pm.set_hint(start.sequence, start.items)
+    solver = _solver(options, min(options.time_limit_s, remaining()))
+    ts = time.monotonic()
+    if options.stall_time_s and not options.deterministic:
+        watch = _StallWatch(options.stall_time_s)
+        watch.watch(solver)
+        try:
+            status = solver.solve(m, watch)
+        finally:
+            watch.finish()
+    else:
+        status = solver.solve(m)
+    if status == cp_model.INFEASIBLE:
+        raise InfeasibleProblemError(
+            "CP-SAT proved the constraints cannot all hold together",
+            hint="relax promoter windows, GC bounds, forbidden k-mers or regulator minimums",
+        )
+    bound_value = solver.best_objective_bound if status in (cp_model.OPTIMAL, cp_model.FEASIBLE) else None
+    if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
+        # Fall back to the greedy layout if it satisfies the model (checked by CP-SAT).
+        check = _solver(options, min(options.time_limit_s, max(1.0, remaining())))
+        check.parameters.fix_variables_to_their_hinted_value = True
+        m.clear_objective()
+        if check.solve(m) in (cp_model.OPTIMAL, cp_model.FEASIBLE):
+            solver, status = check, cp_model.FEASIBLE
+            bound_value = float(pm.bias_scale * len(problem.sites) + pm.bias_scale - 1)  # trivial bound
+            m.maximize(pm.objective_expr)
+    if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
+        raise NoSolutionFoundError(
+            f"no solution found within {options.time_limit_s:g} s (status {solver.status_name(status)})",
+            hint="raise the time limit or simplify the constraints",
+        )
+    bound_sites = int(math.floor(bound_value / scale + 1e-9))
+    seen_seq: set[str] = set()
+    usage: Counter[int] = Counter()
+    recent_sets: list[list[int]] = []
+    emitted = 0
+
+    def accept(value, solve_time: float, optimal: bool, bound: float | None):
+        seq, placements, chosen = pm.decode(value)
+        obj = pm.objective_to_float(value(pm.objective_expr))
+        sol = Solution(seq, placements, obj, optimal, solve_time, bound, emitted)
+        pm.forbid_placements(chosen)
+        pm.forbid_sequence(seq)
+        sites = sorted({p.site_index for p in chosen if not p.fixed})
+        if diverse:
+            pm.forbid_site_set(sites)
+        for si in sites:
+            usage[si] += 1
+        recent_sets.append(sites)
+        return sol, Layout(seq, pm.layout_items(chosen)), sites
+
+    sol, layout, last_sites = accept(
+        solver.value, time.monotonic() - ts, status == cp_model.OPTIMAL, bound_value / scale
+    )
+    seen_seq.add(sol.sequence)
+    emitted = 1
+    yield sol
+    level = first_level = sol.n_sites
+
+    def sol_sites(s: cp_model.CpSolver) -> int:
+        return int(s.value(pm.n_sites_expr))
+
+    # 2. Feasibility solves at decreasing levels.
+    min_level = max(problem.min_total_sites, int(math.ceil(options.min_objective_fraction * level)))
+    if diverse:
+        min_level = max(min_level, 1)  # distinct site sets need at least one site
+    m.clear_objective()
+    pm.release_left_packing()
+    temp: list[int] = []  # constraints replaced every round
+    failures = 0
+    neighbours = None if diverse else neighbour_layouts(problem, layout, rng)
+    tries = 0
+    diverse_tries = 0
+    n_lib = len(problem.sites)
+    while emitted < n_solutions and level >= min_level:
+        if remaining() <= 0:
+            return
+        for idx in temp:
+            m.proto.constraints[idx].clear_linear()  # an emptied constraint is ignored
+        temp.clear()
+        temp.append(m.add(pm.n_sites_expr >= level).index)
+        target = level
+        kind = "global"
+        cand = None
+        if neighbours is not None and tries < MAX_NEIGHBOUR_TRIES:
+            cand = next(neighbours, None)
+            while cand is not None and cand.sequence in seen_seq:
+                cand = next(neighbours, None)
+        if cand is None:
+            # Other dense layouts from the beam (new orders, orientations and site choices).
+            cand = next(alternatives, None)
+            while cand is not None and (cand.sequence in seen_seq or len(cand.items) - len(problem.promoters) * 2 < level):
+                cand = next(alternatives, None)
+        if cand is None and diverse and diverse_tries < MAX_FAILURES:
+            # A fresh beam layout that avoids a third of the last sites and the most used ones.
+            diverse_tries += 1
+            cand = _diverse_layout(problem, last_sites, usage, rng)
+            n_cand = len(cand.items) - len(problem.promoters) * 2 if cand is not None else -1
+            if cand is not None and cand.sequence not in seen_seq and max(min_level, first_level - max(1, first_level // 5)) <= n_cand < level:
+                # Diverse mode accepts up to a fifth fewer sites than the first optimum
+                # (at least one) for a new site set.
+                target = n_cand
+                for idx in temp:
+                    m.proto.constraints[idx].clear_linear()
+                temp.clear()
+                temp.append(m.add(pm.n_sites_expr >= target).index)
+            elif cand is not None and (cand.sequence in seen_seq or n_cand < level):
+                cand = None
+        if diverse:
+            temp.extend(_distance_constraints(pm, recent_sets[-3:]))
+        if cand is not None:
+            kind = "neighbour"
+            tries += 1
+            pm.set_hint(cand.sequence, cand.items)
+        else:
+            pm.set_hint(layout.sequence, layout.items)
+            if diverse:
+                if failures < MAX_FAILURES and n_lib > len(last_sites) + EXTRA_SITES:
+                    kind = "neighbourhood"
+                    temp.append(_neighbourhood(pm, last_sites, usage, rng, failures))
+        limit = options.time_limit_s if kind == "global" else min(options.time_limit_s, NEIGHBOUR_LIMIT_S)
+        if diverse and kind == "global":
+            limit = min(limit, DIVERSE_GLOBAL_LIMIT_S)
+        solver = _solver(options, min(limit, remaining()))
+        if kind == "neighbour":
+            # Validate the complete candidate against every constraint: presolve fixes all
+            # variables to the hint, so this is a model check, not a search.
+            solver.parameters.fix_variables_to_their_hinted_value = True
+        ts = time.monotonic()
+        status = solver.solve(m, _StopAtTarget(pm.n_sites_expr, target))
+        dt = time.monotonic() - ts
+        if status in (cp_model.OPTIMAL, cp_model.FEASIBLE):
+            sol, layout, last_sites = accept(solver.value, dt, sol_sites(solver) >= bound_sites, float(bound_sites))
+            if sol.sequence in seen_seq:
+                continue
+            failures = 0
+            tries = 0
+            diverse_tries = 0
+            seen_seq.add(sol.sequence)
+            emitted += 1
+            if not diverse:
+                neighbours = neighbour_layouts(problem, layout, rng)
+            yield sol
+        elif kind == "neighbourhood":
+            failures += 1
+        elif kind == "neighbour":
+            pass  # candidate rejected by the model; try the next one
+        elif status == cp_model.INFEASIBLE and diverse and recent_sets:
+            recent_sets.clear()  # distance too strict: keep only the exact no-goods
+        elif status == cp_model.INFEASIBLE:
+            level -= 1
+            failures = 0
+            bound_sites = min(bound_sites, level)
+        else:  # global solve timed out without a solution at this level
+            if diverse and recent_sets:
+                recent_sets.clear()
+                continue
+            level -= 1
+            failures = 0
+
+
+def _diverse_layout(problem: Problem, last_sites: list[int], usage: Counter, rng: random.Random) -> Layout | None:
+    """Beam layout without a random quarter of the last sites and without the most used sites."""
+    if not last_sites:
+        return None
+    drop = set(rng.sample(last_sites, max(1, len(last_sites) // 4)))
+    if usage:
+        top = max(usage.values())
+        drop |= {i for i, c in usage.items() if c == top and c > 1}
+    layouts = greedy_layouts(problem, rng.randrange(1 << 30), frozenset(drop))
+    return layouts[0] if layouts else None
+
+
+def _neighbourhood(pm: PositionalModel, last_sites: list[int], usage: Counter, rng: random.Random, failures: int) -> int:
+    """Diverse mode: allow only the last sites minus a third plus the least-used others."""
+    n_lib = len(pm.problem.sites)
+    last = set(last_sites)
+    others = [i for i in range(n_lib) if i not in last]
+    rng.shuffle(others)
+    others.sort(key=lambda i: usage[i])
+    keep = last | set(others[: EXTRA_SITES * (1 + failures)])
+    if last_sites:
+        keep -= set(rng.sample(last_sites, max(1, len(last_sites) // 3)))
+    banned = [pm.used[i] for i in range(n_lib) if i not in keep]
+    return pm.model.add(sum(banned) == 0).index
+
+
+def _distance_constraints(pm: PositionalModel, sets: list[list[int]]) -> list[int]:
+    """Diverse mode: share at most two thirds of the sites of each recent solution."""
+    out = []
+    for sites in sets:
+        if len(sites) >= 2:
+            out.append(pm.model.add(sum(pm.used[i] for i in sites) <= (2 * len(sites)) // 3).index)
+    return out
