@@ -25,7 +25,7 @@ def _footer(msg: Message) -> str:
 def slack(msg: Message) -> dict[str, Any]:
     head = f"{ICONS.get(msg.status, '')} *{msg.title}*".strip()
     return {
-        "text": _cut(f"{msg.title}: {msg.text}", 3000),
+        "text": _cut(msg.text or msg.title, 3000),  # the notification preview: one full sentence
         "blocks": [
             {"type": "section", "text": {"type": "mrkdwn", "text": _cut(f"{head}\n{msg.text}", 3000)}},
             {"type": "context", "elements": [{"type": "mrkdwn", "text": _cut(_footer(msg), 2000)}]},
