@@ -43,6 +43,17 @@ def test_solver_options_follow_config(demo_workspace):
     o = cfg.solver_options(workers=3)
     assert (o.mode, o.time_limit_s, o.run_time_limit_s, o.workers, o.seed) == ("diverse", 2.0, 8.0, 3, 7)
     assert cfg.solver_options(seed=99, workers=1).seed == 99
+    assert o.stall_time_s is None  # default: the whole time limit
+
+
+def test_stall_time_reaches_the_solver(demo_workspace):
+    import yaml
+
+    path = demo_workspace("demo_sites")
+    doc = yaml.safe_load(path.read_text())
+    doc["solver"]["stall_time_s"] = 1.5
+    path.write_text(yaml.safe_dump(doc))
+    assert load_config(path).solver_options().stall_time_s == 1.5
 
 
 @pytest.mark.parametrize(

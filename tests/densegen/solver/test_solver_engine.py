@@ -186,3 +186,55 @@ def test_checker_catches_violations(sites12):
     assert any("used 2 times" in e for e in check_solution(problem, dataclasses.replace(sol, placements=dup)))
     bad = "GATC" + sol.sequence[4:]
     assert any("forbidden" in e for e in check_solution(problem, dataclasses.replace(sol, sequence=bad, placements=())))
+
+
+def test_screened_candidates_respect_the_no_goods(sites12):
+    """Many solutions (most from Python-screened candidates): valid, distinct sequences, and no
+    placement set contains an earlier one (the model's placement no-good)."""
+    problem = Problem(sites12, 80, promoters=(SIGMA70,))
+    sols = run(problem, n=25)
+    assert len(sols) == 25
+    sets = [frozenset((p.site_id, p.offset, p.strand) for p in s.library_placements) for s in sols]
+    for k, later in enumerate(sets):
+        assert not any(earlier <= later for earlier in sets[:k])
+
+
+def test_neighbour_layouts_are_consistent(sites12):
+    """Moves and block reorderings keep every item on its bases and the promoter fixed."""
+    import random
+
+    from dnadesign.densegen.solver.heuristics import greedy_layouts, neighbour_layouts
+
+    problem = Problem(sites12, 80, promoters=(SIGMA70,))
+    base = greedy_layouts(problem, 0)[0]
+    fixed = {t for t in base.items if t[0] < 0}
+    cands = list(neighbour_layouts(problem, base, random.Random(0)))
+    assert cands
+    for lay in cands:
+        assert len(lay.sequence) == problem.length
+        assert {t for t in lay.items if t[0] < 0} == fixed
+        assert sorted(t[0] for t in lay.items) == sorted(t[0] for t in base.items)
+        for _si, strand, start, seq, _f in lay.items:
+            assert lay.sequence[start : start + len(seq)] == seq
+            assert strand in "+-"
+
+
+def test_collecting_global_search(sites12, monkeypatch):
+    """Wall-clock mode uses the collecting global search once candidates run out; what it hands
+    over is valid, distinct and respects the placement no-goods."""
+    from dnadesign.densegen.solver import enumerate as enum_mod
+
+    calls = []
+
+    class Counting(enum_mod._Collect):
+        def __init__(self, *a, **kw):
+            calls.append(1)
+            super().__init__(*a, **kw)
+
+    monkeypatch.setattr(enum_mod, "_Collect", Counting)
+    problem = Problem(sites12, 30)  # dense: the moves of a 4-site layout run out
+    sols = run(problem, n=30, deterministic=False, time_limit_s=5.0, run_time_limit_s=40.0)
+    assert calls and len(sols) >= 10
+    sets = [frozenset((p.site_id, p.offset, p.strand) for p in s.library_placements) for s in sols]
+    for k, later in enumerate(sets):
+        assert not any(earlier <= later for earlier in sets[:k])

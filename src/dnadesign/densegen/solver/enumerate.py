@@ -5,12 +5,18 @@ Strategy (see docs/solver.md for the measurements behind it):
 1. Optimise once, hinted with a greedy layout: best solution and a proven bound ``U`` (sites).
 2. Keep the same ``CpModel``; after each solution add no-goods (its exact placement set and its
    exact sequence; in diverse mode also its site set and a distance to recent site sets).
-3. Next solutions are feasibility solves at the current level ``sites >= K`` that stop at the
-   first solution. In optimal mode each is hinted with a complete neighbour layout of the last
-   solution (block shift, strand flip, block swap); CP-SAT's presolve accepts a feasible
-   complete hint in a fraction of a second, and repairs it when a constraint (k-mer at a new
-   junction, GC) breaks. When neighbours run out, a global solve at the same level follows; the
-   level drops by one site when CP-SAT proves it empty.
+3. Optimal mode: candidate layouts (block slides, strand flips, swaps, random reorderings and
+   flips of the blocks between fixed promoter elements, for the last solution and then for
+   earlier ones, then the other beam layouts) are screened in Python: every item must be a
+   model placement, the independent checker (``check.py``) must accept the sequence, and the
+   no-goods and the level must hold. That is exactly what the model requires, so a candidate
+   passing the screen is a model solution; it costs about a millisecond instead of a CP-SAT
+   check. Its no-goods are added to the model as for any solution.
+   When candidates run out, a global CP-SAT search at the level follows; on models up to
+   ``COLLECT_MAX_PLACEMENTS`` placements it enumerates and hands over every new placement set
+   it meets (instead of one solve per solution). The level drops by one site when CP-SAT proves
+   it empty or the search times out (after ``TOP_LEVEL_LIMIT_S`` while the level is above the
+   beam's site count). Diverse mode validates its candidates with CP-SAT as before.
 4. ``optimal`` is set when a solution's site count reaches the best proven bound of the model it
    was found in (no-goods only remove solutions, so earlier bounds stay valid).
 """
@@ -27,14 +33,20 @@ from collections.abc import Iterator
 from ortools.sat.python import cp_model
 
 from .heuristics import Layout, greedy_layouts, neighbour_layouts
+from .check import check_solution
 from .model import PositionalModel
 from .precheck import precheck
-from .types import InfeasibleProblemError, NoSolutionFoundError, Problem, Solution, SolverOptions
+from .types import InfeasibleProblemError, NoSolutionFoundError, Placement, Problem, Solution, SolverOptions
 
 EXTRA_SITES = 4  # extra library sites allowed in a diverse-mode neighbourhood solve
 MAX_FAILURES = 3  # failed neighbourhoods in a row before a global solve
 NEIGHBOUR_LIMIT_S = 1.0  # time cap of one neighbour / neighbourhood solve
-MAX_NEIGHBOUR_TRIES = 8
+COLLECT_MAX_PLACEMENTS = 6000  # global solves collect many solutions on models up to this size
+COLLECT_LIMIT_S = 3.0
+TOP_LEVEL_LIMIT_S = 3.0  # optimal mode: cap of a global solve above the beam's site count
+COLLECT_PATIENCE_S = 0.3  # stop collecting when no new placement set came for this long
+MAX_NEIGHBOUR_TRIES = 8  # candidates validated by CP-SAT per solution before a global solve
+MAX_FAST_TRIES = 2000  # candidates screened in Python (checker + no-goods) per solution
 DIVERSE_GLOBAL_LIMIT_S = 2.0  # diverse mode: cap of a global solve before the level drops  # neighbour layouts tried per solution before a global solve
 
 
@@ -75,6 +87,34 @@ class _StopAtTarget(cp_model.CpSolverSolutionCallback):
 
     def on_solution_callback(self) -> None:
         if self.value(self._expr) >= self._target:
+            self.stop_search()
+
+
+class _Collect(cp_model.CpSolverSolutionCallback):
+    """Collect solutions with distinct library placement sets; stop after ``want``."""
+
+    def __init__(self, pm: PositionalModel, want: int):
+        super().__init__()
+        self._pm = pm
+        self._want = want
+        self._keys: set[frozenset] = set()
+        self.found: list = []
+        self._last = time.monotonic()
+
+    def on_solution_callback(self) -> None:
+        pm = self._pm
+        chosen = [p for p in pm.placements if self.boolean_value(p.literal)]
+        key = frozenset((p.site_index, p.start, p.sequence) for p in chosen)
+        now = time.monotonic()
+        if key in self._keys:
+            if now - self._last > COLLECT_PATIENCE_S:
+                self.stop_search()  # only variants of known sets lately: hand over what we have
+            return
+        self._keys.add(key)
+        self._last = now
+        seq, placements, chosen = pm.decode(self.value)
+        self.found.append((seq, placements, chosen, pm.objective_to_float(self.value(pm.objective_expr))))
+        if len(self.found) >= self._want:
             self.stop_search()
 
 
@@ -123,6 +163,7 @@ def solve(problem: Problem, options: SolverOptions | None = None, n_solutions: i
     # 1. Optimise, hinted with a greedy layout.
     layouts = greedy_layouts(problem, options.seed)
     start = layouts[0]
+    beam_sites = sum(1 for t in start.items if t[0] >= 0)
     alternatives = iter(layouts[1:])
     pm.set_hint(start.sequence, start.items)
     solver = _solver(options, min(options.time_limit_s, remaining()))
@@ -162,10 +203,16 @@ def solve(problem: Problem, options: SolverOptions | None = None, n_solutions: i
     recent_sets: list[list[int]] = []
     emitted = 0
 
+    emitted_sets: list[frozenset] = []  # library placement keys of every emitted solution
+
     def accept(value, solve_time: float, optimal: bool, bound: float | None):
         seq, placements, chosen = pm.decode(value)
         obj = pm.objective_to_float(value(pm.objective_expr))
-        sol = Solution(seq, placements, obj, optimal, solve_time, bound, emitted)
+        return record(Solution(seq, placements, obj, optimal, solve_time, bound, emitted), chosen)
+
+    def record(sol: Solution, chosen):
+        seq = sol.sequence
+        emitted_sets.append(frozenset((p.site_index, p.start, p.sequence) for p in chosen if not p.fixed))
         pm.forbid_placements(chosen)
         pm.forbid_sequence(seq)
         sites = sorted({p.site_index for p in chosen if not p.fixed})
@@ -199,6 +246,36 @@ def solve(problem: Problem, options: SolverOptions | None = None, n_solutions: i
     tries = 0
     diverse_tries = 0
     n_lib = len(problem.sites)
+    lib_index = {(p.site_index, p.start, p.sequence): p for p in pm.placements}
+    prom_index = {(p.site_id, p.start): p for p in pm.promoter_placements}
+
+    def screen(cand: Layout, target: int, optimal_at: int):
+        """Validate a complete candidate without CP-SAT: every item must be a model placement,
+        the independent checker must accept it, and it must respect the no-goods and the level
+        (the model constraints are exactly these, so CP-SAT would return this assignment)."""
+        ts = time.monotonic()
+        chosen = []
+        for si, _st, start, sq, f in cand.items:
+            p = lib_index.get((si, start, sq)) if si >= 0 else prom_index.get((f, start))
+            if p is None:
+                return None
+            chosen.append(p)
+        keys = frozenset((p.site_index, p.start, p.sequence) for p in chosen if not p.fixed)
+        n = len(keys)
+        if n < target or cand.sequence in seen_seq or any(prev <= keys for prev in emitted_sets):
+            return None
+        chosen.sort(key=lambda p: (p.start, p.fixed is False, p.site_id))
+        placements = tuple(Placement(p.site_id, p.regulator, p.start, p.strand, p.sequence, p.fixed) for p in chosen)
+        obj_int = sum(scale + pm.bias_of(p) for p in chosen if not p.fixed)
+        sol = Solution(cand.sequence, placements, pm.objective_to_float(obj_int), n >= optimal_at,
+                       time.monotonic() - ts, float(optimal_at), emitted)
+        if check_solution(problem, sol):
+            return None
+        return sol, chosen
+
+    fast_tries = 0
+    pending: list = []  # partly consumed neighbour streams of earlier solutions
+    collect_ok = not options.deterministic  # its patience is wall-clock based
     while emitted < n_solutions and level >= min_level:
         if remaining() <= 0:
             return
@@ -209,11 +286,38 @@ def solve(problem: Problem, options: SolverOptions | None = None, n_solutions: i
         target = level
         kind = "global"
         cand = None
-        if neighbours is not None and tries < MAX_NEIGHBOUR_TRIES:
+        if not diverse:
+            # Optimal mode: screen neighbours and beam alternatives in Python first (ms each).
+            hit = None
+            while hit is None and fast_tries < MAX_FAST_TRIES:
+                cand = next(neighbours, None) if neighbours is not None else None
+                while cand is None and pending:
+                    # Neighbours of earlier solutions, most recent first.
+                    neighbours = pending.pop()
+                    cand = next(neighbours, None)
+                if cand is None:
+                    cand = next(alternatives, None)
+                if cand is None:
+                    break
+                fast_tries += 1
+                hit = screen(cand, level, bound_sites)
+            cand = None
+            if hit is not None:
+                sol, layout, last_sites = record(*hit)
+                fast_tries = 0
+                tries = 0
+                seen_seq.add(sol.sequence)
+                emitted += 1
+                if neighbours is not None:
+                    pending.append(neighbours)
+                neighbours = neighbour_layouts(problem, layout, rng)
+                yield sol
+                continue
+        if neighbours is not None and tries < MAX_NEIGHBOUR_TRIES and diverse:
             cand = next(neighbours, None)
             while cand is not None and cand.sequence in seen_seq:
                 cand = next(neighbours, None)
-        if cand is None:
+        if cand is None and diverse:
             # Other dense layouts from the beam (new orders, orientations and site choices).
             cand = next(alternatives, None)
             while cand is not None and (cand.sequence in seen_seq or len(cand.items) - len(problem.promoters) * 2 < level):
@@ -248,11 +352,49 @@ def solve(problem: Problem, options: SolverOptions | None = None, n_solutions: i
         limit = options.time_limit_s if kind == "global" else min(options.time_limit_s, NEIGHBOUR_LIMIT_S)
         if diverse and kind == "global":
             limit = min(limit, DIVERSE_GLOBAL_LIMIT_S)
+        elif kind == "global" and level > beam_sites:
+            # The first solve beat the beam: this level has few known layouts; a short search
+            # for more, then the level below, where beam layouts and their moves exist.
+            limit = min(limit, TOP_LEVEL_LIMIT_S)
         solver = _solver(options, min(limit, remaining()))
         if kind == "neighbour":
             # Validate the complete candidate against every constraint: presolve fixes all
             # variables to the hint, so this is a model check, not a search.
             solver.parameters.fix_variables_to_their_hinted_value = True
+        if kind == "global" and not diverse and collect_ok and len(pm.placements) <= COLLECT_MAX_PLACEMENTS:
+            # One search that hands over every new placement set it meets, instead of one
+            # solve per solution (small models; gap-base variants of a set are skipped).
+            coll = _Collect(pm, n_solutions - emitted)
+            solver = _solver(options, min(limit, COLLECT_LIMIT_S, remaining()))
+            solver.parameters.enumerate_all_solutions = True
+            ts = time.monotonic()
+            status = solver.solve(m, coll)
+            dt = time.monotonic() - ts
+            got = 0
+            for seq, placements, chosen, obj in coll.found:
+                keys = frozenset((p.site_index, p.start, p.sequence) for p in chosen if not p.fixed)
+                if seq in seen_seq or len(keys) < target or any(prev <= keys for prev in emitted_sets):
+                    continue
+                sol, layout, last_sites = record(
+                    Solution(seq, placements, obj, len(keys) >= bound_sites, dt, float(bound_sites), emitted), chosen
+                )
+                seen_seq.add(seq)
+                emitted += 1
+                got += 1
+                if neighbours is not None:
+                    pending.append(neighbours)
+                neighbours = neighbour_layouts(problem, layout, rng)
+                yield sol
+                if emitted >= n_solutions:
+                    return
+            if got:
+                tries = fast_tries = 0
+            elif status == cp_model.INFEASIBLE:
+                level -= 1
+                bound_sites = min(bound_sites, level)
+            else:
+                collect_ok = False  # fall back to ordinary solves
+            continue
         ts = time.monotonic()
         status = solver.solve(m, _StopAtTarget(pm.n_sites_expr, target))
         dt = time.monotonic() - ts
@@ -262,10 +404,13 @@ def solve(problem: Problem, options: SolverOptions | None = None, n_solutions: i
                 continue
             failures = 0
             tries = 0
+            fast_tries = 0
             diverse_tries = 0
             seen_seq.add(sol.sequence)
             emitted += 1
             if not diverse:
+                if neighbours is not None:
+                    pending.append(neighbours)
                 neighbours = neighbour_layouts(problem, layout, rng)
             yield sol
         elif kind == "neighbourhood":

@@ -1,13 +1,13 @@
 """Fast constructive heuristics that produce complete *hints* for CP-SAT.
 
-Nothing here decides a solution: every candidate is handed to CP-SAT as a hint and only what the
-solver returns is emitted. A complete, feasible hint is accepted by CP-SAT's presolve in a
-fraction of a second, which is what makes enumeration cheap.
+Nothing here decides a solution: every candidate is either handed to CP-SAT as a complete hint
+or screened by the enumerator with the independent checker plus the model's no-goods.
 
 - ``greedy_layouts``: dense first layouts from a beam search over chains of maximal overlaps
   per free segment (the best first, then alternatives with as many sites).
 - ``neighbour_layouts``: symmetry moves on a solution: shift a block into a gap, flip a block to
-  the other strand, swap two adjacent blocks. They keep the site set and the site count.
+  the other strand, swap two adjacent blocks, then random reorderings (and flips) of the blocks
+  between fixed elements. They keep the site set and the site count.
 """
 
 from __future__ import annotations
@@ -100,7 +100,21 @@ def greedy_layouts(problem: Problem, seed: int, exclude: frozenset[int] = frozen
     Alternatives differ in the order, orientation or choice of sites of the widest free
     segment; the other segments keep their best chains (skipped when they would reuse a site).
     Sites in ``exclude`` are not used (diverse mode steers away from used sites this way).
+    With promoters, the first, middle and last allowed promoter positions are tried (an element
+    at an end leaves one wide free segment) and the layouts of the densest one are returned.
     """
+    if not problem.promoters:
+        return _greedy_layouts(problem, seed, exclude, lambda n: n // 2)
+    best: list[Layout] | None = None
+    for pick in (lambda n: n // 2, lambda n: 0, lambda n: n - 1):
+        out = _greedy_layouts(problem, seed, exclude, pick)
+        n_best = sum(1 for t in best[0].items if t[0] >= 0) if best else -1
+        if sum(1 for t in out[0].items if t[0] >= 0) > n_best:
+            best = out
+    return best
+
+
+def _greedy_layouts(problem: Problem, seed: int, exclude: frozenset[int], pick) -> list[Layout]:
     rng = random.Random(seed)
     L = problem.length
     bases = [rng.choice("ACGT") for _ in range(L)]
@@ -110,7 +124,7 @@ def greedy_layouts(problem: Problem, seed: int, exclude: frozenset[int] = frozen
         pairs = promoter_start_pairs(problem, pi)
         if not pairs:
             continue
-        u, d = pairs[len(pairs) // 2]
+        u, d = pairs[pick(len(pairs))]
         for start, seq, role in ((u, prom.upstream, "upstream"), (d, prom.downstream, "downstream")):
             items.append((-1, "+", start, seq, f"{prom.name}:{role}"))
             for j, ch in enumerate(seq):
@@ -223,3 +237,72 @@ def neighbour_layouts(problem: Problem, layout: Layout, rng: random.Random) -> I
             new_items += [(si, st, s + shift2, sq, f) for si, st, s, sq, f in blocks[k + 1]]
             new_items += [(si, st, s + shift1, sq, f) for si, st, s, sq, f in blocks[k]]
         yield Layout("".join(bases), tuple(sorted(new_items, key=lambda t: (t[2], t[0]))))
+    yield from _permuted_layouts(problem, layout, blocks, spans, rng)
+
+
+PERMUTATION_TRIES = 300
+
+
+def _permuted_layouts(problem: Problem, layout: Layout, blocks, spans, rng: random.Random) -> Iterator[Layout]:
+    """Random reorderings (and, on two strands, flips) of the movable blocks of each run between
+    fixed blocks; the gaps keep their order and length, so every block keeps its internal
+    overlaps and the run its span (junction k-mers and the rest are checked by the caller)."""
+    L = problem.length
+    seq = layout.sequence
+    fixed = [k for k, b in enumerate(blocks) if any(t[0] < 0 for t in b)]
+    runs = []
+    prev_end, prev_k = 0, -1
+    for k in fixed + [len(blocks)]:
+        members = list(range(prev_k + 1, k))
+        lo = prev_end
+        hi = spans[k][0] if k < len(blocks) else L
+        if len(members) >= 1:
+            runs.append((lo, hi, members))
+        if k < len(blocks):
+            prev_end, prev_k = spans[k][1], k
+    runs = [r for r in runs if len(r[2]) >= 2 or problem.strands == "double"]
+    if not runs:
+        return
+    double = problem.strands == "double"
+    seen = {seq}
+    repeats = 0
+    for _ in range(PERMUTATION_TRIES):
+        if repeats >= 30:
+            return  # (nearly) every reordering has been produced
+        bases = list(seq)
+        items = [t for k in fixed for t in blocks[k]]
+        for lo, hi, members in runs:
+            gaps = []
+            cur = lo
+            for k in members:
+                gaps.append(seq[cur : spans[k][0]])
+                cur = spans[k][1]
+            tail = seq[cur:hi]
+            order = members[:]
+            rng.shuffle(order)
+            pos = lo
+            text = []
+            for g, k in zip(gaps, order):
+                text.append(g)
+                pos += len(g)
+                blo, bhi = spans[k]
+                btext = seq[blo:bhi]
+                flip = double and rng.random() < 0.5
+                if flip:
+                    btext = revcomp(btext)
+                    for si, st, s0, sq, f in blocks[k]:
+                        items.append((si, "-" if st == "+" else "+", pos + (bhi - (s0 + len(sq))), revcomp(sq), f))
+                else:
+                    items += [(si, st, s0 - blo + pos, sq, f) for si, st, s0, sq, f in blocks[k]]
+                text.append(btext)
+                pos += bhi - blo
+            text.append(tail)
+            for i, ch in enumerate("".join(text)):
+                bases[lo + i] = ch
+        new_seq = "".join(bases)
+        if new_seq in seen:
+            repeats += 1
+            continue
+        seen.add(new_seq)
+        repeats = 0
+        yield Layout(new_seq, tuple(sorted(items, key=lambda t: (t[2], t[0]))))

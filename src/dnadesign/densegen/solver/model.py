@@ -62,6 +62,7 @@ class PositionalModel:
         self.placements: list[PlacementVar] = []
         self.by_site: list[list[PlacementVar]] = [[] for _ in problem.sites]
         self.bias_scale, bias = self._bias_table()
+        self.bias_of = bias  # integer tie-break of one placement (see _bias_table)
         for si, site in enumerate(problem.sites):
             n = len(site.sequence)
             if n > L:
