@@ -15,33 +15,10 @@ from typing import TYPE_CHECKING, Any
 from ..core.errors import ConfigError
 from .config import FixedElementMatrix, LoadedConfig, PlanConfig, SamplingConfig
 
-if TYPE_CHECKING:  # the solver is imported lazily so this module loads without it
+from .solver.types import PromoterConstraint, RegulatorGroup  # plain dataclasses: no OR-Tools import
+
+if TYPE_CHECKING:
     from .solver import Problem, Site
-
-
-@dataclass(frozen=True)
-class PromoterSpec:
-    """A fixed upstream/downstream element pair (e.g. sigma70 -35/-10) with a spacer range."""
-
-    name: str
-    upstream: str
-    downstream: str
-    spacer_min: int
-    spacer_max: int
-    upstream_pos: tuple[int, int] | None = None
-    downstream_pos: tuple[int, int] | None = None
-
-    @property
-    def min_span(self) -> int:
-        """Fewest bases the pair occupies (upstream + minimal spacer + downstream)."""
-        return len(self.upstream) + self.spacer_min + len(self.downstream)
-
-
-@dataclass(frozen=True)
-class GroupSpec:
-    name: str
-    members: tuple[str, ...]
-    min_required: int
 
 
 @dataclass(frozen=True)
@@ -54,8 +31,8 @@ class PlanSpec:
     sequence_length: int
     strands: str = "double"
     sampling: SamplingConfig = field(default_factory=SamplingConfig)
-    promoters: tuple[PromoterSpec, ...] = ()
-    groups: tuple[GroupSpec, ...] = ()
+    promoters: tuple[PromoterConstraint, ...] = ()
+    groups: tuple[RegulatorGroup, ...] = ()
     min_count_by_regulator: tuple[tuple[str, int], ...] = ()
     min_total_sites: int = 0
     forbid_kmers: tuple[str, ...] = ()
@@ -81,13 +58,9 @@ class PlanSpec:
 
     def build_problem(self, library: Sequence["Site"]) -> "Problem":
         """The solver problem for one library of sites under this plan's constraints."""
-        from .solver import Problem, PromoterConstraint, RegulatorGroup, SideBias
+        from .solver import Problem, SideBias
 
-        promoters = tuple(
-            PromoterConstraint(p.name, p.upstream, p.downstream, p.spacer_min, p.spacer_max, p.upstream_pos, p.downstream_pos)
-            for p in self.promoters
-        )
-        groups = tuple(RegulatorGroup(g.name, g.members, g.min_required) for g in self.groups)
+        promoters, groups = self.promoters, self.groups
         biases = ()
         if self.side_left or self.side_right:
             biases = (SideBias(left=self.side_left, right=self.side_right, weight=self.side_weight),)
@@ -195,7 +168,7 @@ def resolve_plans(cfg: LoadedConfig) -> list[PlanSpec]:
             strands=cfg.model.solver.strands,
             sampling=merged_sampling(g.sampling, plan),
             sampling_overrides=tuple(k for k, v in plan.sampling.model_dump().items() if v is not None),
-            groups=tuple(GroupSpec(x.name, tuple(x.members), x.min_required) for x in rc.groups),
+            groups=tuple(RegulatorGroup(x.name, tuple(x.members), x.min_required) for x in rc.groups),
             min_count_by_regulator=tuple(sorted((k, v) for k, v in rc.min_count_by_regulator.items() if v > 0)),
             min_total_sites=rc.min_total_sites,
             forbid_kmers=forbid,
@@ -207,7 +180,7 @@ def resolve_plans(cfg: LoadedConfig) -> list[PlanSpec]:
             base_plan=plan.name,
         )
         fixed = tuple(
-            PromoterSpec(p.name, p.upstream, p.downstream, p.spacer[0], p.spacer[1],
+            PromoterConstraint(p.name, p.upstream, p.downstream, p.spacer[0], p.spacer[1],
                          tuple(p.upstream_pos) if p.upstream_pos else None,
                          tuple(p.downstream_pos) if p.downstream_pos else None)
             for p in fe.promoter_constraints
@@ -230,7 +203,7 @@ def resolve_plans(cfg: LoadedConfig) -> list[PlanSpec]:
             except (KeyError, IndexError, ValueError) as e:
                 raise ConfigError(f"{cfg.path}: plan {plan.name!r}: name_template {plan.name_template!r} is invalid ({e})",
                                   hint="use only the placeholders {plan}, {up}, {down}") from None
-            prom = PromoterSpec(m.name, sets[m.upstream_from_set][up], sets[m.downstream_from_set][down],
+            prom = PromoterConstraint(m.name, sets[m.upstream_from_set][up], sets[m.downstream_from_set][down],
                                 m.spacer[0], m.spacer[1],
                                 tuple(m.upstream_pos) if m.upstream_pos else None,
                                 tuple(m.downstream_pos) if m.downstream_pos else None)

@@ -6,7 +6,6 @@ See docs/solver.md for the model and the measured figures.
 """
 
 from .check import check_solution
-from .enumerate import solve
 from .precheck import precheck
 from .types import (
     PROMOTER_REGULATOR,
@@ -21,6 +20,18 @@ from .types import (
     Solution,
     SolverOptions,
 )
+
+
+
+def solve(problem: Problem, options: SolverOptions, n_solutions: int):
+    """Enumerate up to `n_solutions` distinct sequences, best first (see `enumerate.solve`).
+
+    Imported on first call, so the types, `precheck` and `check_solution` load without OR-Tools.
+    """
+    from .enumerate import solve as _solve
+
+    return _solve(problem, options, n_solutions)
+
 
 __all__ = [
     "PROMOTER_REGULATOR",

@@ -41,6 +41,11 @@ class PromoterConstraint:
     upstream_pos: tuple[int, int] | None = None
     downstream_pos: tuple[int, int] | None = None
 
+    @property
+    def min_span(self) -> int:
+        """Fewest bases the pair occupies (upstream + minimal spacer + downstream)."""
+        return len(self.upstream) + self.spacer_min + len(self.downstream)
+
 
 @dataclass(frozen=True)
 class RegulatorGroup:
