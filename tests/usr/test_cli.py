@@ -141,3 +141,22 @@ def test_console_script_runs_seed_commands(populated):
     assert r.returncode == 0 and "append" in r.stdout
     r = run_cli("usr", "--root", str(root), "info", "../x")
     assert r.returncode == 1 and r.stderr.startswith("usr: error: invalid dataset id")
+
+
+def test_events_tail_follow_prints_new_events(populated):
+    import subprocess
+    import time
+
+    from dnadesign.usr.schema import make_records
+    from dnadesign.usr.store import Dataset
+    from tests.conftest import script
+
+    root, _ = populated
+    proc = subprocess.Popen([script("usr"), "--root", str(root), "events", "tail", "demo/a", "-n", "0", "--follow",
+                             "--raw", "--interval", "0.1", "--idle-timeout", "3"], stdout=subprocess.PIPE, text=True)
+    time.sleep(1.5)  # let it start and settle at the end of the log
+    Dataset.open(root, "demo/a").append(make_records(["CCCCAAAAGGGG"]))
+    out, _ = proc.communicate(timeout=30)
+    lines = [json.loads(x) for x in out.splitlines()]
+    assert proc.returncode == 0 and [e["action"] for e in lines] == ["append"]
+    assert lines[0]["metrics"]["rows_added"] == 1

@@ -1,6 +1,5 @@
 import json
 
-import polars as pl
 import pyarrow as pa
 import pytest
 from hypothesis import given, settings, strategies as st

@@ -82,14 +82,10 @@ def head(ds: "Dataset", n: int = 10, *, include_deleted: bool = False, columns: 
     base = base_frame(ds, man)
     while True:
         chunk = base.head(want).collect()
-        out = join_overlays(ds, man, _with_overlay_filter(chunk), None, include_deleted).head(n).collect()
+        out = join_overlays(ds, man, chunk.lazy(), None, include_deleted).head(n).collect()
         if out.height >= n or chunk.height < want:
             return _select(out, columns)
         want *= 4
-
-
-def _with_overlay_filter(chunk: pl.DataFrame) -> pl.LazyFrame:
-    return chunk.lazy()
 
 
 def get(ds: "Dataset", record_id: str, *, include_deleted: bool = False) -> dict | None:

@@ -385,6 +385,19 @@ def diff(root: Path, dataset_id: str, profile: RemoteProfile, opts: SyncOptions)
     return s.inspect(), s
 
 
+def _gate(s: "Session", d: Diff, action: str, pending: bool, dry_run: bool,
+          confirm: Callable[[Diff], bool] | None) -> Audit | None:
+    """Stop before transferring: an audit for NO-OP / DRY-RUN, KeyboardInterrupt if the user declines."""
+    _check_conflicts(d)
+    if not pending:
+        return s.audit(action, "NO-OP", d)
+    if dry_run:
+        return s.audit(action, "DRY-RUN", d)
+    if confirm is not None and not confirm(d):
+        raise KeyboardInterrupt
+    return None
+
+
 def pull(root: Path, dataset_id: str, profile: RemoteProfile, opts: SyncOptions, *, dry_run: bool = False,
          confirm: Callable[[Diff], bool] | None = None, progress: Callable[[int, int], None] | None = None) -> Audit:
     s = Session(root, dataset_id, profile, opts)
@@ -392,13 +405,9 @@ def pull(root: Path, dataset_id: str, profile: RemoteProfile, opts: SyncOptions,
     if s.remote.manifest is None:
         raise NotFoundError(f"dataset {dataset_id} does not exist on remote {profile.name} ({profile.base_dir}/{dataset_id})",
                             hint=f"push it first with `usr push {dataset_id} {profile.name}`, or check base_dir with `usr remotes show {profile.name}`")
-    _check_conflicts(d)
-    if not d.to_pull:
-        return s.audit("pull", "NO-OP", d)
-    if dry_run:
-        return s.audit("pull", "DRY-RUN", d)
-    if confirm is not None and not confirm(d):
-        raise KeyboardInterrupt
+    stop = _gate(s, d, "pull", bool(d.to_pull), dry_run, confirm)
+    if stop is not None:
+        return stop
     paths, local, remote = s.paths, s.local, s.remote
     paths.dir.mkdir(parents=True, exist_ok=True)
     staging = paths.dir / SYNC_DIR / "in"
@@ -535,13 +544,9 @@ def push(root: Path, dataset_id: str, profile: RemoteProfile, opts: SyncOptions,
     if remote.base is None:
         raise RemoteError(f"base_dir {profile.base_dir} does not exist on remote {profile.name}",
                           hint=f"create it there (mkdir -p {profile.base_dir}) or fix it with `usr remotes add {profile.name} --force ...`")
-    _check_conflicts(d)
-    if not d.to_push:
-        return s.audit("push", "NO-OP", d)
-    if dry_run:
-        return s.audit("push", "DRY-RUN", d)
-    if confirm is not None and not confirm(d):
-        raise KeyboardInterrupt
+    stop = _gate(s, d, "push", bool(d.to_push), dry_run, confirm)
+    if stop is not None:
+        return stop
     audit = s.audit("push", "TRANSFERRED", d)
     remote_dir = remote.dir or f"{remote.base}/{dataset_id}"
     snaps_out = [] if opts.skip_snapshots or opts.primary_only else d.snapshots.get("local_only", [])
