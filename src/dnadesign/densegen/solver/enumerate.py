@@ -32,8 +32,9 @@ from collections.abc import Iterator
 
 from ortools.sat.python import cp_model
 
-from .heuristics import Layout, greedy_layouts, neighbour_layouts
+from .bound import site_bound
 from .check import check_solution
+from .heuristics import Layout, greedy_layouts, neighbour_layouts
 from .model import PositionalModel
 from .precheck import precheck
 from .types import InfeasibleProblemError, NoSolutionFoundError, Placement, Problem, Solution, SolverOptions
@@ -47,22 +48,33 @@ TOP_LEVEL_LIMIT_S = 3.0  # optimal mode: cap of a global solve above the beam's 
 COLLECT_PATIENCE_S = 0.3  # stop collecting when no new placement set came for this long
 MAX_NEIGHBOUR_TRIES = 8  # candidates validated by CP-SAT per solution before a global solve
 MAX_FAST_TRIES = 2000  # candidates screened in Python (checker + no-goods) per solution
-DIVERSE_GLOBAL_LIMIT_S = 2.0  # diverse mode: cap of a global solve before the level drops  # neighbour layouts tried per solution before a global solve
+DIVERSE_GLOBAL_LIMIT_S = 2.0  # diverse mode: cap of a global solve before the level drops
+BOUND_LIMIT_S = 1.5  # wall-clock cap of the path bound (bound.py) before the first solve
+BOUND_SHARE = 0.15  # ... and at most this share of the per-solve time limit
+BOUND_ITERATIONS = 40  # its iteration cap in deterministic mode (no wall clock there)
 
 
 class _StallWatch(cp_model.CpSolverSolutionCallback):
-    """Stop an optimising solve when the incumbent has not improved for ``stall_s`` seconds."""
+    """Stop an optimising solve when the incumbent has not improved for ``stall_s`` seconds, or
+    at once when its site count reaches ``target`` (a bound proven elsewhere)."""
 
-    def __init__(self, stall_s: float):
+    def __init__(self, stall_s: float | None, sites_expr=None, target: int | None = None):
         super().__init__()
         self._stall = stall_s
+        self._expr = sites_expr
+        self._target = target
         self._last: float | None = None  # the clock starts at the first solution
         self._done = threading.Event()
 
     def on_solution_callback(self) -> None:
         self._last = time.monotonic()
+        if self._target is not None and self.value(self._expr) >= self._target:
+            self.stop_search()
 
-    def watch(self, solver: cp_model.CpSolver) -> threading.Thread:
+    def watch(self, solver: cp_model.CpSolver) -> threading.Thread | None:
+        if not self._stall:
+            return None
+
         def loop() -> None:
             while not self._done.wait(0.05):
                 if self._last is not None and time.monotonic() - self._last > self._stall:
@@ -165,39 +177,11 @@ def solve(problem: Problem, options: SolverOptions | None = None, n_solutions: i
     start = layouts[0]
     beam_sites = sum(1 for t in start.items if t[0] >= 0)
     alternatives = iter(layouts[1:])
-    pm.set_hint(start.sequence, start.items)
-    solver = _solver(options, min(options.time_limit_s, remaining()))
-    ts = time.monotonic()
-    if options.stall_time_s and not options.deterministic:
-        watch = _StallWatch(options.stall_time_s)
-        watch.watch(solver)
-        try:
-            status = solver.solve(m, watch)
-        finally:
-            watch.finish()
-    else:
-        status = solver.solve(m)
-    if status == cp_model.INFEASIBLE:
-        raise InfeasibleProblemError(
-            "CP-SAT proved the constraints cannot all hold together",
-            hint="relax promoter windows, GC bounds, forbidden k-mers or regulator minimums",
-        )
-    bound_value = solver.best_objective_bound if status in (cp_model.OPTIMAL, cp_model.FEASIBLE) else None
-    if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
-        # Fall back to the greedy layout if it satisfies the model (checked by CP-SAT).
-        check = _solver(options, min(options.time_limit_s, max(1.0, remaining())))
-        check.parameters.fix_variables_to_their_hinted_value = True
-        m.clear_objective()
-        if check.solve(m) in (cp_model.OPTIMAL, cp_model.FEASIBLE):
-            solver, status = check, cp_model.FEASIBLE
-            bound_value = float(pm.bias_scale * len(problem.sites) + pm.bias_scale - 1)  # trivial bound
-            m.maximize(pm.objective_expr)
-    if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
-        raise NoSolutionFoundError(
-            f"no solution found within {options.time_limit_s:g} s (status {solver.status_name(status)})",
-            hint="raise the time limit or simplify the constraints",
-        )
-    bound_sites = int(math.floor(bound_value / scale + 1e-9))
+    path_bound, spent = _path_bound(problem, options, beam_sites)
+
+    def sol_sites(s: cp_model.CpSolver) -> int:
+        return int(s.value(pm.n_sites_expr))
+
     seen_seq: set[str] = set()
     usage: Counter[int] = Counter()
     recent_sets: list[list[int]] = []
@@ -223,29 +207,6 @@ def solve(problem: Problem, options: SolverOptions | None = None, n_solutions: i
         recent_sets.append(sites)
         return sol, Layout(seq, pm.layout_items(chosen)), sites
 
-    sol, layout, last_sites = accept(
-        solver.value, time.monotonic() - ts, status == cp_model.OPTIMAL, bound_value / scale
-    )
-    seen_seq.add(sol.sequence)
-    emitted = 1
-    yield sol
-    level = first_level = sol.n_sites
-
-    def sol_sites(s: cp_model.CpSolver) -> int:
-        return int(s.value(pm.n_sites_expr))
-
-    # 2. Feasibility solves at decreasing levels.
-    min_level = max(problem.min_total_sites, int(math.ceil(options.min_objective_fraction * level)))
-    if diverse:
-        min_level = max(min_level, 1)  # distinct site sets need at least one site
-    m.clear_objective()
-    pm.release_left_packing()
-    temp: list[int] = []  # constraints replaced every round
-    failures = 0
-    neighbours = None if diverse else neighbour_layouts(problem, layout, rng)
-    tries = 0
-    diverse_tries = 0
-    n_lib = len(problem.sites)
     lib_index = {(p.site_index, p.start, p.sequence): p for p in pm.placements}
     prom_index = {(p.site_id, p.start): p for p in pm.promoter_placements}
 
@@ -273,6 +234,68 @@ def solve(problem: Problem, options: SolverOptions | None = None, n_solutions: i
             return None
         return sol, chosen
 
+    if path_bound is not None and beam_sites >= path_bound and not problem.side_biases:
+        # The beam layout reaches the proven bound: if the independent checker accepts it, it is
+        # an optimal model solution and CP-SAT has nothing to add (no tie-break to optimise).
+        first = screen(start, path_bound, path_bound)
+    else:
+        first = None
+    if first is not None:
+        sol, layout, last_sites = record(*first)
+        bound_value = float(path_bound * scale)
+    else:
+        pm.set_hint(start.sequence, start.items)
+        solver = _solver(options, min(max(0.01, options.time_limit_s - spent), remaining()))
+        ts = time.monotonic()
+        stop_at = path_bound if path_bound is not None and not problem.side_biases else None
+        watch = _StallWatch(None if options.deterministic else options.stall_time_s, pm.n_sites_expr, stop_at)
+        watch.watch(solver)
+        try:
+            status = solver.solve(m, watch)
+        finally:
+            watch.finish()
+        if status == cp_model.INFEASIBLE:
+            raise InfeasibleProblemError(
+                "CP-SAT proved the constraints cannot all hold together",
+                hint="relax promoter windows, GC bounds, forbidden k-mers or regulator minimums",
+            )
+        bound_value = solver.best_objective_bound if status in (cp_model.OPTIMAL, cp_model.FEASIBLE) else None
+        if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
+            # Fall back to the greedy layout if it satisfies the model (checked by CP-SAT).
+            check = _solver(options, min(options.time_limit_s, max(1.0, remaining())))
+            check.parameters.fix_variables_to_their_hinted_value = True
+            m.clear_objective()
+            if check.solve(m) in (cp_model.OPTIMAL, cp_model.FEASIBLE):
+                solver, status = check, cp_model.FEASIBLE
+                bound_value = float(pm.bias_scale * len(problem.sites) + pm.bias_scale - 1)  # trivial bound
+                m.maximize(pm.objective_expr)
+        if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
+            raise NoSolutionFoundError(
+                f"no solution found within {options.time_limit_s:g} s (status {solver.status_name(status)})",
+                hint="raise the time limit or simplify the constraints",
+            )
+        if path_bound is not None:
+            bound_value = min(bound_value, float((path_bound + 1) * scale - 1))  # < path_bound + 1 sites
+        proven = status == cp_model.OPTIMAL or (stop_at is not None and sol_sites(solver) >= stop_at)
+        sol, layout, last_sites = accept(solver.value, time.monotonic() - ts, proven, bound_value / scale)
+    bound_sites = int(math.floor(bound_value / scale + 1e-9))
+    seen_seq.add(sol.sequence)
+    emitted = 1
+    yield sol
+    level = first_level = sol.n_sites
+
+    # 2. Feasibility solves at decreasing levels.
+    min_level = max(problem.min_total_sites, int(math.ceil(options.min_objective_fraction * level)))
+    if diverse:
+        min_level = max(min_level, 1)  # distinct site sets need at least one site
+    m.clear_objective()
+    pm.release_left_packing()
+    temp: list[int] = []  # constraints replaced every round
+    failures = 0
+    neighbours = None if diverse else neighbour_layouts(problem, layout, rng)
+    tries = 0
+    diverse_tries = 0
+    n_lib = len(problem.sites)
     fast_tries = 0
     pending: list = []  # partly consumed neighbour streams of earlier solutions
     collect_ok = not options.deterministic  # its patience is wall-clock based
@@ -429,6 +452,30 @@ def solve(problem: Problem, options: SolverOptions | None = None, n_solutions: i
                 continue
             level -= 1
             failures = 0
+
+
+def _path_bound(problem: Problem, options: SolverOptions, known: int) -> tuple[int | None, float]:
+    """The path relaxation's site bound (bound.py) and the seconds it took.
+
+    CP-SAT's own bound (core packing) is loose on large libraries. This one is used to stop the
+    first solve as soon as it is reached, to skip that solve when the beam layout reaches it,
+    and in the reported bound; it is not added to the model (measured: an extra linear bound
+    slows CP-SAT's own proofs on small libraries). Deterministic runs cap the subgradient by
+    iterations only, so the bound (and hence the search) is reproducible.
+    """
+    t0 = time.monotonic()
+    if options.deterministic:
+        bound = site_bound(problem, known=known, time_budget_s=None, max_iterations=BOUND_ITERATIONS)
+    else:
+        budget = min(BOUND_LIMIT_S, BOUND_SHARE * options.time_limit_s)
+        bound = site_bound(problem, known=known, time_budget_s=budget, max_iterations=10_000)
+    if bound is not None and bound < problem.min_total_sites:
+        raise InfeasibleProblemError(
+            f"at most {bound} library sites fit in {problem.length} bp with these overlaps, "
+            f"but min_total_sites is {problem.min_total_sites}",
+            hint="lower min_total_sites, lengthen the sequence or add shorter / more overlapping sites",
+        )
+    return bound, time.monotonic() - t0
 
 
 def _diverse_layout(problem: Problem, last_sites: list[int], usage: Counter, rng: random.Random) -> Layout | None:

@@ -1,0 +1,129 @@
+"""The path-relaxation site bound (solver/bound.py): valid against CP-SAT's proven optimum on
+random problems, tight on the real 100-site benchmark library, and used by ``solve``."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from ortools.sat.python import cp_model
+
+from dnadesign.densegen.solver import (
+    InfeasibleProblemError,
+    Problem,
+    PromoterConstraint,
+    Site,
+    SolverOptions,
+    check_solution,
+    precheck,
+    solve,
+)
+from dnadesign.densegen.solver.bound import site_bound
+from dnadesign.densegen.solver.model import PositionalModel
+
+LIB100 = Path(__file__).resolve().parents[2] / "data" / "tfbs_lib100.csv"
+SIGMA70 = PromoterConstraint("sigma70", "TTGACA", "TATAAT", 16, 18)
+
+
+def lib100() -> tuple[Site, ...]:
+    """The benchmark's plain 100-site RegulonDB library (bench/solver_vs_dense_arrays.py, seed 1)."""
+    with open(LIB100, newline="") as fh:
+        return tuple(Site(r["id"], r["tfbs"], r["tf"]) for r in csv.DictReader(fh))
+
+
+def proven_optimum(problem: Problem) -> int | None:
+    """Most library sites in any solution, proven by CP-SAT (None if infeasible)."""
+    pm = PositionalModel(problem)
+    pm.model.maximize(pm.n_sites_expr)
+    solver = cp_model.CpSolver()
+    solver.parameters.num_workers = 1
+    solver.parameters.max_time_in_seconds = 30
+    status = solver.solve(pm.model)
+    if status == cp_model.INFEASIBLE:
+        return None
+    assert status == cp_model.OPTIMAL
+    return round(solver.objective_value)
+
+
+@st.composite
+def problems(draw):
+    """Small problems rich in overlaps and containment: many sites are pieces of one parent
+    string, some contain (or are) promoter elements."""
+    parent = draw(st.text(alphabet="ACGT", min_size=24, max_size=24))
+    seqs = []
+    for _ in range(draw(st.integers(2, 8))):
+        kind = draw(st.sampled_from(["piece", "piece", "element", "random"]))
+        if kind == "piece":
+            a = draw(st.integers(0, 19))
+            seqs.append(parent[a : a + draw(st.integers(4, 9))])
+        elif kind == "element":
+            seqs.append(draw(st.sampled_from(["TTGAC", "ATTGACC", "GTATAC", "TATA", "TTGA"])))
+        else:
+            seqs.append(draw(st.text(alphabet="ACGT", min_size=4, max_size=8)))
+    seqs = [s for s in seqs if len(s) >= 4]
+    sites = tuple(Site(f"s{i}", s, "R") for i, s in enumerate(seqs))
+    length = draw(st.integers(12, 34))
+    promoters = ()
+    if length >= 20 and draw(st.booleans()):
+        window = draw(st.sampled_from([None, (2, 6)]))
+        lo = draw(st.integers(0, 3))
+        promoters = (PromoterConstraint("p", "TTGA", "TATA", lo, lo + draw(st.integers(0, 3)), upstream_pos=window),)
+    return Problem(
+        sites,
+        length,
+        strands=draw(st.sampled_from(["single", "double"])),
+        promoters=promoters,
+        forbid_kmers=tuple(draw(st.sampled_from([(), (), ("ACGT",), ("AAAA",)]))),
+    )
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
+@given(problems())
+def test_bound_never_below_the_proven_optimum(problem):
+    try:
+        precheck(problem)
+    except InfeasibleProblemError:
+        return
+    best = proven_optimum(problem)
+    bound = site_bound(problem, time_budget_s=None, max_iterations=60)
+    if best is not None and bound is not None:
+        assert bound >= best
+
+
+def test_contained_sites_and_element_anchors_count():
+    # "GACA" sits inside "TTGACA"; "ATTGACAT" holds the upstream element itself. Both fit, so
+    # the bound must allow them even though they share their bases with the promoter.
+    prom = PromoterConstraint("p", "TTGACA", "TATAAT", 3, 3)
+    problem = Problem((Site("in", "GACA", "R"), Site("holds", "ATTGACAT", "R")), 20, promoters=(prom,))
+    assert proven_optimum(problem) == 2
+    assert site_bound(problem, time_budget_s=None) == 2
+
+
+def test_tight_on_the_100_site_benchmark_library():
+    sites = lib100()
+    assert site_bound(Problem(sites, 120), time_budget_s=None, max_iterations=60) == 15
+    assert site_bound(Problem(sites, 120, promoters=(SIGMA70,)), time_budget_s=None, max_iterations=40) <= 14
+
+
+def test_solve_reports_the_bound_and_optimality():
+    problem = Problem(lib100(), 120)
+    sols = list(solve(problem, SolverOptions(time_limit_s=10, seed=1, workers=1, deterministic=True), 5))
+    assert [s.n_sites for s in sols] == [15] * 5
+    assert all(s.optimal and s.bound == 15.0 for s in sols)
+    assert all(check_solution(problem, s) == [] for s in sols)
+
+
+def test_promoter_100_sites_within_one_of_the_bound():
+    problem = Problem(lib100(), 120, promoters=(SIGMA70,))
+    first = next(solve(problem, SolverOptions(time_limit_s=4, seed=1, workers=1, deterministic=True), 1))
+    assert check_solution(problem, first) == []
+    assert first.bound is not None and first.bound - first.n_sites < 2
+
+
+def test_min_total_sites_above_the_bound_is_reported():
+    problem = Problem(lib100()[:20], 40, min_total_sites=9)
+    with pytest.raises(InfeasibleProblemError, match="at most .* library sites fit in 40 bp"):
+        next(solve(problem, SolverOptions(time_limit_s=5, workers=1, deterministic=True), 1))
