@@ -218,7 +218,7 @@ def test_unreachable_quota_is_one_clear_error_and_keeps_outputs(tmp_path):
 
 def test_time_budget_stops_cleanly(tmp_path):
     ws = tmp_path / "ws"
-    cfg = make_workspace(ws, quotas={"plain": 30, "sigma70": 30})
+    cfg = make_workspace(ws, quotas={"plain": 500, "sigma70": 500})
     r = dense("run", "--no-plot", "--max-seconds", "4", "-c", str(cfg))
     assert r.returncode == 1
     assert "runtime budget of 4 s reached" in r.stderr and "`dense run` resumes" in r.stderr

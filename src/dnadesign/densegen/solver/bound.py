@@ -28,13 +28,18 @@ that contain a forbidden k-mer are left out, as in the model. Only the first pro
 from __future__ import annotations
 
 import math
+import random
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
 
+from .check import check_solution
 from .cores import max_overlap
-from .dna import oriented_sequences, revcomp
+from .dna import occurrences, oriented_sequences, revcomp
+from .heuristics import Layout
+from .path_layouts import Anchored, Piece, layout_solution, realise
 from .precheck import promoter_start_pairs
 from .types import Problem
 
@@ -51,6 +56,7 @@ class _Anchor:
     offset: int  # start of the element inside ``sequence``
     own: int  # the (remapped) containing site, -1 for the bare element
     inside: tuple[int, ...]  # sites that can sit inside it
+    origin: tuple[int, str] | None = None  # (problem site index, strand) of the containing site
 
     def weight(self, site_w: np.ndarray) -> float:
         own = site_w[self.own] if self.own >= 0 else 0.0
@@ -69,12 +75,14 @@ class _Items:
     """
 
     seqs: list[str]  # each oriented item as read on the + strand
+    origin: list[tuple[int, str]]  # (problem site index, strand) of each item
     site: np.ndarray  # (remapped) site index of each item
     inside: list[tuple[int, ...]]  # sites contained in each item
     cost: np.ndarray  # cost[a, b] = len(b) - maxov(a, b); BIG for the same site
     n_free: int  # sites counted as free (holding both promoter elements)
     n_sites: int  # sites that carry a multiplier
     anchors: tuple[list[_Anchor], list[_Anchor]]  # upstream, downstream element anchors
+    site_origin: list[int]  # problem site index of each remapped site
 
     def __post_init__(self) -> None:
         rows = [(i, s) for i, inner in enumerate(self.inside) for s in inner]
@@ -101,36 +109,43 @@ class _Items:
 
 def _items(problem: Problem, elements: tuple[str, ...]) -> _Items:
     forbidden = set(problem.forbid_kmers) | {revcomp(k) for k in problem.forbid_kmers}
-    oriented: list[tuple[int, str]] = []
+    oriented: list[tuple[int, str, str]] = []
     for si, site in enumerate(problem.sites):
         if len(site.sequence) <= problem.length:
-            for _strand, seq in oriented_sequences(site.sequence, problem.strands):
+            for strand, seq in oriented_sequences(site.sequence, problem.strands):
                 if not any(f in seq for f in forbidden):
-                    oriented.append((si, seq))
+                    oriented.append((si, strand, seq))
     # A site holding both elements can sit across the whole promoter: counted as free.
-    free = {si for si, seq in oriented if len(elements) > 1 and all(e in seq for e in elements)}
-    kept = [(si, seq) for si, seq in oriented if si not in free]
-    remap = {si: k for k, si in enumerate(sorted({si for si, _ in kept}))}
+    free = {si for si, _, seq in oriented if len(elements) > 1 and all(e in seq for e in elements)}
+    kept = [(si, strand, seq) for si, strand, seq in oriented if si not in free]
+    site_origin = sorted({si for si, _, _ in kept})
+    remap = {si: k for k, si in enumerate(site_origin)}
 
     def inside(seq: str, own: int | None) -> tuple[int, ...]:
-        return tuple(sorted({remap[sj] for sj, other in kept if sj != own and other in seq}))
+        return tuple(sorted({remap[sj] for sj, _, other in kept if sj != own and other in seq}))
 
-    path = [(remap[si], seq, inside(seq, si)) for si, seq in kept]
     anchors: tuple[list[_Anchor], list[_Anchor]] = ([], [])
     for slot, element in zip(anchors, elements):
         slot.append(_Anchor(element, 0, -1, inside(element, None)))
-        for si, seq in kept:
-            start = seq.find(element)
-            while start != -1:
-                slot.append(_Anchor(seq, start, remap[si], inside(seq, si)))
-                start = seq.find(element, start + 1)
-    n = len(path)
+        for si, strand, seq in kept:
+            for start in occurrences(seq, element):
+                slot.append(_Anchor(seq, start, remap[si], inside(seq, si), (si, strand)))
+    n = len(kept)
     cost = np.empty((n, n), dtype=np.int64)
-    for a, (sa, x, _) in enumerate(path):
-        for b, (sb, y, _) in enumerate(path):
+    for a, (sa, _, x) in enumerate(kept):
+        for b, (sb, _, y) in enumerate(kept):
             cost[a, b] = BIG if sa == sb else len(y) - max_overlap(x, y)
-    site = np.array([si for si, _, _ in path], dtype=np.int64)
-    return _Items([seq for _, seq, _ in path], site, [inner for _, _, inner in path], cost, len(free), len(remap), anchors)
+    return _Items(
+        seqs=[seq for _, _, seq in kept],
+        origin=[(si, strand) for si, strand, _ in kept],
+        site=np.array([remap[si] for si, _, _ in kept], dtype=np.int64),
+        inside=[inside(seq, si) for si, _, seq in kept],
+        cost=cost,
+        n_free=len(free),
+        n_sites=len(remap),
+        anchors=anchors,
+        site_origin=site_origin,
+    )
 
 
 class _PathDP:
@@ -198,6 +213,13 @@ class _PathDP:
         b = int(vals.argmax())
         return float(vals[b]), b, int(lim[b])
 
+    def tops(self, then: np.ndarray, size: int) -> np.ndarray:
+        """``top(c, then)`` values for every ``c`` in ``range(size)``."""
+        c = np.arange(size)[:, None]
+        lim = np.minimum(c - then[None, :], self.horizon)
+        cols = np.arange(len(then))[None, :]
+        return np.where(lim >= 0, self.best[np.maximum(lim, 0), cols], NEG).max(axis=1)
+
     def trace(self, b: int, c: int) -> list[int]:
         """Items of the path behind ``best[c, b]`` (predecessors are found again, not stored)."""
         out = []
@@ -224,33 +246,80 @@ class _PathDP:
         return out
 
 
-def site_bound(problem: Problem, *, known: int = 0, time_budget_s: float | None = 2.0, max_iterations: int = 200) -> int | None:
-    """Upper bound on the library sites of any solution of ``problem``; None if not computed.
+@dataclass
+class Relaxation:
+    """What the path relaxation found: a site bound and real layouts met on the way.
 
-    ``known`` is the site count of a known solution: the search stops once the bound reaches it.
-    With ``time_budget_s=None`` only the iteration cap ends it (reproducible results).
+    ``variants`` keeps using the final multipliers: the best relaxed path with one site of a
+    given layout banned, realised, is a dense layout with another site set (a cheap
+    large-neighbourhood move for the enumerator).
+    """
+
+    bound: int | None  # upper bound on the library sites of any solution; None if not computed
+    layouts: list[Layout]  # checked layouts, most sites first (at least ``known`` + 1 sites)
+    _problem: Problem | None = None
+    _items: _Items | None = None
+    _parts: object = None
+    _lam: np.ndarray | None = None
+
+    def variants(self, layout: Layout, rng: random.Random) -> Iterator[Layout]:
+        """Layouts from the relaxation with one site of ``layout`` banned, in random order."""
+        if self._parts is None:
+            return
+        remap = {orig: k for k, orig in enumerate(self._items.site_origin)}
+        sites = sorted({t[0] for t in layout.items if t[0] >= 0 and t[0] in remap})
+        for ban in [(s,) for s in rng.sample(sites, len(sites))]:
+            w = 1.0 - self._lam
+            w[[remap[s] for s in ban]] = -1e9
+            value, _sites, plan = self._parts.solve(w)
+            if plan is not None and value > 0:
+                out = realise(self._problem, *plan, rng, banned=frozenset(ban))
+                if out is not None:
+                    yield out
+
+
+def site_bound(problem: Problem, *, known: int = 0, time_budget_s: float | None = 2.0, max_iterations: int = 200) -> int | None:
+    """Upper bound on the library sites of any solution of ``problem``; None if not computed."""
+    return relax(problem, known=known, time_budget_s=time_budget_s, max_iterations=max_iterations).bound
+
+
+def relax(problem: Problem, *, known: int = 0, time_budget_s: float | None = 2.0, max_iterations: int = 200, seed: int = 0) -> Relaxation:
+    """Run the Lagrangian path relaxation: the bound, plus layouts better than ``known`` sites.
+
+    Every relaxed path is also turned into a real layout (``path_layouts.realise``); layouts
+    that pass the independent checker raise ``known``. The search stops once the bound reaches
+    ``known`` (then the best layout is optimal), at the iteration cap, or at the time budget
+    (``None``: iterations only, for reproducible results).
     """
     prom = problem.promoters[0] if problem.promoters else None
     elements = (prom.upstream, prom.downstream) if prom else ()
     items = _items(problem, elements)
     n = len(items.seqs)
     if n * n * problem.length > MAX_WORK:
-        return None
+        return Relaxation(None, [])
     if prom is None:
         parts: _Plain | _WithPromoter = _Plain(items, problem.length)
     else:
         parts = _WithPromoter(items, problem)
         if not parts.pairs:
-            return None
+            return Relaxation(None, [])
+    rng = random.Random(seed)
+    found: dict[str, tuple[int, Layout]] = {}
     deadline = None if time_budget_s is None else time.monotonic() + time_budget_s
     lam = np.zeros(items.n_sites)
     best = math.inf
     theta, stale = 1.0, 0
-    target = max(0, known - items.n_free)
     for _ in range(max_iterations):
-        value, sites = parts.solve(1.0 - lam)
+        site_w = 1.0 - lam
+        value, sites, plan = parts.solve(site_w)
         if value <= NEG / 2:
-            return None  # no relaxed layout at all: leave infeasibility to CP-SAT
+            return Relaxation(None, [])  # no relaxed layout at all: leave infeasibility to CP-SAT
+        layout = realise(problem, *plan, rng) if plan is not None else None
+        if layout is not None and layout.sequence not in found:
+            n_sites = sum(1 for t in layout.items if t[0] >= 0)
+            if n_sites > known and not check_solution(problem, layout_solution(problem, layout)):
+                found[layout.sequence] = (n_sites, layout)
+                known = n_sites
         dual = value + lam.sum()
         if dual < best - 1e-9:
             best, stale = dual, 0
@@ -258,6 +327,7 @@ def site_bound(problem: Problem, *, known: int = 0, time_budget_s: float | None 
             stale += 1
             if stale >= 5:
                 theta, stale = theta / 2, 0
+        target = max(0, known - items.n_free)
         if math.floor(best + 1e-6) <= target or (deadline is not None and time.monotonic() > deadline):
             break
         g = 1.0 - np.bincount(np.asarray(sites, dtype=np.int64), minlength=items.n_sites)
@@ -265,9 +335,14 @@ def site_bound(problem: Problem, *, known: int = 0, time_budget_s: float | None 
         if norm == 0 or theta < 1e-4:
             break  # the relaxed path uses every site once: the bound cannot improve
         lam = np.maximum(0.0, lam - theta * max(dual - target, 0.5) / norm * g)
-    if best == math.inf:
-        return None
-    return max(0, math.floor(best + 1e-6)) + items.n_free
+    layouts = [lay for _n, lay in sorted(found.values(), key=lambda t: -t[0])]
+    bound = None if best == math.inf else max(0, math.floor(best + 1e-6)) + items.n_free
+    return Relaxation(bound, layouts, problem, items, parts, lam)
+
+
+def _piece(items: _Items, k: int) -> Piece:
+    si, strand = items.origin[k]
+    return Piece(si, strand, items.seqs[k], tuple(items.site_origin[s] for s in items.inside[k]))
 
 
 class _Plain:
@@ -280,14 +355,17 @@ class _Plain:
         self.dp = _PathDP(items.cost, lengths, L, lengths, False)
         self.none = np.zeros(len(items.seqs), dtype=np.int64)
 
-    def solve(self, site_w: np.ndarray) -> tuple[float, list[int]]:
+    def solve(self, site_w: np.ndarray):
+        """(value, sites counted, plan for ``realise``) of the best relaxed path."""
         if not len(self.items.seqs):
-            return 0.0, []
+            return 0.0, [], None
         self.dp.run(self.items.weights(site_w))
         value, b, c = self.dp.top(self.L, self.none)
         if value <= 0:
-            return 0.0, []
-        return value, [s for i in self.dp.trace(b, c) for s in self.items.carried(i, site_w)]
+            return 0.0, [], None
+        path = self.dp.trace(b, c)[::-1]
+        sites = [s for i in path for s in self.items.carried(i, site_w)]
+        return value, sites, ([[_piece(self.items, i) for i in path]], [])
 
 
 class _WithPromoter:
@@ -302,6 +380,8 @@ class _WithPromoter:
         L = problem.length
         self.L = L
         self.items = items
+        prom = problem.promoters[0]
+        self.name, self.up, self.down = prom.name, prom.upstream, prom.downstream
         ups, downs = items.anchors
         self.pairs = promoter_start_pairs(problem, 0)
         self.ups = [(a, items.arcs_into(a.sequence), items.arcs_from(a.sequence)) for a in ups]
@@ -317,53 +397,79 @@ class _WithPromoter:
             for a in ups
             for b in downs
         )
+        self.span = span
+        self._us = np.array([u for u, _ in self.pairs], dtype=np.int64)
+        self._ds = np.array([d for _, d in self.pairs], dtype=np.int64)
         self.mids = [_PathDP(items.cost, frm, span, lengths, False) for _a, _into, frm in self.ups]
         self.link = [[len(b.sequence) - max_overlap(a.sequence, b.sequence) for b in downs] for a in ups]
 
-    def solve(self, site_w: np.ndarray) -> tuple[float, list[int]]:
+    def solve(self, site_w: np.ndarray):
+        """(value, sites counted, plan for ``realise``) of the best relaxed layout."""
         has_items = bool(len(self.items.seqs))
         if has_items:
             w = self.items.weights(site_w)
             for dp in (self.left, self.right, *self.mids):
                 dp.run(w)
-        cache: dict = {}
-
-        def part(key, dp, c, then, empty_ok):
-            if key not in cache:
-                v, b, lim = dp.top(c, then) if has_items else (NEG, -1, -1)
-                if v <= 0 and empty_ok:
-                    v, b, lim = 0.0, -1, -1
-                cache[key] = (v, b, lim)
-            return cache[key]
-
         best, arg = NEG, None
-        for u, d in self.pairs:
-            for i, (a, a_into, _a_from) in enumerate(self.ups):
-                a_start = u - a.offset
-                a_end = a_start + len(a.sequence)
-                if a_start < 0:
+        if has_items:
+            lefts = [np.maximum(self.left.tops(into, self.L + 1), 0.0) for _a, into, _f in self.ups]
+            rights = [np.maximum(self.right.tops(frm, self.L + 2), 0.0) for _b, _i, frm in self.downs]
+        else:
+            lefts = [np.zeros(self.L + 1)] * len(self.ups)
+            rights = [np.zeros(self.L + 2)] * len(self.downs)
+        us, ds = self._us, self._ds
+        for i, (a, _a_into, _a_from) in enumerate(self.ups):
+            a_start = us - a.offset
+            a_end = a_start + len(a.sequence)
+            a_w = a.weight(site_w)
+            for j, (b, b_into, _b_from) in enumerate(self.downs):
+                if a.own >= 0 and a.own == b.own:
                     continue
-                left = part(("l", i, a_end), self.left, a_end, a_into, True)
-                a_w = a.weight(site_w)
-                for j, (b, b_into, b_from) in enumerate(self.downs):
-                    b_end = d - b.offset + len(b.sequence)
-                    if d - b.offset < 0 or b_end > self.L or (a.own >= 0 and a.own == b.own):
-                        continue
-                    rel = b_end - a_end
-                    mid = part(("m", i, j, rel), self.mids[i], rel, b_into, False)
-                    if rel >= self.link[i][j] and mid[0] < 0:
-                        mid = (0.0, -1, -1)  # nothing between the anchors
-                    if mid[0] <= NEG / 2:
-                        continue
-                    right = part(("r", j, b_end), self.right, self.L - b_end + 1, b_from, True)
-                    total = left[0] + a_w + mid[0] + b.weight(site_w) + right[0]
-                    if total > best:
-                        best, arg = total, (a, b, (self.left, left), (self.mids[i], mid), (self.right, right))
+                b_start = ds - b.offset
+                b_end = b_start + len(b.sequence)
+                rel = b_end - a_end
+                ok = (a_start >= 0) & (b_start >= 0) & (b_end <= self.L) & (rel >= 0)
+                if not ok.any():
+                    continue
+                mid = self.mids[i].tops(b_into, self.span + 1) if has_items else np.full(self.span + 1, NEG)
+                mid = np.where(np.arange(self.span + 1) >= self.link[i][j], np.maximum(mid, 0.0), mid)
+                a_e, b_e, r = np.where(ok, a_end, 0), np.where(ok, b_end, 0), np.where(ok, rel, 0)
+                total = lefts[i][a_e] + a_w + mid[r] + b.weight(site_w) + rights[j][self.L - b_e + 1]
+                total = np.where(ok & (mid[r] > NEG / 2), total, NEG)
+                k = int(total.argmax())
+                if total[k] > best:
+                    best, arg = float(total[k]), (i, j, k)
+        if arg is not None:
+            i, j, k = arg
+            (a, a_into, _), (b, b_into, b_from) = self.ups[i], self.downs[j]
+            u, d = int(us[k]), int(ds[k])
+            a_end = u - a.offset + len(a.sequence)
+            b_end = d - b.offset + len(b.sequence)
+
+            def part(dp, c, then):
+                v, last, lim = dp.top(c, then) if has_items else (NEG, -1, -1)
+                return (v, last, lim) if v > 0 else (0.0, -1, -1)
+
+            arg = (a, u, b, d, (self.left, part(self.left, a_end, a_into)),
+                   (self.mids[i], part(self.mids[i], b_end - a_end, b_into)),
+                   (self.right, part(self.right, self.L - b_end + 1, b_from)))
         if arg is None:
-            return NEG, []
-        a, b, *paths = arg
+            return NEG, [], None
+        a, u, b, d, *paths = arg
         sites = a.carried(site_w) + b.carried(site_w)
+        chains = []
         for dp, (_v, last, lim) in paths:
-            if last >= 0:
-                sites += [s for k in dp.trace(last, lim) for s in self.items.carried(k, site_w)]
-        return best, sites
+            path = dp.trace(last, lim) if last >= 0 else []
+            if dp is not self.right:
+                path = path[::-1]  # forward tables trace from the last item back
+            sites += [s for k in path for s in self.items.carried(k, site_w)]
+            chains.append([_piece(self.items, k) for k in path])
+        anchors = [self._anchored(a, u, "upstream"), self._anchored(b, d, "downstream")]
+        return best, sites, (chains, anchors)
+
+    def _anchored(self, anchor: _Anchor, element_start: int, role: str) -> Anchored:
+        origin = anchor.origin or (-1, "+")
+        inside = tuple(self.items.site_origin[s] for s in anchor.inside)
+        piece = Piece(origin[0], origin[1], anchor.sequence, inside)
+        element = self.up if role == "upstream" else self.down
+        return Anchored(piece, element_start - anchor.offset, element, anchor.offset, f"{self.name}:{role}")

@@ -23,6 +23,7 @@ Strategy (see docs/solver.md for the measurements behind it):
 
 from __future__ import annotations
 
+import itertools
 import math
 import random
 import threading
@@ -32,7 +33,7 @@ from collections.abc import Iterator
 
 from ortools.sat.python import cp_model
 
-from .bound import site_bound
+from .bound import Relaxation, relax
 from .check import check_solution
 from .heuristics import Layout, greedy_layouts, neighbour_layouts
 from .model import PositionalModel
@@ -44,11 +45,12 @@ MAX_FAILURES = 3  # failed neighbourhoods in a row before a global solve
 NEIGHBOUR_LIMIT_S = 1.0  # time cap of one neighbour / neighbourhood solve
 COLLECT_MAX_PLACEMENTS = 6000  # global solves collect many solutions on models up to this size
 COLLECT_LIMIT_S = 3.0
-TOP_LEVEL_LIMIT_S = 3.0  # optimal mode: cap of a global solve above the beam's site count
+TOP_LEVEL_LIMIT_S = 1.5  # optimal mode: cap of a global solve above the beam's site count
 COLLECT_PATIENCE_S = 0.3  # stop collecting when no new placement set came for this long
 MAX_NEIGHBOUR_TRIES = 8  # candidates validated by CP-SAT per solution before a global solve
 MAX_FAST_TRIES = 2000  # candidates screened in Python (checker + no-goods) per solution
 DIVERSE_GLOBAL_LIMIT_S = 2.0  # diverse mode: cap of a global solve before the level drops
+MAX_DEFERRED = 5000  # candidates kept for lower levels
 BOUND_LIMIT_S = 1.5  # wall-clock cap of the path bound (bound.py) before the first solve
 BOUND_SHARE = 0.15  # ... and at most this share of the per-solve time limit
 BOUND_ITERATIONS = 40  # its iteration cap in deterministic mode (no wall clock there)
@@ -177,7 +179,13 @@ def solve(problem: Problem, options: SolverOptions | None = None, n_solutions: i
     start = layouts[0]
     beam_sites = sum(1 for t in start.items if t[0] >= 0)
     alternatives = iter(layouts[1:])
-    path_bound, spent = _path_bound(problem, options, beam_sites)
+    relaxation, spent = _relax(problem, options, beam_sites)
+    path_bound = relaxation.bound
+    if relaxation.layouts:
+        # Layouts from the relaxation beat the beam: start from the best, keep the rest.
+        alternatives = iter(relaxation.layouts[1:] + layouts)
+        start = relaxation.layouts[0]
+    start_sites = sum(1 for t in start.items if t[0] >= 0)
 
     def sol_sites(s: cp_model.CpSolver) -> int:
         return int(s.value(pm.n_sites_expr))
@@ -234,7 +242,7 @@ def solve(problem: Problem, options: SolverOptions | None = None, n_solutions: i
             return None
         return sol, chosen
 
-    if path_bound is not None and beam_sites >= path_bound and not problem.side_biases:
+    if path_bound is not None and start_sites >= path_bound and not problem.side_biases:
         # The beam layout reaches the proven bound: if the independent checker accepts it, it is
         # an optimal model solution and CP-SAT has nothing to add (no tie-break to optimise).
         first = screen(start, path_bound, path_bound)
@@ -284,6 +292,10 @@ def solve(problem: Problem, options: SolverOptions | None = None, n_solutions: i
     yield sol
     level = first_level = sol.n_sites
 
+    def moves(lay: Layout) -> Iterator[Layout]:
+        """Candidates near a solution: symmetry moves (same sites), then relaxation variants."""
+        return itertools.chain(neighbour_layouts(problem, lay, rng), relaxation.variants(lay, rng))
+
     # 2. Feasibility solves at decreasing levels.
     min_level = max(problem.min_total_sites, int(math.ceil(options.min_objective_fraction * level)))
     if diverse:
@@ -292,11 +304,12 @@ def solve(problem: Problem, options: SolverOptions | None = None, n_solutions: i
     pm.release_left_packing()
     temp: list[int] = []  # constraints replaced every round
     failures = 0
-    neighbours = None if diverse else neighbour_layouts(problem, layout, rng)
+    neighbours = None if diverse else moves(layout)
     tries = 0
     diverse_tries = 0
     n_lib = len(problem.sites)
     fast_tries = 0
+    deferred: list[Layout] = []  # candidates with fewer sites than the current level
     pending: list = []  # partly consumed neighbour streams of earlier solutions
     collect_ok = not options.deterministic  # its patience is wall-clock based
     while emitted < n_solutions and level >= min_level:
@@ -313,7 +326,9 @@ def solve(problem: Problem, options: SolverOptions | None = None, n_solutions: i
             # Optimal mode: screen neighbours and beam alternatives in Python first (ms each).
             hit = None
             while hit is None and fast_tries < MAX_FAST_TRIES:
-                cand = next(neighbours, None) if neighbours is not None else None
+                cand = _take_deferred(deferred, level)
+                if cand is None:
+                    cand = next(neighbours, None) if neighbours is not None else None
                 while cand is None and pending:
                     # Neighbours of earlier solutions, most recent first.
                     neighbours = pending.pop()
@@ -322,6 +337,10 @@ def solve(problem: Problem, options: SolverOptions | None = None, n_solutions: i
                     cand = next(alternatives, None)
                 if cand is None:
                     break
+                if _library_sites(cand) < level:
+                    if len(deferred) < MAX_DEFERRED:
+                        deferred.append(cand)  # kept for the levels below
+                    continue
                 fast_tries += 1
                 hit = screen(cand, level, bound_sites)
             cand = None
@@ -333,7 +352,7 @@ def solve(problem: Problem, options: SolverOptions | None = None, n_solutions: i
                 emitted += 1
                 if neighbours is not None:
                     pending.append(neighbours)
-                neighbours = neighbour_layouts(problem, layout, rng)
+                neighbours = moves(layout)
                 yield sol
                 continue
         if neighbours is not None and tries < MAX_NEIGHBOUR_TRIES and diverse:
@@ -406,7 +425,7 @@ def solve(problem: Problem, options: SolverOptions | None = None, n_solutions: i
                 got += 1
                 if neighbours is not None:
                     pending.append(neighbours)
-                neighbours = neighbour_layouts(problem, layout, rng)
+                neighbours = moves(layout)
                 yield sol
                 if emitted >= n_solutions:
                     return
@@ -434,7 +453,7 @@ def solve(problem: Problem, options: SolverOptions | None = None, n_solutions: i
             if not diverse:
                 if neighbours is not None:
                     pending.append(neighbours)
-                neighbours = neighbour_layouts(problem, layout, rng)
+                neighbours = moves(layout)
             yield sol
         elif kind == "neighbourhood":
             failures += 1
@@ -454,28 +473,40 @@ def solve(problem: Problem, options: SolverOptions | None = None, n_solutions: i
             failures = 0
 
 
-def _path_bound(problem: Problem, options: SolverOptions, known: int) -> tuple[int | None, float]:
-    """The path relaxation's site bound (bound.py) and the seconds it took.
+def _library_sites(layout: Layout) -> int:
+    return sum(1 for t in layout.items if t[0] >= 0)
 
-    CP-SAT's own bound (core packing) is loose on large libraries. This one is used to stop the
-    first solve as soon as it is reached, to skip that solve when the beam layout reaches it,
-    and in the reported bound; it is not added to the model (measured: an extra linear bound
-    slows CP-SAT's own proofs on small libraries). Deterministic runs cap the subgradient by
+
+def _take_deferred(deferred: list[Layout], level: int) -> Layout | None:
+    """A deferred candidate that reaches ``level`` (the level dropped since it was set aside)."""
+    for i, cand in enumerate(deferred):
+        if _library_sites(cand) >= level:
+            return deferred.pop(i)
+    return None
+
+
+def _relax(problem: Problem, options: SolverOptions, known: int) -> tuple[Relaxation, float]:
+    """The path relaxation (bound.py): its site bound and better layouts, and the seconds spent.
+
+    CP-SAT's own bound (core packing) is loose on large libraries. This one stops the first
+    solve as soon as it is reached, skips that solve when a known layout reaches it, and enters
+    the reported bound; it is not added to the model (measured: an extra linear bound slows
+    CP-SAT's own proofs on small libraries). Deterministic runs cap the subgradient by
     iterations only, so the bound (and hence the search) is reproducible.
     """
     t0 = time.monotonic()
     if options.deterministic:
-        bound = site_bound(problem, known=known, time_budget_s=None, max_iterations=BOUND_ITERATIONS)
+        out = relax(problem, known=known, time_budget_s=None, max_iterations=BOUND_ITERATIONS, seed=options.seed)
     else:
         budget = min(BOUND_LIMIT_S, BOUND_SHARE * options.time_limit_s)
-        bound = site_bound(problem, known=known, time_budget_s=budget, max_iterations=10_000)
-    if bound is not None and bound < problem.min_total_sites:
+        out = relax(problem, known=known, time_budget_s=budget, max_iterations=10_000, seed=options.seed)
+    if out.bound is not None and out.bound < problem.min_total_sites:
         raise InfeasibleProblemError(
-            f"at most {bound} library sites fit in {problem.length} bp with these overlaps, "
+            f"at most {out.bound} library sites fit in {problem.length} bp with these overlaps, "
             f"but min_total_sites is {problem.min_total_sites}",
             hint="lower min_total_sites, lengthen the sequence or add shorter / more overlapping sites",
         )
-    return bound, time.monotonic() - t0
+    return out, time.monotonic() - t0
 
 
 def _diverse_layout(problem: Problem, last_sites: list[int], usage: Counter, rng: random.Random) -> Layout | None:
