@@ -4,6 +4,7 @@ random problems, tight on the real 100-site benchmark library, and used by ``sol
 from __future__ import annotations
 
 import csv
+import random
 from pathlib import Path
 
 import pytest
@@ -21,8 +22,9 @@ from dnadesign.densegen.solver import (
     precheck,
     solve,
 )
-from dnadesign.densegen.solver.bound import site_bound
+from dnadesign.densegen.solver.bound import relax, site_bound
 from dnadesign.densegen.solver.model import PositionalModel
+from dnadesign.densegen.solver.path_layouts import layout_solution
 
 LIB100 = Path(__file__).resolve().parents[2] / "data" / "tfbs_lib100.csv"
 SIGMA70 = PromoterConstraint("sigma70", "TTGACA", "TATAAT", 16, 18)
@@ -127,3 +129,20 @@ def test_min_total_sites_above_the_bound_is_reported():
     problem = Problem(lib100()[:20], 40, min_total_sites=9)
     with pytest.raises(InfeasibleProblemError, match="at most .* library sites fit in 40 bp"):
         next(solve(problem, SolverOptions(time_limit_s=5, workers=1, deterministic=True), 1))
+
+
+@pytest.mark.parametrize("promoters", [(), (SIGMA70,)], ids=["plain", "sigma70"])
+def test_relaxation_layouts_and_variants_pass_the_checker(promoters):
+    problem = Problem(lib100()[:60], 100, promoters=promoters)
+    relaxation = relax(problem, known=0, time_budget_s=None, max_iterations=40)
+    assert relaxation.layouts
+    for layout in relaxation.layouts:
+        assert check_solution(problem, layout_solution(problem, layout)) == []
+    first = relaxation.layouts[0]
+    sites = {t[0] for t in first.items if t[0] >= 0}
+    assert len(sites) <= relaxation.bound
+    variants = list(relaxation.variants(first, random.Random(0)))
+    assert len(variants) >= len(sites) // 2
+    for v in variants:
+        assert check_solution(problem, layout_solution(problem, v)) == []
+        assert not {t[0] for t in v.items if t[0] >= 0} >= sites  # one of the first's sites is banned
