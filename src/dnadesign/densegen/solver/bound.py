@@ -45,7 +45,8 @@ from .types import Problem
 
 NEG = -1e18
 BIG = 1 << 20  # cost of a forbidden arc (the same site twice in a row)
-MAX_WORK = 2e8  # skip the bound when one DP pass would touch more arc-positions than this
+MAX_WORK = 2e8  # skip the relaxation when one DP pass would touch more arc-positions than this
+MAX_ITEMS = 600  # ... or when the pairwise overlaps (Python, ~3 us each) would take over a second
 
 
 @dataclass(frozen=True)
@@ -291,12 +292,13 @@ def relax(problem: Problem, *, known: int = 0, time_budget_s: float | None = 2.0
     ``known`` (then the best layout is optimal), at the iteration cap, or at the time budget
     (``None``: iterations only, for reproducible results).
     """
+    deadline = None if time_budget_s is None else time.monotonic() + time_budget_s  # setup included
     prom = problem.promoters[0] if problem.promoters else None
     elements = (prom.upstream, prom.downstream) if prom else ()
-    items = _items(problem, elements)
-    n = len(items.seqs)
-    if n * n * problem.length > MAX_WORK:
+    oriented = len(problem.sites) * (2 if problem.strands == "double" else 1)
+    if oriented > MAX_ITEMS or oriented**2 * problem.length > MAX_WORK:
         return Relaxation(None, [])
+    items = _items(problem, elements)
     if prom is None:
         parts: _Plain | _WithPromoter = _Plain(items, problem.length)
     else:
@@ -305,7 +307,6 @@ def relax(problem: Problem, *, known: int = 0, time_budget_s: float | None = 2.0
             return Relaxation(None, [])
     rng = random.Random(seed)
     found: dict[str, tuple[int, Layout]] = {}
-    deadline = None if time_budget_s is None else time.monotonic() + time_budget_s
     lam = np.zeros(items.n_sites)
     best = math.inf
     theta, stale = 1.0, 0
