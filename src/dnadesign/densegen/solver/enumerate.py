@@ -252,40 +252,9 @@ def solve(problem: Problem, options: SolverOptions | None = None, n_solutions: i
         sol, layout, last_sites = record(*first)
         bound_value = float(path_bound * scale)
     else:
-        pm.set_hint(start.sequence, start.items)
-        solver = _solver(options, min(max(0.01, options.time_limit_s - spent), remaining()))
-        ts = time.monotonic()
-        stop_at = path_bound if path_bound is not None and not problem.side_biases else None
-        watch = _StallWatch(None if options.deterministic else options.stall_time_s, pm.n_sites_expr, stop_at)
-        watch.watch(solver)
-        try:
-            status = solver.solve(m, watch)
-        finally:
-            watch.finish()
-        if status == cp_model.INFEASIBLE:
-            raise InfeasibleProblemError(
-                "CP-SAT proved the constraints cannot all hold together",
-                hint="relax promoter windows, GC bounds, forbidden k-mers or regulator minimums",
-            )
-        bound_value = solver.best_objective_bound if status in (cp_model.OPTIMAL, cp_model.FEASIBLE) else None
-        if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
-            # Fall back to the greedy layout if it satisfies the model (checked by CP-SAT).
-            check = _solver(options, min(options.time_limit_s, max(1.0, remaining())))
-            check.parameters.fix_variables_to_their_hinted_value = True
-            m.clear_objective()
-            if check.solve(m) in (cp_model.OPTIMAL, cp_model.FEASIBLE):
-                solver, status = check, cp_model.FEASIBLE
-                bound_value = float(pm.bias_scale * len(problem.sites) + pm.bias_scale - 1)  # trivial bound
-                m.maximize(pm.objective_expr)
-        if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
-            raise NoSolutionFoundError(
-                f"no solution found within {options.time_limit_s:g} s (status {solver.status_name(status)})",
-                hint="raise the time limit or simplify the constraints",
-            )
-        if path_bound is not None:
-            bound_value = min(bound_value, float((path_bound + 1) * scale - 1))  # < path_bound + 1 sites
-        proven = status == cp_model.OPTIMAL or (stop_at is not None and sol_sites(solver) >= stop_at)
-        sol, layout, last_sites = accept(solver.value, time.monotonic() - ts, proven, bound_value / scale)
+        limit = min(max(0.01, options.time_limit_s - spent), remaining())
+        solver, proven, bound_value, dt = _optimise(pm, options, start, path_bound, limit, remaining())
+        sol, layout, last_sites = accept(solver.value, dt, proven, bound_value / scale)
     bound_sites = int(math.floor(bound_value / scale + 1e-9))
     seen_seq.add(sol.sequence)
     emitted = 1
@@ -471,6 +440,50 @@ def solve(problem: Problem, options: SolverOptions | None = None, n_solutions: i
                 continue
             level -= 1
             failures = 0
+
+
+def _optimise(pm: PositionalModel, options: SolverOptions, start: Layout, path_bound: int | None, limit: float, left: float):
+    """The first, optimising CP-SAT solve, hinted with ``start``: (solver, proven, bound, seconds).
+
+    It stops at ``path_bound`` (when no side-bias tie-break is left to optimise), after
+    ``stall_time_s`` without improvement, or at ``limit``. When it finds nothing, the start
+    layout is checked by CP-SAT and used if it satisfies the model. The bound is the smaller of
+    CP-SAT's and the path bound, in objective units.
+    """
+    problem, m, scale = pm.problem, pm.model, pm.bias_scale
+    pm.set_hint(start.sequence, start.items)
+    solver = _solver(options, limit)
+    ts = time.monotonic()
+    stop_at = path_bound if path_bound is not None and not problem.side_biases else None
+    watch = _StallWatch(None if options.deterministic else options.stall_time_s, pm.n_sites_expr, stop_at)
+    watch.watch(solver)
+    try:
+        status = solver.solve(m, watch)
+    finally:
+        watch.finish()
+    if status == cp_model.INFEASIBLE:
+        raise InfeasibleProblemError(
+            "CP-SAT proved the constraints cannot all hold together",
+            hint="relax promoter windows, GC bounds, forbidden k-mers or regulator minimums",
+        )
+    if status in (cp_model.OPTIMAL, cp_model.FEASIBLE):
+        bound_value = solver.best_objective_bound
+    else:
+        check = _solver(options, min(options.time_limit_s, max(1.0, left)))
+        check.parameters.fix_variables_to_their_hinted_value = True
+        m.clear_objective()
+        if check.solve(m) not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
+            raise NoSolutionFoundError(
+                f"no solution found within {options.time_limit_s:g} s (status {solver.status_name(status)})",
+                hint="raise the time limit or simplify the constraints",
+            )
+        solver, status = check, cp_model.FEASIBLE
+        bound_value = float(scale * len(problem.sites) + scale - 1)  # trivial bound
+        m.maximize(pm.objective_expr)
+    if path_bound is not None:
+        bound_value = min(bound_value, float((path_bound + 1) * scale - 1))  # < path_bound + 1 sites
+    reached = stop_at is not None and solver.value(pm.n_sites_expr) >= stop_at
+    return solver, status == cp_model.OPTIMAL or reached, bound_value, time.monotonic() - ts
 
 
 def _library_sites(layout: Layout) -> int:
