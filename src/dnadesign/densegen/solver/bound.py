@@ -46,6 +46,8 @@ from .types import Problem
 NEG = -1e18
 BIG = 1 << 20  # cost of a forbidden arc (the same site twice in a row)
 MAX_WORK = 2e8  # skip the relaxation when one DP pass would touch more arc-positions than this
+STEER_ITERATIONS = 20  # subgradient steps of one steered (diverse-mode) layout
+STEER_PENALTY = 0.05  # weight a steered layout takes off a site per earlier use
 MAX_ITEMS = 600  # ... or when the pairwise overlaps (Python, ~3 us each) would take over a second
 
 
@@ -251,32 +253,49 @@ class _PathDP:
 class Relaxation:
     """What the path relaxation found: a site bound and real layouts met on the way.
 
-    ``variants`` keeps using the final multipliers: the best relaxed path with one site of a
-    given layout banned, realised, is a dense layout with another site set (a cheap
-    large-neighbourhood move for the enumerator).
+    ``variants`` and ``steered`` keep using the final multipliers: the best relaxed path with
+    some sites banned (and used sites made less attractive), realised, is a dense layout with
+    another site set: a cheap large-neighbourhood move for both enumeration modes.
     """
 
     bound: int | None  # upper bound on the library sites of any solution; None if not computed
     layouts: list[Layout]  # checked layouts, most sites first (at least ``known`` + 1 sites)
-    _problem: Problem | None = None
-    _items: _Items | None = None
-    _parts: object = None
+    _search: _Subgradient | None = None
     _lam: np.ndarray | None = None
 
     def variants(self, layout: Layout, rng: random.Random) -> Iterator[Layout]:
         """Layouts from the relaxation with one site of ``layout`` banned, in random order."""
-        if self._parts is None:
-            return
-        remap = {orig: k for k, orig in enumerate(self._items.site_origin)}
-        sites = sorted({t[0] for t in layout.items if t[0] >= 0 and t[0] in remap})
-        for ban in [(s,) for s in rng.sample(sites, len(sites))]:
-            w = 1.0 - self._lam
-            w[[remap[s] for s in ban]] = -1e9
-            value, _sites, plan = self._parts.solve(w)
-            if plan is not None and value > 0:
-                out = realise(self._problem, *plan, rng, banned=frozenset(ban))
-                if out is not None:
-                    yield out
+        sites = [t[0] for t in layout.items if t[0] >= 0]
+        for site in rng.sample(sites, len(sites)):
+            out = self.steered({site}, {}, iterations=1)
+            if out is not None:
+                yield out
+
+    def steered(
+        self, banned: set[int], usage: dict[int, int], *, at_least: int = 1, iterations: int = STEER_ITERATIONS, penalty: float = STEER_PENALTY
+    ) -> Layout | None:
+        """The densest checked layout of a short subgradient run (from the final multipliers)
+        without the ``banned`` sites and with each site's weight lowered by ``penalty`` per
+        earlier use; None if none has ``at_least`` sites (also the step-size target). The run
+        ends early at a layout one site above ``at_least``."""
+        if self._search is None:
+            return None
+        items = self._search.items
+        remap = {orig: k for k, orig in enumerate(items.site_origin)}
+        offset = np.zeros(items.n_sites)
+        for site, uses in usage.items():
+            if site in remap:
+                offset[remap[site]] -= penalty * uses
+        offset[[remap[s] for s in banned if s in remap]] = -1e9
+        if iterations == 1:  # one relaxed path, realised as it is (checked by the caller)
+            value, _sites, plan = self._search.parts.solve(1.0 - self._lam + offset)
+            if plan is None or value <= 0:
+                return None
+            return realise(self._search.problem, *plan, self._search.rng, banned=frozenset(banned))
+        _best, _lam, layouts = self._search.run(
+            self._lam.copy(), at_least - 1, iterations, None, offset, frozenset(banned), enough=at_least + 1
+        )
+        return layouts[0] if layouts else None
 
 
 def site_bound(problem: Problem, *, known: int = 0, time_budget_s: float | None = 2.0, max_iterations: int = 200) -> int | None:
@@ -305,40 +324,62 @@ def relax(problem: Problem, *, known: int = 0, time_budget_s: float | None = 2.0
         parts = _WithPromoter(items, problem)
         if not parts.pairs:
             return Relaxation(None, [])
-    rng = random.Random(seed)
-    found: dict[str, tuple[int, Layout]] = {}
-    lam = np.zeros(items.n_sites)
-    best = math.inf
-    theta, stale = 1.0, 0
-    for _ in range(max_iterations):
-        site_w = 1.0 - lam
-        value, sites, plan = parts.solve(site_w)
-        if value <= NEG / 2:
-            return Relaxation(None, [])  # no relaxed layout at all: leave infeasibility to CP-SAT
-        layout = realise(problem, *plan, rng) if plan is not None else None
-        if layout is not None and layout.sequence not in found:
-            n_sites = sum(1 for t in layout.items if t[0] >= 0)
-            if n_sites > known and not check_solution(problem, layout_solution(problem, layout)):
-                found[layout.sequence] = (n_sites, layout)
-                known = n_sites
-        dual = value + lam.sum()
-        if dual < best - 1e-9:
-            best, stale = dual, 0
-        else:
-            stale += 1
-            if stale >= 5:
-                theta, stale = theta / 2, 0
-        target = max(0, known - items.n_free)
-        if math.floor(best + 1e-6) <= target or (deadline is not None and time.monotonic() > deadline):
-            break
-        g = 1.0 - np.bincount(np.asarray(sites, dtype=np.int64), minlength=items.n_sites)
-        norm = float((g * g).sum())
-        if norm == 0 or theta < 1e-4:
-            break  # the relaxed path uses every site once: the bound cannot improve
-        lam = np.maximum(0.0, lam - theta * max(dual - target, 0.5) / norm * g)
-    layouts = [lay for _n, lay in sorted(found.values(), key=lambda t: -t[0])]
-    bound = None if best == math.inf else max(0, math.floor(best + 1e-6)) + items.n_free
-    return Relaxation(bound, layouts, problem, items, parts, lam)
+    search = _Subgradient(problem, items, parts, random.Random(seed))
+    best, lam, layouts = search.run(np.zeros(items.n_sites), known, max_iterations, deadline)
+    if best is None:
+        return Relaxation(None, [])  # no relaxed layout at all: leave infeasibility to CP-SAT
+    bound = max(0, math.floor(best + 1e-6)) + items.n_free
+    return Relaxation(bound, layouts, search, lam)
+
+
+class _Subgradient:
+    """Polyak subgradient steps on the multipliers, realising every relaxed path on the way."""
+
+    def __init__(self, problem: Problem, items: _Items, parts, rng: random.Random):
+        self.problem, self.items, self.parts, self.rng = problem, items, parts, rng
+
+    def run(self, lam, known: int, iterations: int, deadline: float | None, offset=None, banned=frozenset(), enough: int | None = None):
+        """(best dual or None, final multipliers, checked layouts with more than ``known`` sites,
+        most first). ``offset`` shifts the site weights (a ban is a large negative offset);
+        ``banned`` sites are kept out of the realised layouts. Without ``offset`` it stops early
+        once the dual's floor reaches ``known``: the best layout is then optimal; it also stops
+        once a layout has ``enough`` sites."""
+        items, problem = self.items, self.problem
+        found: dict[str, tuple[int, Layout]] = {}
+        best = math.inf
+        theta, stale = 1.0, 0
+        for _ in range(iterations):
+            site_w = 1.0 - lam if offset is None else 1.0 - lam + offset
+            value, sites, plan = self.parts.solve(site_w)
+            if value <= NEG / 2:
+                return None, lam, []
+            layout = realise(problem, *plan, self.rng, banned=banned, fill=offset is not None) if plan is not None else None
+            if layout is not None and layout.sequence not in found:
+                n_sites = sum(1 for t in layout.items if t[0] >= 0)
+                if n_sites > known and not check_solution(problem, layout_solution(problem, layout)):
+                    found[layout.sequence] = (n_sites, layout)
+                    known = n_sites
+            dual = value + lam.sum()
+            if dual < best - 1e-9:
+                best, stale = dual, 0
+            else:
+                stale += 1
+                if stale >= 5:
+                    theta, stale = theta / 2, 0
+            target = max(0, known - items.n_free)
+            if enough is not None and known >= enough:
+                break
+            if offset is None and math.floor(best + 1e-6) <= target:
+                break  # (with shifted weights the dual bounds another objective: no such stop)
+            if deadline is not None and time.monotonic() > deadline:
+                break
+            g = 1.0 - np.bincount(np.asarray(sites, dtype=np.int64), minlength=items.n_sites)
+            norm = float((g * g).sum())
+            if norm == 0 or theta < 1e-4:
+                break  # the relaxed path uses every site once: the bound cannot improve
+            lam = np.maximum(0.0, lam - theta * max(dual - target, 0.5) / norm * g)
+        layouts = [lay for _n, lay in sorted(found.values(), key=lambda t: -t[0])]
+        return (None if best == math.inf else best), lam, layouts
 
 
 def _piece(items: _Items, k: int) -> Piece:

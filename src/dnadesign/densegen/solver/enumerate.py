@@ -51,6 +51,8 @@ MAX_NEIGHBOUR_TRIES = 8  # candidates validated by CP-SAT per solution before a 
 MAX_FAST_TRIES = 2000  # candidates screened in Python (checker + no-goods) per solution
 DIVERSE_GLOBAL_LIMIT_S = 2.0  # diverse mode: cap of a global solve before the level drops
 MAX_DEFERRED = 5000  # candidates kept for lower levels
+STEER_TRIES = 1  # diverse mode: steered relaxation layouts per round (the densest valid one wins)
+MAX_STEER_FAILURES = 5  # ... rounds in a row without a valid one before the CP-SAT route takes over
 BOUND_LIMIT_S = 1.5  # wall-clock cap of the path bound (bound.py) before the first solve
 BOUND_SHARE = 0.15  # ... and at most this share of the per-solve time limit
 BOUND_ITERATIONS = 40  # its iteration cap in deterministic mode (no wall clock there)
@@ -233,6 +235,8 @@ def solve(problem: Problem, options: SolverOptions | None = None, n_solutions: i
         n = len(keys)
         if n < target or cand.sequence in seen_seq or any(prev <= keys for prev in emitted_sets):
             return None
+        if diverse and not _new_site_set({k[0] for k in keys}, emitted_sets, recent_sets):
+            return None
         chosen.sort(key=lambda p: (p.start, p.fixed is False, p.site_id))
         placements = tuple(Placement(p.site_id, p.regulator, p.start, p.strand, p.sequence, p.fixed) for p in chosen)
         obj_int = sum(scale + pm.bias_of(p) for p in chosen if not p.fixed)
@@ -278,6 +282,7 @@ def solve(problem: Problem, options: SolverOptions | None = None, n_solutions: i
     diverse_tries = 0
     n_lib = len(problem.sites)
     fast_tries = 0
+    steer_failures = 0
     deferred: list[Layout] = []  # candidates with fewer sites than the current level
     pending: list = []  # partly consumed neighbour streams of earlier solutions
     collect_ok = not options.deterministic  # its patience is wall-clock based
@@ -324,6 +329,27 @@ def solve(problem: Problem, options: SolverOptions | None = None, n_solutions: i
                 neighbours = moves(layout)
                 yield sol
                 continue
+        if diverse and steer_failures < MAX_STEER_FAILURES:
+            # Relaxation layouts steered away from a third of the last sites and from used ones,
+            # screened in Python against the diverse rules too; the densest of a few wins.
+            floor = max(min_level, first_level - max(1, first_level // 5))
+            hit = None
+            for _ in range(STEER_TRIES):
+                drop = set(rng.sample(last_sites, max(1, len(last_sites) // 3))) if last_sites else set()
+                cand = relaxation.steered(drop, usage, at_least=floor)
+                if cand is None and usage:
+                    cand = relaxation.steered(drop, {}, at_least=floor)  # the bans alone
+                got = screen(cand, floor, bound_sites) if cand is not None else None
+                if got is not None and (hit is None or got[0].n_sites > hit[0].n_sites):
+                    hit = got
+            if hit is not None:
+                steer_failures = 0
+                sol, layout, last_sites = record(*hit)
+                seen_seq.add(sol.sequence)
+                emitted += 1
+                yield sol
+                continue
+            steer_failures += 1
         if neighbours is not None and tries < MAX_NEIGHBOUR_TRIES and diverse:
             cand = next(neighbours, None)
             while cand is not None and cand.sequence in seen_seq:
@@ -417,6 +443,7 @@ def solve(problem: Problem, options: SolverOptions | None = None, n_solutions: i
             tries = 0
             fast_tries = 0
             diverse_tries = 0
+            steer_failures = 0  # a new solution: steer away from it again
             seen_seq.add(sol.sequence)
             emitted += 1
             if not diverse:
@@ -484,6 +511,14 @@ def _optimise(pm: PositionalModel, options: SolverOptions, start: Layout, path_b
         bound_value = min(bound_value, float((path_bound + 1) * scale - 1))  # < path_bound + 1 sites
     reached = stop_at is not None and solver.value(pm.n_sites_expr) >= stop_at
     return solver, status == cp_model.OPTIMAL or reached, bound_value, time.monotonic() - ts
+
+
+def _new_site_set(sites: set[int], emitted_sets: list[frozenset], recent_sets: list[list[int]]) -> bool:
+    """Diverse mode's rules, as the model states them: no superset of an emitted site set, and
+    at most two thirds of the sites of each of the last three solutions."""
+    if any({k[0] for k in prev} <= sites for prev in emitted_sets):
+        return False
+    return all(len(sites & set(prev)) <= (2 * len(prev)) // 3 for prev in recent_sets[-3:] if len(prev) >= 2)
 
 
 def _library_sites(layout: Layout) -> int:

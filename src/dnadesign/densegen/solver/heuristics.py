@@ -33,12 +33,14 @@ class Layout:
 BEAM_WIDTH = 48
 
 
-def _pack_segment(problem: Problem, lo: int, hi: int, unused: set[int], rng: random.Random, forbidden: list[str], alternatives: list | None = None):
+def pack_segment(
+    problem: Problem, lo: int, hi: int, unused: set[int], rng: random.Random, forbidden: list[str], alternatives: list | None = None, beam_width: int = BEAM_WIDTH
+):
     """Beam search for a dense chain inside [lo, hi).
 
     A chain appends sites one after another, each overlapping the previous one by their largest
     agreeing overlap (shorter than both), so it never conflicts with earlier sites. States are
-    ranked by (sites, -length); the best ``BEAM_WIDTH`` distinct states survive each step.
+    ranked by (sites, -length); the best ``beam_width`` distinct states survive each step.
     """
     cands = []
     for si in sorted(unused):
@@ -65,7 +67,7 @@ def _pack_segment(problem: Problem, lo: int, hi: int, unused: set[int], rng: ran
                 state = (count + 1, -new_len, chain + (k,), used | {si})
                 if key not in nxt or state[:2] > nxt[key][:2]:
                     nxt[key] = state
-        beam = sorted(nxt.values(), key=lambda st: (-st[0], -st[1], st[2]))[:BEAM_WIDTH]
+        beam = sorted(nxt.values(), key=lambda st: (-st[0], -st[1], st[2]))[:beam_width]
         if beam and beam[0][:2] > best[:2]:
             best = beam[0]
             if alternatives is not None:
@@ -149,7 +151,7 @@ def _greedy_layouts(problem: Problem, seed: int, exclude: frozenset[int], pick) 
     first_seg = None
     rest: list = []
     for n_seg, (lo, hi) in enumerate(segments):
-        placed, text = _pack_segment(problem, lo, hi, unused, rng, forbidden, alternatives if n_seg == 0 else None)
+        placed, text = pack_segment(problem, lo, hi, unused, rng, forbidden, alternatives if n_seg == 0 else None)
         for k, ch in enumerate(text):
             bases[lo + k] = ch
         items.extend(placed)

@@ -14,9 +14,12 @@ import random
 from dataclasses import dataclass
 
 from .cores import max_overlap
-from .dna import oriented_sequences
-from .heuristics import Layout
+from .dna import oriented_sequences, revcomp
+from .heuristics import Layout, pack_segment
 from .types import PROMOTER_REGULATOR, Placement, Problem, Solution
+
+
+FILL_BEAM_WIDTH = 8  # beam width when packing the stretches a realised path leaves free
 
 
 @dataclass(frozen=True)
@@ -41,11 +44,17 @@ class Anchored:
 
 
 def realise(
-    problem: Problem, chains: list[list[Piece]], anchors: list[Anchored], rng: random.Random, banned: frozenset[int] = frozenset()
+    problem: Problem,
+    chains: list[list[Piece]],
+    anchors: list[Anchored],
+    rng: random.Random,
+    banned: frozenset[int] = frozenset(),
+    fill: bool = False,
 ) -> Layout | None:
     """A layout from ``chains`` around ``anchors`` (0 anchors: one chain; 2: left, middle, right).
 
-    Sites in ``banned`` are not added inside containers (the caller steers away from them).
+    Sites in ``banned`` are not used (the caller steers away from them). With ``fill``, free
+    stretches left by dropped second uses are packed with unused sites by the beam search.
     """
     used: set[int] = set(banned)
     for a in anchors:
@@ -86,6 +95,8 @@ def realise(
     for a in anchors:
         items.append((-1, "+", a.start + a.offset, a.element, a.fixed_id))
     _add_contained(problem, placed, used, items)
+    if fill:
+        _fill_gaps(problem, bases, used, items, rng)
     seq = "".join(b if b is not None else rng.choice("ACGT") for b in bases)
     return Layout(seq, tuple(sorted(items, key=lambda t: (t[2], t[0]))))
 
@@ -132,6 +143,30 @@ def _write(bases: list, seq: str, start: int) -> bool:
             return False
         bases[start + i] = ch
     return True
+
+
+def _fill_gaps(problem: Problem, bases: list, used: set[int], items: list, rng: random.Random) -> None:
+    """Pack every free stretch, widest first, with a beam chain of unused sites."""
+    shortest = min((len(s.sequence) for s in problem.sites), default=0)
+    stretches, i = [], 0
+    while i < len(bases):
+        if bases[i] is None:
+            j = i
+            while j < len(bases) and bases[j] is None:
+                j += 1
+            if j - i >= shortest:
+                stretches.append((i, j))
+            i = j
+        else:
+            i += 1
+    forbidden = sorted(set(problem.forbid_kmers) | {revcomp(k) for k in problem.forbid_kmers})
+    unused = set(range(len(problem.sites))) - used
+    for lo, hi in sorted(stretches, key=lambda st: st[0] - st[1]):
+        placed, text = pack_segment(problem, lo, hi, unused, rng, forbidden, beam_width=FILL_BEAM_WIDTH)
+        for k, ch in enumerate(text):
+            bases[lo + k] = ch
+        items.extend(placed)
+        used.update(t[0] for t in placed)
 
 
 def _add_contained(problem: Problem, placed, used: set[int], items: list) -> None:
