@@ -88,10 +88,10 @@ class _Items:
     site_origin: list[int]  # problem site index of each remapped site
 
     def __post_init__(self) -> None:
-        rows = [(i, s) for i, inner in enumerate(self.inside) for s in inner]
+        self.index = {orig: k for k, orig in enumerate(self.site_origin)}  # problem site -> remapped
         self._contain = np.zeros((len(self.seqs), self.n_sites))
-        for i, s in rows:
-            self._contain[i, s] = 1.0
+        for i, inner in enumerate(self.inside):
+            self._contain[i, list(inner)] = 1.0
 
     def weights(self, site_w: np.ndarray) -> np.ndarray:
         """Weight of each item under the site weights."""
@@ -264,12 +264,17 @@ class Relaxation:
     _lam: np.ndarray | None = None
 
     def variants(self, layout: Layout, rng: random.Random) -> Iterator[Layout]:
-        """Layouts from the relaxation with one site of ``layout`` banned, in random order."""
-        sites = [t[0] for t in layout.items if t[0] >= 0]
-        for site in rng.sample(sites, len(sites)):
-            out = self.steered({site}, {}, iterations=1)
-            if out is not None:
-                yield out
+        """The best relaxed path with one site of ``layout`` banned, realised (unchecked), for
+        each of its sites in random order."""
+        if self._search is None:
+            return
+        for site in rng.sample(layout.library_sites, len(layout.library_sites)):
+            banned = frozenset({site})
+            value, _sites, plan = self._search.parts.solve(1.0 - self._lam + self._offset(banned, {}, 0.0))
+            if plan is not None and value > 0:
+                out = realise(self._search.problem, *plan, self._search.rng, banned=banned)
+                if out is not None:
+                    yield out
 
     def steered(
         self, banned: set[int], usage: dict[int, int], *, at_least: int = 1, iterations: int = STEER_ITERATIONS, penalty: float = STEER_PENALTY
@@ -280,22 +285,21 @@ class Relaxation:
         ends early at a layout one site above ``at_least``."""
         if self._search is None:
             return None
-        items = self._search.items
-        remap = {orig: k for k, orig in enumerate(items.site_origin)}
-        offset = np.zeros(items.n_sites)
-        for site, uses in usage.items():
-            if site in remap:
-                offset[remap[site]] -= penalty * uses
-        offset[[remap[s] for s in banned if s in remap]] = -1e9
-        if iterations == 1:  # one relaxed path, realised as it is (checked by the caller)
-            value, _sites, plan = self._search.parts.solve(1.0 - self._lam + offset)
-            if plan is None or value <= 0:
-                return None
-            return realise(self._search.problem, *plan, self._search.rng, banned=frozenset(banned))
         _best, _lam, layouts = self._search.run(
-            self._lam.copy(), at_least - 1, iterations, None, offset, frozenset(banned), enough=at_least + 1
+            self._lam.copy(), at_least - 1, iterations, None, self._offset(banned, usage, penalty), frozenset(banned),
+            enough=at_least + 1,
         )
         return layouts[0] if layouts else None
+
+    def _offset(self, banned, usage: dict[int, int], penalty: float) -> np.ndarray:
+        """Site-weight shifts: ``-penalty`` per earlier use, and a ban for ``banned`` sites."""
+        index = self._search.items.index
+        offset = np.zeros(len(index))
+        for site, uses in usage.items():
+            if site in index:
+                offset[index[site]] -= penalty * uses
+        offset[[index[s] for s in banned if s in index]] = -1e9
+        return offset
 
 
 def site_bound(problem: Problem, *, known: int = 0, time_budget_s: float | None = 2.0, max_iterations: int = 200) -> int | None:
@@ -355,7 +359,7 @@ class _Subgradient:
                 return None, lam, []
             layout = realise(problem, *plan, self.rng, banned=banned, fill=offset is not None) if plan is not None else None
             if layout is not None and layout.sequence not in found:
-                n_sites = sum(1 for t in layout.items if t[0] >= 0)
+                n_sites = len(layout.library_sites)
                 if n_sites > known and not check_solution(problem, layout_solution(problem, layout)):
                     found[layout.sequence] = (n_sites, layout)
                     known = n_sites

@@ -179,7 +179,7 @@ def solve(problem: Problem, options: SolverOptions | None = None, n_solutions: i
     # 1. Optimise, hinted with a greedy layout.
     layouts = greedy_layouts(problem, options.seed)
     start = layouts[0]
-    beam_sites = sum(1 for t in start.items if t[0] >= 0)
+    beam_sites = len(start.library_sites)
     alternatives = iter(layouts[1:])
     relaxation, spent = _relax(problem, options, beam_sites)
     path_bound = relaxation.bound
@@ -187,7 +187,7 @@ def solve(problem: Problem, options: SolverOptions | None = None, n_solutions: i
         # Layouts from the relaxation beat the beam: start from the best, keep the rest.
         alternatives = iter(relaxation.layouts[1:] + layouts)
         start = relaxation.layouts[0]
-    start_sites = sum(1 for t in start.items if t[0] >= 0)
+    start_sites = len(start.library_sites)
 
     def sol_sites(s: cp_model.CpSolver) -> int:
         return int(s.value(pm.n_sites_expr))
@@ -311,7 +311,7 @@ def solve(problem: Problem, options: SolverOptions | None = None, n_solutions: i
                     cand = next(alternatives, None)
                 if cand is None:
                     break
-                if _library_sites(cand) < level:
+                if len(cand.library_sites) < level:
                     if len(deferred) < MAX_DEFERRED:
                         deferred.append(cand)  # kept for the levels below
                     continue
@@ -521,14 +521,10 @@ def _new_site_set(sites: set[int], emitted_sets: list[frozenset], recent_sets: l
     return all(len(sites & set(prev)) <= (2 * len(prev)) // 3 for prev in recent_sets[-3:] if len(prev) >= 2)
 
 
-def _library_sites(layout: Layout) -> int:
-    return sum(1 for t in layout.items if t[0] >= 0)
-
-
 def _take_deferred(deferred: list[Layout], level: int) -> Layout | None:
     """A deferred candidate that reaches ``level`` (the level dropped since it was set aside)."""
     for i, cand in enumerate(deferred):
-        if _library_sites(cand) >= level:
+        if len(cand.library_sites) >= level:
             return deferred.pop(i)
     return None
 

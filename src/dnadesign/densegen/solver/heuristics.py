@@ -29,6 +29,11 @@ class Layout:
     sequence: str
     items: tuple[tuple[int, str, int, str, str], ...]  # (site index, strand, start, + seq, fixed id or "")
 
+    @property
+    def library_sites(self) -> list[int]:
+        """Site indices of the library placements (promoter elements excluded)."""
+        return [t[0] for t in self.items if t[0] >= 0]
+
 
 BEAM_WIDTH = 48
 
@@ -110,8 +115,8 @@ def greedy_layouts(problem: Problem, seed: int, exclude: frozenset[int] = frozen
     best: list[Layout] | None = None
     for pick in (lambda n: n // 2, lambda n: 0, lambda n: n - 1):
         out = _greedy_layouts(problem, seed, exclude, pick)
-        n_best = sum(1 for t in best[0].items if t[0] >= 0) if best else -1
-        if sum(1 for t in out[0].items if t[0] >= 0) > n_best:
+        n_best = len(best[0].library_sites) if best else -1
+        if len(out[0].library_sites) > n_best:
             best = out
     return best
 

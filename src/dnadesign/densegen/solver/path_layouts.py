@@ -192,5 +192,4 @@ def layout_solution(problem: Problem, layout: Layout) -> Solution:
             placements.append(Placement(site.id, site.regulator, start, strand, seq))
         else:
             placements.append(Placement(fixed_id, PROMOTER_REGULATOR, start, "+", seq, fixed=True))
-    n = sum(1 for t in layout.items if t[0] >= 0)
-    return Solution(layout.sequence, tuple(placements), float(n), False, 0.0)
+    return Solution(layout.sequence, tuple(placements), float(len(layout.library_sites)), False, 0.0)
