@@ -9,7 +9,6 @@ import typer
 from .errors import DnadesignError, ExitCode
 from .secrets import scrub_urls
 
-
 TOOLS = ("usr", "dense", "notify")
 
 

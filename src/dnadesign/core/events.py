@@ -49,7 +49,7 @@ class Actor:
     user: str
 
     @classmethod
-    def current(cls, tool: str, run_id: str | None = None, correlation_id: str | None = None) -> "Actor":
+    def current(cls, tool: str, run_id: str | None = None, correlation_id: str | None = None) -> Actor:
         """The actor for this process. Ids come from arguments, then $DNADESIGN_RUN_ID / $DNADESIGN_CORRELATION_ID."""
         run_id = run_id or os.environ.get("DNADESIGN_RUN_ID") or f"{tool}-{uuid.uuid4().hex[:12]}"
         correlation_id = correlation_id or os.environ.get("DNADESIGN_CORRELATION_ID") or run_id

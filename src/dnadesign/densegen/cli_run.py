@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
-from typing import Optional
 
 import typer
 
@@ -17,7 +16,7 @@ ConfigOpt = typer.Option(None, "-c", "--config", help="Workspace config (default
                          show_default=False)
 
 
-def _load(config: Optional[Path]):
+def _load(config: Path | None):
     from .config import load_config
 
     return load_config(config)
@@ -43,17 +42,17 @@ def register(app: typer.Typer, inspect_app: typer.Typer) -> None:
     @app.command("run")
     @handled
     def run_cmd(
-        config: Optional[Path] = ConfigOpt,
+        config: Path | None = ConfigOpt,
         no_plot: bool = typer.Option(False, "--no-plot", help="Do not render plots after the run (batch jobs)."),
         fresh: bool = typer.Option(False, "--fresh", help="Discard this workspace's outputs and start over."),
         resume: bool = typer.Option(False, "--resume", help="Require existing outputs and continue them (the default when they exist)."),
         extend_quota: int = typer.Option(0, "--extend-quota", min=0, metavar="N",
                                          help="Add N sequences, spread across the plans, on top of the current quotas."),
-        workers: Optional[int] = typer.Option(None, "--workers", min=1,
+        workers: int | None = typer.Option(None, "--workers", min=1,
                                               help="CP-SAT workers (default: solver.workers, else the scheduler's CPUs, else the machine's)."),
-        progress: Optional[str] = typer.Option(None, "--progress", metavar="auto|bar|lines|off",
+        progress: str | None = typer.Option(None, "--progress", metavar="auto|bar|lines|off",
                                                help="Progress display (default: logging.progress)."),
-        max_seconds: Optional[float] = typer.Option(None, "--max-seconds", min=0.1,
+        max_seconds: float | None = typer.Option(None, "--max-seconds", min=0.1,
                                                     help="Stop cleanly after this many seconds (default: runtime.max_seconds)."),
         parallel_libraries: int = typer.Option(1, "--parallel-libraries", min=1, metavar="K",
                                                help="Solve K libraries at once, each with workers/K CP-SAT workers (one writer)."),
@@ -104,13 +103,14 @@ def register(app: typer.Typer, inspect_app: typer.Typer) -> None:
     @inspect_app.command("run")
     @handled
     def inspect_run_cmd(
-        config: Optional[Path] = ConfigOpt,
+        config: Path | None = ConfigOpt,
         usr_events_path: bool = typer.Option(False, "--usr-events-path",
                                              help="Print only the USR .events.log path of this run (for notify) and exit."),
         as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
     ) -> None:
         """Show a run's progress per plan (from what is committed in the outputs)."""
-        from .inspect_run import inspect_run, usr_events_path as events_path_of
+        from .inspect_run import inspect_run
+        from .inspect_run import usr_events_path as events_path_of
 
         cfg = _load(config)
         if usr_events_path:
@@ -149,9 +149,9 @@ def register(app: typer.Typer, inspect_app: typer.Typer) -> None:
     @app.command("plot")
     @handled
     def plot_cmd(
-        config: Optional[Path] = ConfigOpt,
-        only: Optional[str] = typer.Option(None, "--only", help="Comma-separated plot names (see `dense ls-plots`)."),
-        formats: Optional[str] = typer.Option(None, "--format", help="Comma-separated formats: png, pdf, svg (default: plots.formats)."),
+        config: Path | None = ConfigOpt,
+        only: str | None = typer.Option(None, "--only", help="Comma-separated plot names (see `dense ls-plots`)."),
+        formats: str | None = typer.Option(None, "--format", help="Comma-separated formats: png, pdf, svg (default: plots.formats)."),
     ) -> None:
         """Render plots of the run's outputs into outputs/plots/."""
         from .plots import PLOTS, render_plots
@@ -173,7 +173,7 @@ def register(app: typer.Typer, inspect_app: typer.Typer) -> None:
     @app.command("ls-plots")
     @handled
     def ls_plots_cmd(
-        config: Optional[Path] = typer.Option(None, "-c", "--config", show_default=False,
+        config: Path | None = typer.Option(None, "-c", "--config", show_default=False,
                                               help="Optional: also check that this config's plots.default names known plots."),
         as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
     ) -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Optional
 
 import typer
 
@@ -15,7 +14,7 @@ ConfigOpt = typer.Option(None, "-c", "--config", help="Workspace config (default
 JsonOpt = typer.Option(False, "--json", help="Print machine-readable JSON.")
 
 
-def _load(config: Optional[Path]):
+def _load(config: Path | None):
     from .config import load_config
 
     return load_config(config)
@@ -58,7 +57,7 @@ def register(app: typer.Typer, inspect_app: typer.Typer) -> None:
     @app.command("validate-config")
     @handled
     def validate_config(
-        config: Optional[Path] = ConfigOpt,
+        config: Path | None = ConfigOpt,
         probe: bool = typer.Option(False, "--probe-solver/--no-probe-solver", help="Also solve a tiny problem to prove the solver works here."),
         as_json: bool = JsonOpt,
     ) -> None:
@@ -90,7 +89,7 @@ def register(app: typer.Typer, inspect_app: typer.Typer) -> None:
 
     @inspect_app.command("config")
     @handled
-    def inspect_config(config: Optional[Path] = ConfigOpt, as_json: bool = JsonOpt) -> None:
+    def inspect_config(config: Path | None = ConfigOpt, as_json: bool = JsonOpt) -> None:
         """Show the effective config: outputs, inputs, plans, sampling, solver and runtime settings."""
         from ..core import console
         from .plans import resolve_plans, total_quota
@@ -146,7 +145,7 @@ def register(app: typer.Typer, inspect_app: typer.Typer) -> None:
 
     @inspect_app.command("plan")
     @handled
-    def inspect_plan(config: Optional[Path] = ConfigOpt, as_json: bool = JsonOpt) -> None:
+    def inspect_plan(config: Path | None = ConfigOpt, as_json: bool = JsonOpt) -> None:
         """Show the resolved plans (matrix plans expanded) with their quotas and constraints."""
         from ..core import console
         from .plans import resolve_plans, total_quota
@@ -166,10 +165,10 @@ def register(app: typer.Typer, inspect_app: typer.Typer) -> None:
     @inspect_app.command("inputs")
     @handled
     def inspect_inputs(
-        config: Optional[Path] = ConfigOpt,
+        config: Path | None = ConfigOpt,
         as_json: bool = JsonOpt,
         show_sites: int = typer.Option(0, "--show-sites", min=0, help="Also list the first N sites of each pool."),
-        only: Optional[list[str]] = typer.Option(None, "-i", "--input", help="Only this input (repeatable)."),
+        only: list[str] | None = typer.Option(None, "-i", "--input", help="Only this input (repeatable)."),
     ) -> None:
         """Build each input's pool in-process and summarise it (sites, regulators, lengths)."""
         from ..core import console
@@ -209,13 +208,13 @@ def register(app: typer.Typer, inspect_app: typer.Typer) -> None:
     @handled
     def workspace_init(
         ws_id: str = typer.Argument(None, metavar="ID", help="New workspace id (becomes run.id).", show_default=False),
-        ws_id_opt: Optional[str] = typer.Option(None, "-i", "--id", help="Same as the ID argument."),
-        from_workspace: Optional[str] = typer.Option(None, "--from", "--from-workspace", help="Packaged workspace to copy (see `dense workspace list`)."),
-        from_config: Optional[Path] = typer.Option(None, "--from-config", help="Any config.yaml to start from."),
+        ws_id_opt: str | None = typer.Option(None, "-i", "--id", help="Same as the ID argument."),
+        from_workspace: str | None = typer.Option(None, "--from", "--from-workspace", help="Packaged workspace to copy (see `dense workspace list`)."),
+        from_config: Path | None = typer.Option(None, "--from-config", help="Any config.yaml to start from."),
         root: Path = typer.Option(Path("."), "--root", help="Directory to create the workspace in."),
         copy_inputs: bool = typer.Option(True, "--copy-inputs/--no-copy-inputs", help="Copy input files into inputs/ (else point at them by absolute path)."),
-        targets: Optional[str] = typer.Option(None, "--targets", help="Output targets: usr, parquet or usr,parquet (default: as in the source)."),
-        usr_root: Optional[Path] = typer.Option(None, "--usr-root", help="Write the USR dataset under this root (e.g. a shared project root)."),
+        targets: str | None = typer.Option(None, "--targets", help="Output targets: usr, parquet or usr,parquet (default: as in the source)."),
+        usr_root: Path | None = typer.Option(None, "--usr-root", help="Write the USR dataset under this root (e.g. a shared project root)."),
         as_json: bool = JsonOpt,
     ) -> None:
         """Create <root>/<ID>/ with config.yaml, inputs/ and outputs/ from a packaged workspace or a config."""
@@ -247,7 +246,7 @@ def register(app: typer.Typer, inspect_app: typer.Typer) -> None:
     @workspace_app.command("list")
     @handled
     def workspace_list(
-        root: Optional[Path] = typer.Option(None, "--root", help="List workspaces under this directory instead."),
+        root: Path | None = typer.Option(None, "--root", help="List workspaces under this directory instead."),
         as_json: bool = JsonOpt,
     ) -> None:
         """List packaged workspaces (or those under --root)."""
@@ -266,10 +265,10 @@ def register(app: typer.Typer, inspect_app: typer.Typer) -> None:
     @handled
     def workspace_where(as_json: bool = JsonOpt) -> None:
         """Print the directory holding the packaged workspaces."""
+        import os
+
         from ..core import console
         from .workspace import WORKSPACE_ROOT_ENV, packaged_root
-
-        import os
 
         root = packaged_root()
         if as_json:

@@ -86,7 +86,7 @@ class LengthFilter(Strict):
     max: int | None = Field(default=None, ge=1)
 
     @model_validator(mode="after")
-    def _order(self) -> "LengthFilter":
+    def _order(self) -> LengthFilter:
         if self.min is not None and self.max is not None and self.min > self.max:
             raise ValueError(f"length.min {self.min} is above length.max {self.max}")
         return self
@@ -152,7 +152,7 @@ class PwmSampling(Strict):
     pseudocount: float = Field(default=0.5, ge=0.0)
 
     @model_validator(mode="after")
-    def _consensus(self) -> "PwmSampling":
+    def _consensus(self) -> PwmSampling:
         if self.strategy == "consensus" and self.n_sites != 1:
             raise ValueError("strategy consensus yields exactly one site per motif; set n_sites: 1")
         return self
@@ -172,7 +172,7 @@ class PwmInput(Strict):
     sampling: PwmSampling = PwmSampling()
 
     @model_validator(mode="after")
-    def _paths(self) -> "PwmInput":
+    def _paths(self) -> PwmInput:
         if (self.path is None) == (self.paths is None):
             raise ValueError("give exactly one of path or paths")
         if self.background is not None:
@@ -210,7 +210,7 @@ class GcBounds(Strict):
     max: float | None = Field(default=None, ge=0.0, le=1.0)
 
     @model_validator(mode="after")
-    def _order(self) -> "GcBounds":
+    def _order(self) -> GcBounds:
         if self.min is not None and self.max is not None and self.min > self.max:
             raise ValueError(f"gc.min {self.min} is above gc.max {self.max}")
         return self
@@ -251,7 +251,7 @@ class BackgroundPoolInput(Strict):
 
 
 InputConfig = Annotated[
-    Union[BindingSitesInput, SequenceLibraryInput, UsrSequencesInput, PwmInput, BackgroundPoolInput],
+    BindingSitesInput | SequenceLibraryInput | UsrSequencesInput | PwmInput | BackgroundPoolInput,
     Field(discriminator="type"),
 ]
 
@@ -361,7 +361,7 @@ class FixedElementMatrix(Strict):
     downstream_pos: Range | None = None
 
     @model_validator(mode="after")
-    def _pairs(self) -> "FixedElementMatrix":
+    def _pairs(self) -> FixedElementMatrix:
         if self.pairing == "explicit_pairs" and not self.pairs:
             raise ValueError("pairing explicit_pairs needs a non-empty pairs list")
         if self.pairing != "explicit_pairs" and self.pairs:
@@ -389,7 +389,7 @@ class RegulatorGroupConfig(Strict):
     min_required: int = Field(default=1, ge=0)
 
     @model_validator(mode="after")
-    def _members(self) -> "RegulatorGroupConfig":
+    def _members(self) -> RegulatorGroupConfig:
         if len(set(self.members)) != len(self.members):
             raise ValueError(f"group {self.name!r} lists a member twice")
         if self.min_required > len(self.members):
@@ -403,7 +403,7 @@ class RegulatorConstraints(Strict):
     min_total_sites: int = Field(default=0, ge=0)
 
     @model_validator(mode="after")
-    def _check(self) -> "RegulatorConstraints":
+    def _check(self) -> RegulatorConstraints:
         names = [g.name for g in self.groups]
         if len(set(names)) != len(names):
             raise ValueError("regulator group names must be unique")
@@ -521,7 +521,7 @@ class DenseConfig(Strict):
         return out
 
     @model_validator(mode="after")
-    def _cross_refs(self) -> "DenseConfig":
+    def _cross_refs(self) -> DenseConfig:
         names = [i.name for i in self.inputs]
         for k, n in enumerate(names):
             try:

@@ -49,7 +49,7 @@ class Pool:
 
     name: str
     kind: str
-    sites: tuple["Site", ...]
+    sites: tuple[Site, ...]
     info: Mapping[str, Mapping[str, Any]] = field(default_factory=dict, compare=False, hash=False)
     notes: tuple[str, ...] = ()
 
@@ -97,7 +97,7 @@ def build_pools(cfg: LoadedConfig, *, seed: int | None = None, names: Sequence[s
     return pools
 
 
-def library_hash(sites: Sequence["Site"]) -> str:
+def library_hash(sites: Sequence[Site]) -> str:
     """Order-independent 16-hex digest of a library (site ids, sequences, regulators)."""
     lines = sorted(f"{s.id}|{s.sequence}|{s.regulator}" for s in sites)
     return hashlib.sha256("\n".join(lines).encode()).hexdigest()[:16]
@@ -107,7 +107,7 @@ def _forbidden_set(kmers: Sequence[str]) -> set[str]:
     return set(kmers) | {_rc(k) for k in kmers}
 
 
-def plan_pool(plan: PlanSpec, pools: Mapping[str, Pool]) -> tuple[list["Site"], Counter]:
+def plan_pool(plan: PlanSpec, pools: Mapping[str, Pool]) -> tuple[list[Site], Counter]:
     """The sites a plan's libraries may draw from, and counts of what was left out and why.
 
     The union of the plan's pools (first occurrence of a site id wins), minus sites longer than
@@ -199,7 +199,7 @@ class LibrarySampler:
     def _canon(self, seq: str) -> str:
         return min(seq, _rc(seq)) if self._double else seq
 
-    def next(self) -> tuple["Site", ...]:
+    def next(self) -> tuple[Site, ...]:
         """The next library (at most `library_size` sites; fewer when the pool is smaller)."""
         sp = self.sampling
         rng = derive_rng(self.seed, "library", self.plan.name, str(self.calls))
@@ -323,7 +323,7 @@ def _placements(p, L: int) -> int:
     """Number of (upstream start, downstream start) pairs a promoter can take in `L` bases."""
     lu, ld = len(p.upstream), len(p.downstream)
     n = 0
-    for u in range(0, L - lu + 1):
+    for u in range(L - lu + 1):
         if p.upstream_pos and not p.upstream_pos[0] <= u <= p.upstream_pos[1]:
             continue
         for gap in range(p.spacer_min, p.spacer_max + 1):
@@ -485,5 +485,14 @@ def describe_inputs(cfg: LoadedConfig, pools: Mapping[str, Pool]) -> list[dict[s
     return rows
 
 
-__all__ = ["Pool", "build_pools", "LibrarySampler", "library_hash", "preflight", "plan_pool", "check_plan",
-           "describe_inputs", "InputError"]
+__all__ = [
+    "InputError",
+    "LibrarySampler",
+    "Pool",
+    "build_pools",
+    "check_plan",
+    "describe_inputs",
+    "library_hash",
+    "plan_pool",
+    "preflight",
+]

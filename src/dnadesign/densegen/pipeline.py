@@ -639,7 +639,7 @@ class Runner:
         return dataclasses.replace(base, **{k: v for k, v in kw.items() if k in SolverOptions.__dataclass_fields__})
 
     # -- one library ------------------------------------------------------------------------------------
-    def _start_library(self, plan, sampler) -> "LibraryTask":
+    def _start_library(self, plan, sampler) -> LibraryTask:
         """Sample the next library of `plan` and build its problem (main thread: samplers are not thread-safe)."""
         from .library import library_hash
 
@@ -652,7 +652,7 @@ class Runner:
                        regulators=sorted({s.regulator for s in library}))
         return task
 
-    def _consider(self, task: "LibraryTask", sol) -> bool:
+    def _consider(self, task: LibraryTask, sol) -> bool:
         """Deduplicate, verify and accept one solution; True when it was accepted."""
         from .solver import check_solution
 
@@ -688,7 +688,7 @@ class Runner:
         self.progress.update()
         return True
 
-    def _finish_library(self, task: "LibraryTask", outcome: str) -> None:
+    def _finish_library(self, task: LibraryTask, outcome: str) -> None:
         ps = self.state.plans[task.plan.name]
         if outcome.startswith("infeasible"):
             ps.infeasible += 1

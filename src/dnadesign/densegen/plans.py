@@ -14,7 +14,6 @@ from typing import TYPE_CHECKING, Any
 
 from ..core.errors import ConfigError
 from .config import FixedElementMatrix, LoadedConfig, PlanConfig, SamplingConfig
-
 from .solver.types import PromoterConstraint, RegulatorGroup  # plain dataclasses: no OR-Tools import
 
 if TYPE_CHECKING:
@@ -51,12 +50,12 @@ class PlanSpec:
         regs = {m for g in self.groups for m in g.members} | {r for r, n in self.min_count_by_regulator if n > 0}
         return tuple(sorted(regs))
 
-    def with_quota(self, quota: int) -> "PlanSpec":
+    def with_quota(self, quota: int) -> PlanSpec:
         from dataclasses import replace
 
         return replace(self, quota=quota)
 
-    def build_problem(self, library: Sequence["Site"]) -> "Problem":
+    def build_problem(self, library: Sequence[Site]) -> Problem:
         """The solver problem for one library of sites under this plan's constraints."""
         from .solver import Problem, SideBias
 
@@ -207,7 +206,7 @@ def resolve_plans(cfg: LoadedConfig) -> list[PlanSpec]:
                                 m.spacer[0], m.spacer[1],
                                 tuple(m.upstream_pos) if m.upstream_pos else None,
                                 tuple(m.downstream_pos) if m.downstream_pos else None)
-            out.append(PlanSpec(name=name, quota=q, promoters=fixed + (prom,), variant=(("up", up), ("down", down)), **common))
+            out.append(PlanSpec(name=name, quota=q, promoters=(*fixed, prom), variant=(("up", up), ("down", down)), **common))
     names = [p.name for p in out]
     dup = sorted({n for n in names if names.count(n) > 1})
     if dup:

@@ -45,7 +45,7 @@ class RunProgress:
         self._bar: Progress | None = None
         self._tasks: dict[str, int] = {}
 
-    def __enter__(self) -> "RunProgress":
+    def __enter__(self) -> RunProgress:
         if self.mode == "bar":
             self._bar = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
                                  TextColumn("{task.percentage:>5.1f}%"), TimeElapsedColumn(), console=err, transient=False)

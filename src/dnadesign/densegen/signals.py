@@ -94,14 +94,14 @@ class SignalGuard:
             self.stop.request(_name(signum), signum)
 
     # -- handler (threads that do not block the signals; platforms without sigwait) ------------
-    def _handler(self, signum, frame) -> None:  # noqa: ARG002
+    def _handler(self, signum, frame) -> None:
         if self.stop.requested and signum == self.stop.signum:
             signal.signal(signum, signal.SIG_DFL)
             signal.raise_signal(signum)
             return
         self.stop.request(_name(signum), signum)
 
-    def __enter__(self) -> "SignalGuard":
+    def __enter__(self) -> SignalGuard:
         if threading.current_thread() is not threading.main_thread():
             return self
         # Handlers too: a thread that existed before the mask was set (e.g. in a long-lived process that

@@ -89,7 +89,7 @@ class RunState:
         return d
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "RunState":
+    def from_dict(cls, d: dict[str, Any]) -> RunState:
         plans = {}
         for p in d.get("plans", []):
             p = {k: v for k, v in p.items() if k in PlanState.__dataclass_fields__}

@@ -17,7 +17,7 @@ import yaml
 
 from ..core.atomic import atomic_write_text
 from ..core.errors import ConfigError, ConflictError, InputError, NotFoundError
-from .config import DEFAULT_CONFIG_NAME, _RUN_ID, read_yaml
+from .config import _RUN_ID, DEFAULT_CONFIG_NAME, read_yaml
 
 WORKSPACE_ROOT_ENV = "DENSEGEN_WORKSPACE_ROOT"
 OUTPUT_SUBDIRS = ("meta", "tables", "plots", "logs")
@@ -178,7 +178,7 @@ def init_workspace(ws_id: str, *, root: Path, from_workspace: str | None = None,
                 usr["root"] = str(Path(usr_root).expanduser().resolve())
                 usr.setdefault("dataset", f"densegen/{ws_id}")
                 if "usr" not in out.setdefault("targets", ["parquet"]):
-                    out["targets"] = list(out["targets"]) + ["usr"]
+                    out["targets"] = [*list(out["targets"]), "usr"]
         header = (f"# DenseGen workspace {ws_id} (created from {from_workspace or src_cfg}).\n"
                   f"# Paths are relative to this file. Schema: docs/dense-config.md\n")
         text = header + yaml.safe_dump(raw, sort_keys=False, default_flow_style=None, width=100)

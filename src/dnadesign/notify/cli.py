@@ -8,7 +8,7 @@ import signal
 import threading
 import uuid
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -34,7 +34,7 @@ app.add_typer(profile_app, name="profile")
 app.add_typer(events_app, name="usr-events")
 app.add_typer(spool_app, name="spool")
 
-ProfileOpt = Annotated[Optional[Path], typer.Option("--profile", "-p", help="Profile JSON file.")]
+ProfileOpt = Annotated[Path | None, typer.Option("--profile", "-p", help="Profile JSON file.")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output on stdout.")]
 InsecureOpt = Annotated[bool, typer.Option("--allow-insecure-localhost", help="Allow http:// to a loopback host (tests only).")]
 
@@ -52,22 +52,22 @@ def _prompt(text: str, hidden: bool) -> str:
 @handled
 def profile_wizard(
     profile: ProfileOpt = None,
-    provider: Annotated[Optional[str], typer.Option(help="slack, discord or generic.")] = None,
-    events: Annotated[Optional[str], typer.Option(help="The dataset's .events.log.")] = None,
-    cursor: Annotated[Optional[str], typer.Option(help="Cursor file (default: notify.cursor beside the profile).")] = None,
-    spool_dir: Annotated[Optional[str], typer.Option("--spool-dir", help="Spool directory (default: notify_spool beside the profile).")] = None,
+    provider: Annotated[str | None, typer.Option(help="slack, discord or generic.")] = None,
+    events: Annotated[str | None, typer.Option(help="The dataset's .events.log.")] = None,
+    cursor: Annotated[str | None, typer.Option(help="Cursor file (default: notify.cursor beside the profile).")] = None,
+    spool_dir: Annotated[str | None, typer.Option("--spool-dir", help="Spool directory (default: notify_spool beside the profile).")] = None,
     no_spool: Annotated[bool, typer.Option("--no-spool", help="No spool: a failed delivery stops the watcher.")] = False,
     secret_source: Annotated[str, typer.Option("--secret-source", help="env, file or keyring.")] = "env",
-    url_env: Annotated[Optional[str], typer.Option("--url-env", help="Env var holding the webhook URL.")] = None,
-    secret_file: Annotated[Optional[str], typer.Option("--secret-file", help="File holding the webhook URL (mode 600).")] = None,
-    keyring_ref: Annotated[Optional[str], typer.Option("--keyring-ref", help="Keyring service/name.")] = None,
+    url_env: Annotated[str | None, typer.Option("--url-env", help="Env var holding the webhook URL.")] = None,
+    secret_file: Annotated[str | None, typer.Option("--secret-file", help="File holding the webhook URL (mode 600).")] = None,
+    keyring_ref: Annotated[str | None, typer.Option("--keyring-ref", help="Keyring service/name.")] = None,
     webhook_from_stdin: Annotated[bool, typer.Option("--webhook-from-stdin", help="Read the URL to store from stdin.")] = False,
-    only_tools: Annotated[Optional[str], typer.Option("--only-tools", help="Comma-separated actor tools.")] = None,
-    only_actions: Annotated[Optional[str], typer.Option("--only-actions", help="Comma-separated actions.")] = None,
-    progress_step_pct: Annotated[Optional[int], typer.Option("--progress-step-pct", min=1, max=100)] = None,
-    progress_min_seconds: Annotated[Optional[float], typer.Option("--progress-min-seconds", min=0)] = None,
-    progress_heartbeat_seconds: Annotated[Optional[float], typer.Option("--progress-heartbeat-seconds", min=0.001)] = None,
-    tls_ca_bundle: Annotated[Optional[str], typer.Option("--tls-ca-bundle", help="PEM CA bundle (default: certifi).")] = None,
+    only_tools: Annotated[str | None, typer.Option("--only-tools", help="Comma-separated actor tools.")] = None,
+    only_actions: Annotated[str | None, typer.Option("--only-actions", help="Comma-separated actions.")] = None,
+    progress_step_pct: Annotated[int | None, typer.Option("--progress-step-pct", min=1, max=100)] = None,
+    progress_min_seconds: Annotated[float | None, typer.Option("--progress-min-seconds", min=0)] = None,
+    progress_heartbeat_seconds: Annotated[float | None, typer.Option("--progress-heartbeat-seconds", min=0.001)] = None,
+    tls_ca_bundle: Annotated[str | None, typer.Option("--tls-ca-bundle", help="PEM CA bundle (default: certifi).")] = None,
     allow_insecure_localhost: InsecureOpt = False,
     force: Annotated[bool, typer.Option("--force", help="Overwrite an existing profile.")] = False,
     as_json: JsonOpt = False,
@@ -143,7 +143,7 @@ def profile_show(profile: ProfileOpt = None, as_json: JsonOpt = False) -> None:
 
 # ---------------------------------------------------------------------------------------- watch
 def _install_stop(stop: threading.Event) -> None:
-    def handler(signum, frame):  # noqa: ARG001
+    def handler(signum, frame):
         stop.set()
 
     for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
@@ -157,25 +157,25 @@ def _install_stop(stop: threading.Event) -> None:
 @handled
 def usr_events_watch(
     profile: ProfileOpt = None,
-    events: Annotated[Optional[str], typer.Option(help="Events file (overrides the profile).")] = None,
-    cursor: Annotated[Optional[str], typer.Option(help="Cursor file (overrides the profile).")] = None,
-    spool_dir: Annotated[Optional[str], typer.Option("--spool-dir")] = None,
+    events: Annotated[str | None, typer.Option(help="Events file (overrides the profile).")] = None,
+    cursor: Annotated[str | None, typer.Option(help="Cursor file (overrides the profile).")] = None,
+    spool_dir: Annotated[str | None, typer.Option("--spool-dir")] = None,
     no_spool: Annotated[bool, typer.Option("--no-spool", help="Ignore the profile's spool.")] = False,
-    provider: Annotated[Optional[str], typer.Option(help="slack, discord or generic.")] = None,
-    url_env: Annotated[Optional[str], typer.Option("--url-env")] = None,
-    secret_file: Annotated[Optional[str], typer.Option("--secret-file")] = None,
-    keyring_ref: Annotated[Optional[str], typer.Option("--keyring-ref")] = None,
+    provider: Annotated[str | None, typer.Option(help="slack, discord or generic.")] = None,
+    url_env: Annotated[str | None, typer.Option("--url-env")] = None,
+    secret_file: Annotated[str | None, typer.Option("--secret-file")] = None,
+    keyring_ref: Annotated[str | None, typer.Option("--keyring-ref")] = None,
     follow: Annotated[bool, typer.Option("--follow", "-f", help="Keep polling for new events.")] = False,
-    poll_interval: Annotated[Optional[float], typer.Option("--poll-interval", min=0.01, help="Seconds between polls (default 0.25).")] = None,
-    idle_timeout: Annotated[Optional[float], typer.Option("--idle-timeout", min=0.01, help="Exit 0 after this many seconds without new lines.")] = None,
+    poll_interval: Annotated[float | None, typer.Option("--poll-interval", min=0.01, help="Seconds between polls (default 0.25).")] = None,
+    idle_timeout: Annotated[float | None, typer.Option("--idle-timeout", min=0.01, help="Exit 0 after this many seconds without new lines.")] = None,
     from_start: Annotated[bool, typer.Option("--from-start", help="Start a new cursor at the beginning.")] = False,
     from_end: Annotated[bool, typer.Option("--from-end", help="Start a new cursor at the end (skip history).")] = False,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Print payloads; send nothing; keep the cursor.")] = False,
     advance_cursor: Annotated[bool, typer.Option("--advance-cursor", help="With --dry-run: do advance the cursor.")] = False,
-    only_tools: Annotated[Optional[str], typer.Option("--only-tools")] = None,
-    only_actions: Annotated[Optional[str], typer.Option("--only-actions")] = None,
+    only_tools: Annotated[str | None, typer.Option("--only-tools")] = None,
+    only_actions: Annotated[str | None, typer.Option("--only-actions")] = None,
     stop_on_terminal_status: Annotated[bool, typer.Option("--stop-on-terminal-status", help="Exit after a completed/failed message.")] = False,
-    status_every: Annotated[Optional[float], typer.Option("--status-every", help="Seconds between liveness lines on stderr (follow).")] = 600.0,
+    status_every: Annotated[float | None, typer.Option("--status-every", help="Seconds between liveness lines on stderr (follow).")] = 600.0,
     allow_insecure_localhost: InsecureOpt = False,
     as_json: JsonOpt = False,
 ) -> None:
@@ -234,12 +234,12 @@ def _spool_from(profile: Path | None, spool_dir: str | None) -> tuple[Spool, obj
 @handled
 def spool_drain(
     profile: ProfileOpt = None,
-    spool_dir: Annotated[Optional[str], typer.Option("--spool-dir")] = None,
-    provider: Annotated[Optional[str], typer.Option(help="Provider of the webhook (default: profile).")] = None,
-    url_env: Annotated[Optional[str], typer.Option("--url-env")] = None,
-    secret_file: Annotated[Optional[str], typer.Option("--secret-file")] = None,
-    keyring_ref: Annotated[Optional[str], typer.Option("--keyring-ref")] = None,
-    max_attempts: Annotated[Optional[int], typer.Option("--max-attempts", min=1, help="Dead-letter after this many recorded attempts.")] = None,
+    spool_dir: Annotated[str | None, typer.Option("--spool-dir")] = None,
+    provider: Annotated[str | None, typer.Option(help="Provider of the webhook (default: profile).")] = None,
+    url_env: Annotated[str | None, typer.Option("--url-env")] = None,
+    secret_file: Annotated[str | None, typer.Option("--secret-file")] = None,
+    keyring_ref: Annotated[str | None, typer.Option("--keyring-ref")] = None,
+    max_attempts: Annotated[int | None, typer.Option("--max-attempts", min=1, help="Dead-letter after this many recorded attempts.")] = None,
     lock_timeout: Annotated[float, typer.Option("--lock-timeout", min=0, help="Seconds to wait for another drain.")] = 60.0,
     keep_going: Annotated[bool, typer.Option("--keep-going", help="Continue past transient failures.")] = False,
     allow_insecure_localhost: InsecureOpt = False,
@@ -281,7 +281,7 @@ def spool_drain(
 @handled
 def spool_list(
     profile: ProfileOpt = None,
-    spool_dir: Annotated[Optional[str], typer.Option("--spool-dir")] = None,
+    spool_dir: Annotated[str | None, typer.Option("--spool-dir")] = None,
     dead: Annotated[bool, typer.Option("--dead", help="List the dead-letter folder instead.")] = False,
     as_json: JsonOpt = False,
 ) -> None:
@@ -308,15 +308,15 @@ def spool_list(
 def send(
     status: Annotated[str, typer.Option(help="started, running, success, failure or info.")] = "info",
     message: Annotated[str, typer.Option("--message", "-m", help="Message text.")] = "",
-    title: Annotated[Optional[str], typer.Option(help="Title (default: '<tool> <status>').")] = None,
+    title: Annotated[str | None, typer.Option(help="Title (default: '<tool> <status>').")] = None,
     tool: Annotated[str, typer.Option(help="Tool name shown in the message.")] = "job",
-    run_id: Annotated[Optional[str], typer.Option("--run-id", help="Run id (default $DNADESIGN_RUN_ID).")] = None,
+    run_id: Annotated[str | None, typer.Option("--run-id", help="Run id (default $DNADESIGN_RUN_ID).")] = None,
     profile: ProfileOpt = None,
-    provider: Annotated[Optional[str], typer.Option(help="slack, discord or generic (default: profile).")] = None,
-    url_env: Annotated[Optional[str], typer.Option("--url-env")] = None,
-    secret_file: Annotated[Optional[str], typer.Option("--secret-file")] = None,
-    keyring_ref: Annotated[Optional[str], typer.Option("--keyring-ref")] = None,
-    spool_dir: Annotated[Optional[str], typer.Option("--spool-dir", help="Spool the message if it cannot be delivered.")] = None,
+    provider: Annotated[str | None, typer.Option(help="slack, discord or generic (default: profile).")] = None,
+    url_env: Annotated[str | None, typer.Option("--url-env")] = None,
+    secret_file: Annotated[str | None, typer.Option("--secret-file")] = None,
+    keyring_ref: Annotated[str | None, typer.Option("--keyring-ref")] = None,
+    spool_dir: Annotated[str | None, typer.Option("--spool-dir", help="Spool the message if it cannot be delivered.")] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the payload; send nothing.")] = False,
     allow_insecure_localhost: InsecureOpt = False,
     as_json: JsonOpt = False,

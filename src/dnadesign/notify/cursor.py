@@ -29,7 +29,7 @@ class FileId:
     ino: int
     head: str | None
 
-    def same_file(self, other: "FileId") -> bool:
+    def same_file(self, other: FileId) -> bool:
         """Same inode and, when both are known, the same first line."""
         if (self.dev, self.ino) != (other.dev, other.ino):
             return False

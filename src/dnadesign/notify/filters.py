@@ -26,7 +26,7 @@ class EventFilter:
     job_alerts: bool = True
 
     @classmethod
-    def build(cls, tools: Iterable[str] = (), actions: Iterable[str] = (), job_alerts: bool = True) -> "EventFilter":
+    def build(cls, tools: Iterable[str] = (), actions: Iterable[str] = (), job_alerts: bool = True) -> EventFilter:
         return cls(frozenset(tools), frozenset(actions), job_alerts)
 
     def rejects_raw(self, raw: bytes) -> bool:

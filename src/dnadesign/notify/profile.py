@@ -76,7 +76,7 @@ class Profile(_Strict):
     tls_ca_bundle: str | None = None
     allow_insecure_localhost: bool = False
 
-    def resolved(self, base: Path) -> "Profile":
+    def resolved(self, base: Path) -> Profile:
         """A copy with relative paths made absolute against `base` (the profile's directory)."""
         def fix(p: str | None) -> str | None:
             if p is None:

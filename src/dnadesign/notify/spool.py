@@ -84,7 +84,7 @@ class Spool:
         self.path = Path(path)
         self.dead = self.path / DEAD
 
-    def ensure(self) -> "Spool":
+    def ensure(self) -> Spool:
         ensure_private_dir(self.path)
         ensure_private_dir(self.dead)
         return self

@@ -120,7 +120,7 @@ class LogReader:
             return "truncated"  # rewritten in place
         return "same"
 
-    def __enter__(self) -> "LogReader":
+    def __enter__(self) -> LogReader:
         return self
 
     def __exit__(self, *exc) -> None:

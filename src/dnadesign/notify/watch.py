@@ -26,8 +26,17 @@ from . import rollup, throttle
 from .cursor import CursorState, file_id_path, load_cursor, save_cursor
 from .delivery import Sender
 from .filters import EventFilter
-from .payloads import (Message, event_key, flush_failed_message, generic_message, health_message, health_status,
-                       job_message, progress, rollup_message)
+from .payloads import (
+    Message,
+    event_key,
+    flush_failed_message,
+    generic_message,
+    health_message,
+    health_status,
+    job_message,
+    progress,
+    rollup_message,
+)
 from .providers import format_message
 from .spool import Spool
 from .tail import Line, LogReader

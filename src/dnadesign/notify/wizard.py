@@ -11,7 +11,7 @@ from typing import Any
 from ..core.errors import ConfigError, UsageError
 from .filters import split_csv
 from .profile import DeliveryPolicy, Profile, ProgressPolicy, WebhookRef, save_profile
-from .secrets_ref import store_secret_file, store_secret_keyring, resolve_secret
+from .secrets_ref import resolve_secret, store_secret_file, store_secret_keyring
 from .spool import ensure_private_dir
 from .urls import check_url
 

@@ -5,8 +5,6 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
-from typing import Optional
-
 from typing import TYPE_CHECKING
 
 import typer
@@ -36,7 +34,7 @@ JsonOpt = typer.Option(False, "--json", help="Print machine-readable JSON.")
 
 @app.callback()
 def _root(ctx: typer.Context,
-          root: Optional[Path] = typer.Option(None, "--root", help=f"USR root directory (default ${ROOT_ENV}, else ~/.local/share/dnadesign/usr).")) -> None:
+          root: Path | None = typer.Option(None, "--root", help=f"USR root directory (default ${ROOT_ENV}, else ~/.local/share/dnadesign/usr).")) -> None:
     ctx.obj = {"root": root}
 
 
@@ -45,7 +43,7 @@ def _root_of(ctx: typer.Context) -> Path:
     return resolve_root(obj.get("root"))
 
 
-def _open(ctx: typer.Context, dataset: str) -> "Dataset":
+def _open(ctx: typer.Context, dataset: str) -> Dataset:
     from .store import Dataset
 
     return Dataset.open(_root_of(ctx), dataset)
@@ -57,11 +55,11 @@ def _manifest(ctx: typer.Context, dataset: str) -> tuple[DatasetPaths, Manifest]
     return paths, Manifest.load(paths.manifest)
 
 
-def _split(values: Optional[str]) -> list[str] | None:
+def _split(values: str | None) -> list[str] | None:
     return [v.strip() for v in values.split(",") if v.strip()] if values else None
 
 
-def _show_frame(frame: "pl.DataFrame", as_json: bool, max_width: int = 40) -> None:
+def _show_frame(frame: pl.DataFrame, as_json: bool, max_width: int = 40) -> None:
     if as_json:
         print_json(frame.to_dicts())
         return
@@ -93,10 +91,10 @@ def init(ctx: typer.Context, dataset: str = typer.Argument(..., help="namespace/
 @handled
 def import_(ctx: typer.Context, dataset: str = typer.Argument(..., help="namespace/name"),
             path: Path = typer.Argument(..., help="CSV, Parquet or FASTA file."),
-            fmt: Optional[str] = typer.Option(None, "--format", help="csv | parquet | fasta (default: from the extension)."),
+            fmt: str | None = typer.Option(None, "--format", help="csv | parquet | fasta (default: from the extension)."),
             bio_type: str = typer.Option("dna", "--bio-type", help="dna | rna | protein."),
-            alphabet: Optional[str] = typer.Option(None, "--alphabet", help="dna_4, dna_5, rna_4, rna_5, protein_20, protein_21."),
-            source: Optional[str] = typer.Option(None, "--source", help="Source label (default: a per-row `source` column, else the file name)."),
+            alphabet: str | None = typer.Option(None, "--alphabet", help="dna_4, dna_5, rna_4, rna_5, protein_20, protein_21."),
+            source: str | None = typer.Option(None, "--source", help="Source label (default: a per-row `source` column, else the file name)."),
             on_conflict: str = typer.Option("error", "--on-conflict", help="error | ignore records already stored."),
             sequence_column: str = typer.Option("sequence", "--sequence-column", help="Column holding the sequences (CSV/Parquet)."),
             create: bool = typer.Option(False, "--create", help="Create the dataset if it does not exist."),
@@ -186,7 +184,7 @@ def schema(ctx: typer.Context, dataset: str, as_json: bool = JsonOpt) -> None:
 @app.command()
 @handled
 def head(ctx: typer.Context, dataset: str, n: int = typer.Option(10, "-n", help="Number of records."),
-         columns: Optional[str] = typer.Option(None, "--columns", help="Comma-separated columns to show."),
+         columns: str | None = typer.Option(None, "--columns", help="Comma-separated columns to show."),
          include_deleted: bool = typer.Option(False, "--include-deleted", help="Show tombstoned records too."),
          as_json: bool = JsonOpt) -> None:
     """The first records, overlays joined."""
@@ -246,8 +244,8 @@ def grep(ctx: typer.Context, dataset: str, pattern: str = typer.Argument(..., he
 @app.command()
 @handled
 def export(ctx: typer.Context, dataset: str, path: Path = typer.Argument(..., help="Output file."),
-           fmt: Optional[str] = typer.Option(None, "--format", help="csv | parquet | fasta (default: from the extension)."),
-           columns: Optional[str] = typer.Option(None, "--columns"),
+           fmt: str | None = typer.Option(None, "--format", help="csv | parquet | fasta (default: from the extension)."),
+           columns: str | None = typer.Option(None, "--columns"),
            include_deleted: bool = typer.Option(False, "--include-deleted")) -> None:
     """Write records (overlays joined) to a CSV, Parquet or FASTA file, atomically."""
     from . import query
@@ -268,10 +266,10 @@ def export(ctx: typer.Context, dataset: str, path: Path = typer.Argument(..., he
 def attach(ctx: typer.Context, dataset: str, path: Path = typer.Argument(..., help="CSV or Parquet with a key column and value columns."),
            namespace: str = typer.Option(..., "--namespace", help="Namespace for the columns (stored as <namespace>__<field>)."),
            key: str = typer.Option("id", "--key", help="id | sequence."),
-           key_col: Optional[str] = typer.Option(None, "--key-col", help="Column holding the key (default: same as --key)."),
-           columns: Optional[str] = typer.Option(None, "--columns", help="Comma-separated columns to attach (default: all)."),
+           key_col: str | None = typer.Option(None, "--key-col", help="Column holding the key (default: same as --key)."),
+           columns: str | None = typer.Option(None, "--columns", help="Comma-separated columns to attach (default: all)."),
            allow_missing: bool = typer.Option(False, "--allow-missing", help="Drop keys that are not records instead of failing."),
-           fmt: Optional[str] = typer.Option(None, "--format"), as_json: bool = JsonOpt) -> None:
+           fmt: str | None = typer.Option(None, "--format"), as_json: bool = JsonOpt) -> None:
     """Attach derived columns as an overlay (types are fixed by the first attach)."""
     from .io import read_overlay
 
@@ -288,7 +286,7 @@ def attach(ctx: typer.Context, dataset: str, path: Path = typer.Argument(..., he
                   + (f"; {res['dropped']} key(s) not in the dataset were dropped" if res["dropped"] else ""))
 
 
-def _collect_ids(ids: list[str], id_file: Optional[Path]) -> list[str]:
+def _collect_ids(ids: list[str], id_file: Path | None) -> list[str]:
     found = list(ids or [])
     if id_file:
         if not id_file.exists():
@@ -305,7 +303,7 @@ def _collect_ids(ids: list[str], id_file: Optional[Path]) -> list[str]:
 @app.command()
 @handled
 def delete(ctx: typer.Context, dataset: str, ids: list[str] = typer.Option([], "--id", help="Record id (repeatable)."),
-           id_file: Optional[Path] = typer.Option(None, "--id-file", help="File with one id per line."),
+           id_file: Path | None = typer.Option(None, "--id-file", help="File with one id per line."),
            reason: str = typer.Option("", "--reason"), allow_missing: bool = typer.Option(False, "--allow-missing")) -> None:
     """Hide records (tombstones); nothing is erased and `usr restore` brings them back."""
     ds = _open(ctx, dataset)
@@ -316,7 +314,7 @@ def delete(ctx: typer.Context, dataset: str, ids: list[str] = typer.Option([], "
 @app.command()
 @handled
 def restore(ctx: typer.Context, dataset: str, ids: list[str] = typer.Option([], "--id", help="Record id (repeatable)."),
-            id_file: Optional[Path] = typer.Option(None, "--id-file"), allow_missing: bool = typer.Option(False, "--allow-missing")) -> None:
+            id_file: Path | None = typer.Option(None, "--id-file"), allow_missing: bool = typer.Option(False, "--allow-missing")) -> None:
     """Un-hide tombstoned records."""
     ds = _open(ctx, dataset)
     n = ds.restore(_collect_ids(ids, id_file), allow_missing=allow_missing)
@@ -325,7 +323,7 @@ def restore(ctx: typer.Context, dataset: str, ids: list[str] = typer.Option([], 
 
 @app.command()
 @handled
-def materialize(ctx: typer.Context, dataset: str, namespaces: Optional[str] = typer.Option(None, "--namespaces", help="Comma-separated (default: all)."),
+def materialize(ctx: typer.Context, dataset: str, namespaces: str | None = typer.Option(None, "--namespaces", help="Comma-separated (default: all)."),
                 yes: bool = typer.Option(False, "-y", "--yes", help="Do not ask for confirmation.")) -> None:
     """Fold overlay columns into the base records (old files stay referenced by snapshots)."""
     ds = _open(ctx, dataset)
@@ -370,7 +368,7 @@ def validate_cmd(ctx: typer.Context, dataset: str, no_hashes: bool = typer.Optio
 # -- snapshots -----------------------------------------------------------------------------------
 @snapshot_app.command("create")
 @handled
-def snapshot_create(ctx: typer.Context, dataset: str, name: Optional[str] = typer.Option(None, "--name")) -> None:
+def snapshot_create(ctx: typer.Context, dataset: str, name: str | None = typer.Option(None, "--name")) -> None:
     """Save the current state (a manifest copy; costs a few KB)."""
     snap = _open(ctx, dataset).snapshot(name)
     out.print(f"Snapshot {snap.name} of {dataset}: {snap.rows} rows, {snap.files} file(s)")
@@ -401,7 +399,7 @@ def snapshot_restore(ctx: typer.Context, dataset: str, name: str) -> None:
 def events_tail(ctx: typer.Context, dataset: str, n: int = typer.Option(10, "-n", help="Number of events."),
                 follow: bool = typer.Option(False, "--follow", "-f", help="Keep printing new events."),
                 interval: float = typer.Option(0.5, "--interval", help="Poll interval with --follow (s)."),
-                idle_timeout: Optional[float] = typer.Option(None, "--idle-timeout", help="With --follow, stop after this many idle seconds."),
+                idle_timeout: float | None = typer.Option(None, "--idle-timeout", help="With --follow, stop after this many idle seconds."),
                 raw: bool = typer.Option(False, "--raw", help="Print raw JSON lines.")) -> None:
     """Print the last N events; with --follow, keep polling for new ones (works on NFS)."""
     ds = _open(ctx, dataset)

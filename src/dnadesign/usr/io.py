@@ -132,7 +132,7 @@ def read_overlay(path: Path, *, fmt: str | None, key: str, key_col: str | None, 
         keys = [record_id(bio_type, normalize_sequence(bio_type, k)) for k in keys]
     elif key != "id":
         raise InputError(f"unknown key {key!r}", hint="use --key id or --key sequence")
-    value_cols = columns or [c for c in frame.columns if c != key_col and c not in ("id",) + RECORD_FIELDS]
+    value_cols = columns or [c for c in frame.columns if c != key_col and c not in ("id", *RECORD_FIELDS)]
     missing = [c for c in value_cols if c not in frame.columns]
     if missing:
         raise InputError(f"{path} has no column(s) {', '.join(missing)}", hint="check --columns")

@@ -97,7 +97,7 @@ class DatasetPaths:
     def file(self, relpath: str) -> Path:
         return self.dir / relpath
 
-    def require(self) -> "DatasetPaths":
+    def require(self) -> DatasetPaths:
         if not self.manifest.exists():
             raise NotFoundError(
                 f"dataset {self.dataset_id} does not exist under {self.root}",

@@ -35,7 +35,7 @@ class FileEntry:
         return {"file": self.file, "sha256": self.sha256, "rows": self.rows, "bytes": self.bytes}
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> "FileEntry":
+    def from_dict(cls, d: dict[str, Any]) -> FileEntry:
         return cls(str(d["file"]), str(d["sha256"]), int(d["rows"]), int(d["bytes"]))
 
 
@@ -68,7 +68,7 @@ class Manifest:
         return (json.dumps(doc, indent=1) + "\n").encode()
 
     @classmethod
-    def from_json(cls, data: bytes, where: str = "manifest") -> "Manifest":
+    def from_json(cls, data: bytes, where: str = "manifest") -> Manifest:
         try:
             doc = json.loads(data)
             if doc.get("format") != FORMAT:
@@ -90,7 +90,7 @@ class Manifest:
                                  hint="restore it from a snapshot with `usr snapshot restore`") from None
 
     @classmethod
-    def load(cls, path: Path) -> "Manifest":
+    def load(cls, path: Path) -> Manifest:
         return cls.from_json(path.read_bytes(), where=str(path))
 
     def save(self, path: Path) -> str:
@@ -115,7 +115,7 @@ class Manifest:
     def namespaces(self) -> list[str]:
         return sorted(ns for ns, es in self.overlays.items() if es)
 
-    def copy(self) -> "Manifest":
+    def copy(self) -> Manifest:
         return Manifest.from_json(self.to_json())
 
     def digest(self) -> str:

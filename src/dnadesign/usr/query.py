@@ -19,14 +19,14 @@ _EMPTY_BASE = {
 }
 
 
-def _scan_files(ds: "Dataset", entries: list[FileEntry]) -> pl.LazyFrame:
+def _scan_files(ds: Dataset, entries: list[FileEntry]) -> pl.LazyFrame:
     frames = [pl.scan_parquet(ds.paths.file(e.file)) for e in entries]
     if len(frames) == 1:
         return frames[0]
     return pl.concat(frames, how="diagonal_relaxed")
 
 
-def base_frame(ds: "Dataset", man: Manifest) -> pl.LazyFrame:
+def base_frame(ds: Dataset, man: Manifest) -> pl.LazyFrame:
     """The base records in part order (deduplicated by id when a merge made that necessary)."""
     if not man.parts:
         return pl.LazyFrame(schema=_EMPTY_BASE)
@@ -36,7 +36,7 @@ def base_frame(ds: "Dataset", man: Manifest) -> pl.LazyFrame:
     return frame
 
 
-def overlay_frame(ds: "Dataset", entries: list[FileEntry]) -> pl.LazyFrame:
+def overlay_frame(ds: Dataset, entries: list[FileEntry]) -> pl.LazyFrame:
     """One namespace's overlay parts collapsed so the newest part's value wins for each id and column."""
     frame = _scan_files(ds, entries).with_row_index("__order")
     value_cols = [c for c in frame.collect_schema().names() if c not in ("id", "__order")]
@@ -46,7 +46,7 @@ def overlay_frame(ds: "Dataset", entries: list[FileEntry]) -> pl.LazyFrame:
     )
 
 
-def join_overlays(ds: "Dataset", man: Manifest, frame: pl.LazyFrame, namespaces: list[str] | None,
+def join_overlays(ds: Dataset, man: Manifest, frame: pl.LazyFrame, namespaces: list[str] | None,
                   include_deleted: bool) -> pl.LazyFrame:
     wanted = man.namespaces() if namespaces is None else [ns for ns in namespaces if ns in man.overlays]
     if not include_deleted and TOMBSTONE_NS in man.overlays and TOMBSTONE_NS not in wanted:
@@ -70,12 +70,12 @@ def join_overlays(ds: "Dataset", man: Manifest, frame: pl.LazyFrame, namespaces:
     return frame
 
 
-def scan(ds: "Dataset", man: Manifest, *, include_deleted: bool = False, namespaces: list[str] | None = None) -> pl.LazyFrame:
+def scan(ds: Dataset, man: Manifest, *, include_deleted: bool = False, namespaces: list[str] | None = None) -> pl.LazyFrame:
     """Records with overlays joined. `namespaces=None` joins all; `[]` joins none (tombstones still apply)."""
     return join_overlays(ds, man, base_frame(ds, man), namespaces, include_deleted)
 
 
-def head(ds: "Dataset", n: int = 10, *, include_deleted: bool = False, columns: list[str] | None = None) -> pl.DataFrame:
+def head(ds: Dataset, n: int = 10, *, include_deleted: bool = False, columns: list[str] | None = None) -> pl.DataFrame:
     """The first `n` visible records, reading only as much of the base as needed."""
     man = ds.manifest()
     want = max(n, 1)
@@ -88,7 +88,7 @@ def head(ds: "Dataset", n: int = 10, *, include_deleted: bool = False, columns: 
         want *= 4
 
 
-def get(ds: "Dataset", record_id: str, *, include_deleted: bool = False) -> dict | None:
+def get(ds: Dataset, record_id: str, *, include_deleted: bool = False) -> dict | None:
     """One record by id (the id index finds its part), with overlays joined."""
     part = ds.locate(record_id)
     if part is None:
@@ -99,7 +99,7 @@ def get(ds: "Dataset", record_id: str, *, include_deleted: bool = False) -> dict
     return out.to_dicts()[0] if out.height else None
 
 
-def grep(ds: "Dataset", pattern: str, *, limit: int = 20, include_deleted: bool = False, literal: bool = False) -> pl.DataFrame:
+def grep(ds: Dataset, pattern: str, *, limit: int = 20, include_deleted: bool = False, literal: bool = False) -> pl.DataFrame:
     """Records whose sequence matches a regular expression (case-insensitive for DNA/RNA letters)."""
     man = ds.manifest()
     expr = pl.col("sequence").str.contains(pattern.upper() if literal else f"(?i){pattern}", literal=literal)
@@ -118,4 +118,4 @@ def _select(frame: pl.DataFrame, columns: list[str] | None) -> pl.DataFrame:
     return frame.select(columns)
 
 
-__all__ = ["scan", "head", "get", "grep", "base_frame", "overlay_frame", "RECORD_FIELDS"]
+__all__ = ["RECORD_FIELDS", "base_frame", "get", "grep", "head", "overlay_frame", "scan"]

@@ -81,14 +81,14 @@ class Dataset:
         return self.paths.manifest.exists()
 
     @classmethod
-    def open(cls, root: str | Path | None, dataset_id: str, actor: ev.Actor | None = None) -> "Dataset":
+    def open(cls, root: str | Path | None, dataset_id: str, actor: ev.Actor | None = None) -> Dataset:
         ds = cls(root, dataset_id, actor)
         ds.paths.require()
         return ds
 
     @classmethod
     def create(cls, root: str | Path | None, dataset_id: str, *, source: str = "", notes: str = "",
-               actor: ev.Actor | None = None, exist_ok: bool = False) -> "Dataset":
+               actor: ev.Actor | None = None, exist_ok: bool = False) -> Dataset:
         """Create an empty dataset (or open it when `exist_ok` and it exists)."""
         ds = cls(root, dataset_id, actor)
         ds.paths.dir.mkdir(parents=True, exist_ok=True)

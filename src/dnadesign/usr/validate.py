@@ -34,7 +34,7 @@ class ValidationReport:
         return {"ok": self.ok, "rows": self.rows, "files": self.files, "errors": self.errors, "warnings": self.warnings}
 
 
-def _check_file(ds: "Dataset", entry: FileEntry, rep: ValidationReport, hashes: bool) -> bool:
+def _check_file(ds: Dataset, entry: FileEntry, rep: ValidationReport, hashes: bool) -> bool:
     path = ds.paths.file(entry.file)
     if not path.exists():
         rep.errors.append(f"{entry.file}: listed in the manifest but missing")
@@ -63,7 +63,7 @@ def _expected_ids(frame: pl.DataFrame) -> pl.Series:
     return pl.Series("expected", [sha1(k.encode()).hexdigest() for k in keyed.to_list()], dtype=pl.String)
 
 
-def validate(ds: "Dataset", *, hashes: bool = True, max_examples: int = 5) -> ValidationReport:
+def validate(ds: Dataset, *, hashes: bool = True, max_examples: int = 5) -> ValidationReport:
     """Check part hashes and row counts, record schema, recomputed ids, lengths, alphabets,
     duplicate ids, overlay keys and column types, and report unreferenced files as warnings."""
     rep = ValidationReport()

@@ -16,7 +16,7 @@ from ...core.errors import InputError
 from .pwm import LogOdds, Motif, read_motifs, sample_sites
 from .tables import SiteRecord, read_binding_sites, read_sequence_library, read_usr_sequences, site_id
 
-__all__ = ["SiteRecord", "load_input", "load_motifs", "derive_rng", "input_sources"]
+__all__ = ["SiteRecord", "derive_rng", "input_sources", "load_input", "load_motifs"]
 
 
 def derive_rng(seed: int, *labels: str) -> np.random.Generator:

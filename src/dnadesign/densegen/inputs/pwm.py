@@ -349,7 +349,7 @@ class LogOdds:
     matrix: np.ndarray
 
     @classmethod
-    def from_motif(cls, m: Motif, pseudocount: float = 0.5, background: dict[str, float] | None = None) -> "LogOdds":
+    def from_motif(cls, m: Motif, pseudocount: float = 0.5, background: dict[str, float] | None = None) -> LogOdds:
         p = probabilities(m, pseudocount)
         with np.errstate(divide="ignore"):
             lo = np.log2(p / background_array(background))
@@ -410,7 +410,7 @@ class LogOdds:
             best = max(best, float(norm.max()))
         return best
 
-    def trimmed(self, width: int, probs: np.ndarray, background: np.ndarray) -> tuple["LogOdds", int]:
+    def trimmed(self, width: int, probs: np.ndarray, background: np.ndarray) -> tuple[LogOdds, int]:
         """The window of `width` positions with the most information content, and its start."""
         if width >= self.width:
             return self, 0

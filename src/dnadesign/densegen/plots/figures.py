@@ -6,14 +6,13 @@ import matplotlib
 
 matplotlib.use("Agg", force=True)
 
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import polars as pl  # noqa: E402
-from matplotlib.patches import Rectangle  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+import polars as pl
+from matplotlib.patches import Rectangle
+from matplotlib.ticker import MaxNLocator
 
-from matplotlib.ticker import MaxNLocator  # noqa: E402
-
-from .data import PlotData  # noqa: E402
+from .data import PlotData
 
 PLAN_COLORS = plt.get_cmap("tab10").colors
 REG_COLORS = list(plt.get_cmap("tab10").colors) + list(plt.get_cmap("Dark2").colors) + list(plt.get_cmap("Set1").colors)

@@ -4,4 +4,4 @@ from .parquet_sink import ParquetSink
 from .records import COLUMNS, FIELDS, NAMESPACE, PLACEMENT_TYPE, Accepted, build_table
 from .usr_sink import UsrSink
 
-__all__ = ["Accepted", "COLUMNS", "FIELDS", "NAMESPACE", "PLACEMENT_TYPE", "ParquetSink", "UsrSink", "build_table"]
+__all__ = ["COLUMNS", "FIELDS", "NAMESPACE", "PLACEMENT_TYPE", "Accepted", "ParquetSink", "UsrSink", "build_table"]

@@ -22,7 +22,6 @@ from .types import (
 )
 
 
-
 def solve(problem: Problem, options: SolverOptions, n_solutions: int):
     """Enumerate up to `n_solutions` distinct sequences, best first (see `enumerate.solve`).
 

@@ -83,6 +83,6 @@ def _lp_margins(items, live, ov) -> tuple[list[int], list[int]]:
     if lp.Solve() != pywraplp.Solver.OPTIMAL:  # pragma: no cover
         return ins, outs
     for i in live:
-        ins[i] = int(round(vin[i].solution_value()))
-        outs[i] = int(round(vout[i].solution_value()))
+        ins[i] = round(vin[i].solution_value())
+        outs[i] = round(vout[i].solution_value())
     return ins, outs

@@ -259,7 +259,7 @@ def solve(problem: Problem, options: SolverOptions | None = None, n_solutions: i
         limit = min(max(0.01, options.time_limit_s - spent), remaining())
         solver, proven, bound_value, dt = _optimise(pm, options, start, path_bound, limit, remaining())
         sol, layout, last_sites = accept(solver.value, dt, proven, bound_value / scale)
-    bound_sites = int(math.floor(bound_value / scale + 1e-9))
+    bound_sites = math.floor(bound_value / scale + 1e-9)
     seen_seq.add(sol.sequence)
     emitted = 1
     yield sol
@@ -270,7 +270,7 @@ def solve(problem: Problem, options: SolverOptions | None = None, n_solutions: i
         return itertools.chain(neighbour_layouts(problem, lay, rng), relaxation.variants(lay, rng))
 
     # 2. Feasibility solves at decreasing levels.
-    min_level = max(problem.min_total_sites, int(math.ceil(options.min_objective_fraction * level)))
+    min_level = max(problem.min_total_sites, math.ceil(options.min_objective_fraction * level))
     if diverse:
         min_level = max(min_level, 1)  # distinct site sets need at least one site
     m.clear_objective()

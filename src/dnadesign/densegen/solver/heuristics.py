@@ -69,7 +69,7 @@ def pack_segment(
                 if new_len > width:
                     continue
                 key = (used | {si}, k)
-                state = (count + 1, -new_len, chain + (k,), used | {si})
+                state = (count + 1, -new_len, (*chain, k), used | {si})
                 if key not in nxt or state[:2] > nxt[key][:2]:
                     nxt[key] = state
         beam = sorted(nxt.values(), key=lambda st: (-st[0], -st[1], st[2]))[:beam_width]
@@ -259,7 +259,7 @@ def _permuted_layouts(problem: Problem, layout: Layout, blocks, spans, rng: rand
     fixed = [k for k, b in enumerate(blocks) if any(t[0] < 0 for t in b)]
     runs = []
     prev_end, prev_k = 0, -1
-    for k in fixed + [len(blocks)]:
+    for k in [*fixed, len(blocks)]:
         members = list(range(prev_k + 1, k))
         lo = prev_end
         hi = spans[k][0] if k < len(blocks) else L

@@ -238,7 +238,7 @@ class PositionalModel:
                     total += rel * (1 - p.start / span)
                 if p.site_id in right or p.regulator in right:
                     total += rel * (p.start / span)
-            return int(round(total * BIAS_STEPS))
+            return round(total * BIAS_STEPS)
 
         per_site = BIAS_STEPS * len(steps)
         return per_site * max(1, len(problem.sites)) + 1, bias

@@ -18,7 +18,6 @@ from .dna import oriented_sequences, revcomp
 from .heuristics import Layout, pack_segment
 from .types import PROMOTER_REGULATOR, Placement, Problem, Solution
 
-
 FILL_BEAM_WIDTH = 8  # beam width when packing the stretches a realised path leaves free
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import typer
 
@@ -46,7 +46,7 @@ def _opts(verify: str, sidecars: bool, derived: bool, primary_only: bool, skip_s
                               primary_only=primary_only, skip_snapshots=skip_snapshots)
 
 
-def _write_audit(path: Optional[Path], doc: dict[str, Any]) -> None:
+def _write_audit(path: Path | None, doc: dict[str, Any]) -> None:
     if path is not None:
         atomic_write_text(path, json.dumps({"usr_output_version": 1, "data": doc}, indent=2) + "\n")
 
@@ -113,7 +113,7 @@ def _progress_cb():
 
 
 def _transfer(ctx: typer.Context, action: str, dataset: str, remote: str, yes: bool, dry_run: bool, verify: str, sidecars: bool,
-              derived: bool, primary_only: bool, skip_snapshots: bool, audit_json_out: Optional[Path]) -> None:
+              derived: bool, primary_only: bool, skip_snapshots: bool, audit_json_out: Path | None) -> None:
     validate_dataset_id(dataset)
     opts = _opts(verify, sidecars, derived, primary_only, skip_snapshots)
     profile = get_profile(remote)
@@ -147,7 +147,7 @@ def register(app: typer.Typer) -> None:
                  verify: str = VerifyOpt,
                  primary_only: bool = PrimaryOnlyOpt,
                  skip_snapshots: bool = SkipSnapOpt,
-                 audit_json_out: Optional[Path] = AuditOpt) -> None:
+                 audit_json_out: Path | None = AuditOpt) -> None:
         """Compare the local and remote copies; exit 0 when identical, 3 when they differ."""
         validate_dataset_id(dataset)
         opts = _opts(verify, True, True, primary_only, skip_snapshots)
@@ -181,7 +181,7 @@ def _make_transfer(app: typer.Typer, action: str) -> None:
             derived: bool = DerivedOpt,
             primary_only: bool = PrimaryOnlyOpt,
             skip_snapshots: bool = SkipSnapOpt,
-            audit_json_out: Optional[Path] = AuditOpt) -> None:
+            audit_json_out: Path | None = AuditOpt) -> None:
         _transfer(ctx, action, dataset, remote, yes, dry_run, verify, sidecars, derived, primary_only, skip_snapshots, audit_json_out)
 
     cmd.__doc__ = helptext
@@ -194,11 +194,11 @@ def _make_transfer(app: typer.Typer, action: str) -> None:
 def remotes_add(name: str = typer.Argument(..., help="Profile name, e.g. bu-scc."),
                 host: str = typer.Option(..., "--host", help="Host name or ~/.ssh/config alias."),
                 base_dir: str = typer.Option(..., "--base-dir", help="USR root on the remote (absolute or ~/...)."),
-                user: Optional[str] = typer.Option(None, "--user"),
-                port: Optional[int] = typer.Option(None, "--port"),
-                identity_file: Optional[str] = typer.Option(None, "--identity-file", help="Private key (ssh -i)."),
-                ssh_config: Optional[str] = typer.Option(None, "--ssh-config", help="ssh config file (ssh -F)."),
-                known_hosts: Optional[str] = typer.Option(None, "--known-hosts", help="known_hosts file to trust."),
+                user: str | None = typer.Option(None, "--user"),
+                port: int | None = typer.Option(None, "--port"),
+                identity_file: str | None = typer.Option(None, "--identity-file", help="Private key (ssh -i)."),
+                ssh_config: str | None = typer.Option(None, "--ssh-config", help="ssh config file (ssh -F)."),
+                known_hosts: str | None = typer.Option(None, "--known-hosts", help="known_hosts file to trust."),
                 ssh_option: list[str] = typer.Option([], "--ssh-option", help="Extra ssh -o Key=Value (repeatable)."),
                 batch_mode: bool = typer.Option(True, "--batch-mode/--no-batch-mode", help="--no-batch-mode allows interactive MFA."),
                 force: bool = typer.Option(False, "--force", help="Replace an existing profile.")) -> None:

@@ -19,9 +19,10 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from ...core import events as ev
 from ...core.atomic import atomic_write_bytes
@@ -385,7 +386,7 @@ def diff(root: Path, dataset_id: str, profile: RemoteProfile, opts: SyncOptions)
     return s.inspect(), s
 
 
-def _gate(s: "Session", d: Diff, action: str, pending: bool, dry_run: bool,
+def _gate(s: Session, d: Diff, action: str, pending: bool, dry_run: bool,
           confirm: Callable[[Diff], bool] | None) -> Audit | None:
     """Stop before transferring: an audit for NO-OP / DRY-RUN, KeyboardInterrupt if the user declines."""
     _check_conflicts(d)

@@ -104,7 +104,7 @@ class RemoteProfile:
         return d
 
     @classmethod
-    def from_dict(cls, name: str, d: Any) -> "RemoteProfile":
+    def from_dict(cls, name: str, d: Any) -> RemoteProfile:
         if not isinstance(d, dict):
             raise ConfigError(f"remotes.{name} must be a mapping")
         known = {"host", "base_dir", "user", "port", "identity_file", "ssh_config", "known_hosts", "ssh_options", "batch_mode", "type"}

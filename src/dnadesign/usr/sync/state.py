@@ -15,8 +15,18 @@ from pathlib import Path
 
 from ...core.errors import IntegrityError, RemoteError
 from ...core.ids import sha256_bytes, sha256_file
-from ..layout import (DATASET_LOCK, DERIVED_DIR, EVENTS_LOCK, EVENTS_LOG, INDEX_DIR, MANIFEST, META, RECORDS_DIR,
-                      SNAPSHOTS_DIR, DatasetPaths)
+from ..layout import (
+    DATASET_LOCK,
+    DERIVED_DIR,
+    EVENTS_LOCK,
+    EVENTS_LOG,
+    INDEX_DIR,
+    MANIFEST,
+    META,
+    RECORDS_DIR,
+    SNAPSHOTS_DIR,
+    DatasetPaths,
+)
 from ..manifest import Manifest
 from . import scripts
 from .ssh import Connection
@@ -57,7 +67,7 @@ class Events:
         return len(self.lines)
 
     @classmethod
-    def parse(cls, data: bytes) -> "Events":
+    def parse(cls, data: bytes) -> Events:
         out = []
         seen = set()
         complete = data[: data.rfind(b"\n") + 1] if b"\n" in data else b""
