@@ -24,7 +24,6 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
-import polars as pl
 import pyarrow as pa
 
 from . import index as idx
@@ -110,9 +109,9 @@ def rewrite(paths: DatasetPaths, man: Manifest, *, metadata: Mapping[str, str], 
         token = uuid.uuid4().hex[:8]
         for g in groups:
             entries = [man.parts[i] for i in g]
-            frames = rd.batches(sel, parts=entries, join=fold_ns, track=track)
+            tables = rd.arrow_batches(sel, parts=entries, join=fold_ns, track=track)
             names = (pt.successor_name(entries[0].file, token, k) for k in range(1_000_000))
-            new_parts += _write_rolling(paths.dir, names, schema, (f.to_arrow() for f in frames), metadata, target_rows)
+            new_parts += _write_rolling(paths.dir, names, schema, tables, metadata, target_rows)
             retired += entries
             out.stats["parts_rewritten"] += len(entries)
             out.stats["rows_rewritten"] += sum(e.rows for e in entries)
@@ -244,10 +243,7 @@ def _group_rows(rd: DatasetReader, group: list[FileEntry], masks: list[np.ndarra
                 if t.num_rows:
                     yield t
         if held:
-            frame = pl.from_arrow(pa.concat_tables(held))
-            assert isinstance(frame, pl.DataFrame)
-            resolved = frame.group_by("id", maintain_order=True).agg([pl.col(c).drop_nulls().last() for c in cols])
-            yield resolved.to_arrow()
+            yield rd.resolve(held, cols)
 
     return schema, tables()
 

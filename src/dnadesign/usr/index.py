@@ -35,7 +35,7 @@ import pyarrow.parquet as pq
 
 from ..core.atomic import atomic_write_with
 from ..core.timeutil import compact_stamp
-from .keys import id_keys
+from .keys import arrow_ints, id_keys
 from .manifest import FileEntry
 
 MAGIC = b"USRRUN1\n"
@@ -331,7 +331,7 @@ def confirm(dataset_dir: Path, entries: Sequence[FileEntry], hits: Hits, ids: pa
         sel = np.flatnonzero((hits.pos == pos) & (hits.rg == rg))
         pf = files.setdefault(pos, pq.ParquetFile(dataset_dir / entries[pos].file))
         stored = pf.read_row_group(rg, columns=["id"]).column("id")
-        wanted = ids.take(pa.array(hits.q[sel])).cast(pa.large_string())
+        wanted = ids.take(arrow_ints(hits.q[sel])).cast(pa.large_string())
         found = pc.is_in(wanted, value_set=stored.combine_chunks().cast(pa.large_string()))
         ok[sel] = np.asarray(found.to_numpy(zero_copy_only=False), bool)
     return ok
