@@ -143,7 +143,7 @@ SCAN = ("import sys, polars as pl\nfrom dnadesign.usr.store import Dataset\n"
         "print(n)")
 APPEND = ("import sys, hashlib, numpy as np\nfrom dnadesign.usr.store import Dataset\nfrom dnadesign.usr.schema import make_records\n"
           "import resource\nds = Dataset.open(sys.argv[1], 'bench/scale')\n"
-          "rng = np.random.default_rng(99)\nseqs = [''.join(r) for r in np.array(list('ACGT'))[rng.integers(0, 4, (1000, 150))]]\n"
+          "rng = np.random.default_rng(int(sys.argv[2]))\nseqs = [''.join(r) for r in np.array(list('ACGT'))[rng.integers(0, 4, (1000, 150))]]\n"
           "recs = make_records(seqs, source='bench')\n"
           "t = resource.getrusage(resource.RUSAGE_SELF); c0 = t.ru_utime + t.ru_stime\n"
           "ds.append(recs)\n"
@@ -195,9 +195,12 @@ def data_bytes(ds_dir: Path) -> tuple[int, int]:
 
 
 def slim(d: dict) -> dict:
-    """Drop captured output from passing runs (keep it for failures)."""
-    return {k: ({kk: vv for kk, vv in v.items() if kk not in ("out", "err") or v.get("rc")} if isinstance(v, dict) else v)
-            for k, v in d.items()}
+    """Drop captured stderr/stdout from passing runs (keep it for failures; keep stdout of ops that print a figure)."""
+    return {k: ({kk: vv for kk, vv in v.items() if kk not in ("out", "err") or v.get("rc") or (kk == "out" and k in KEEP_OUT)}
+                if isinstance(v, dict) else v) for k, v in d.items()}
+
+
+KEEP_OUT = {"v"}
 
 
 def bench_size(cache: Path, rows: int, args: argparse.Namespace, old_src: Path | None) -> dict:
@@ -223,12 +226,20 @@ def bench_size(cache: Path, rows: int, args: argparse.Namespace, old_src: Path |
             res["old"] = slim(reads(old_root, rid, work, env, exports=args.old_exports))
             res["old"]["validate"] = slim({"v": measured(usr_cmd(old_root, "validate", "bench/scale"), env)})["v"]
             shutil.rmtree(old_root)
-        log(f"{rows}: writes and compaction on a copy")
+        log(f"{rows}: appends and overlay writes on a copy")
         copy = work / "copy"
         shutil.copytree(root, copy)
-        res["new"]["append_1000"] = slim({"v": measured([sys.executable, "-c", APPEND, str(copy)])})["v"]
+        for k in range(3):
+            r = slim({"v": measured([sys.executable, "-c", APPEND, str(copy), str(100 + k)])})["v"]
+            r["op_cpu_s"] = float(r.pop("out", "nan").strip().splitlines()[-1]) if r.get("rc") == 0 else None
+            res["new"].setdefault("append_1000", []).append(r)
         n_ov = min(args.overlay_ids, rows)
-        res["new"][f"write_overlay_{n_ov}"] = slim({"v": measured([sys.executable, "-c", OVERLAY, str(copy), str(n_ov)])})["v"]
+        r = measured([sys.executable, "-c", OVERLAY, str(copy), str(n_ov)])
+        r["op_cpu_s"] = float(r["out"].strip().splitlines()[-1]) if r.get("rc") == 0 else None
+        res["new"][f"write_overlay_{n_ov}"] = slim({"v": r})["v"]
+        shutil.rmtree(copy)
+        log(f"{rows}: compaction on a copy")
+        shutil.copytree(root, copy)
         res["new"]["compact"] = slim({"v": measured(usr_cmd(copy, "compact", "bench/scale", "--json"))})["v"]
         res["after_compact"] = slim(reads(copy, rid, work, exports=False))
         data, index = data_bytes(copy / "bench/scale")

@@ -159,7 +159,7 @@ def part_entries(ids: pa.Array | pa.ChunkedArray, rg_rows: Sequence[int], first_
 
 def scan_part(dataset_dir: Path, entry: FileEntry) -> tuple[RunPart, np.ndarray]:
     """Read a part's id column row group by row group: its RunPart and (unsorted) entries."""
-    pf = pq.ParquetFile(dataset_dir / entry.file)
+    pf = pq.ParquetFile(dataset_dir / entry.file, pre_buffer=False)
     rg_rows = [pf.metadata.row_group(i).num_rows for i in range(pf.num_row_groups)]
     chunks = [part_entries(pf.read_row_group(i, columns=["id"]).column("id"), [rg_rows[i]], i) for i in range(pf.num_row_groups)]
     ents = np.concatenate(chunks) if chunks else np.zeros(0, np.uint64)
@@ -329,7 +329,7 @@ def confirm(dataset_dir: Path, entries: Sequence[FileEntry], hits: Hits, ids: pa
     files: dict[int, pq.ParquetFile] = {}
     for pos, rg in sorted(set(zip(hits.pos.tolist(), hits.rg.tolist()))):
         sel = np.flatnonzero((hits.pos == pos) & (hits.rg == rg))
-        pf = files.setdefault(pos, pq.ParquetFile(dataset_dir / entries[pos].file))
+        pf = files.setdefault(pos, pq.ParquetFile(dataset_dir / entries[pos].file, pre_buffer=False))
         stored = pf.read_row_group(rg, columns=["id"]).column("id")
         wanted = ids.take(arrow_ints(hits.q[sel])).cast(pa.large_string())
         found = pc.is_in(wanted, value_set=stored.combine_chunks().cast(pa.large_string()))

@@ -15,9 +15,12 @@ import pyarrow as pa
 
 ID_CHARS = 40
 DIGEST_BYTES = 20
-_LUT = np.full(256, 255, dtype=np.uint8)
-for _i, _c in enumerate(b"0123456789abcdef"):
-    _LUT[_c] = _i
+_HEX = b"0123456789abcdef"
+# two hex characters read as one little-endian uint16 -> the byte they spell, or 0xFFFF if invalid
+_PAIR = np.full(1 << 16, 0xFFFF, dtype=np.uint16)
+for _hi, _ch in enumerate(_HEX):
+    for _lo, _cl in enumerate(_HEX):
+        _PAIR[_ch | (_cl << 8)] = (_hi << 4) | _lo
 
 
 def as_string_array(ids: Any) -> pa.Array:
@@ -51,11 +54,12 @@ def _chars(arr: pa.Array) -> tuple[np.ndarray, np.ndarray]:
         ok &= np.asarray(arr.is_valid())
     if ok.all() and offsets[-1] - offsets[0] == n * ID_CHARS:
         chars = data[offsets[0]:offsets[-1]].reshape(n, ID_CHARS)
-    else:
-        starts = np.where(ok, offsets[:-1], 0)
-        chars = np.zeros((n, ID_CHARS), np.uint8)
-        if ok.any():
-            chars[ok] = data[starts[ok, None] + np.arange(ID_CHARS)]
+    else:  # some ids are malformed: cut/pad every value to 40 characters, then read them as above
+        import pyarrow.compute as pc
+
+        fixed = pc.utf8_rpad(pc.utf8_slice_codeunits(arr.cast(pa.large_string()), 0, ID_CHARS), ID_CHARS, ".")
+        fixed = pc.if_else(pc.is_null(fixed), pc.binary_repeat(pa.scalar(".", pa.large_string()), ID_CHARS), fixed)
+        chars, _ = _chars(fixed)
     return chars, ok
 
 
@@ -63,12 +67,22 @@ def digests(ids: Any) -> tuple[np.ndarray, np.ndarray]:
     """`(digests, valid)`: an (n, 20) uint8 array of sha1 digests and a mask of well-formed ids.
 
     Malformed ids (wrong length, not lowercase hex, null) get an all-zero digest and `valid=False`.
+    Works in blocks of 64k ids so temporaries stay in cache.
     """
     chars, ok = _chars(as_string_array(ids))
-    nib = _LUT[chars]
-    ok = ok & (nib != 255).all(axis=1)
-    nib = np.where(ok[:, None], nib, 0).astype(np.uint8)
-    return (nib[:, 0::2] << 4) | nib[:, 1::2], ok
+    n = len(chars)
+    out = np.empty((n, DIGEST_BYTES), np.uint8)
+    pairs_all = np.ascontiguousarray(chars).view("<u2")
+    block = 1 << 16
+    for start in range(0, n, block):
+        pairs = np.take(_PAIR, pairs_all[start:start + block])
+        if pairs.max(initial=0) == 0xFFFF:
+            bad = (pairs == 0xFFFF).any(axis=1)
+            ok[start:start + block] &= ~bad
+            pairs[bad] = 0
+        out[start:start + block] = pairs
+    out[~ok] = 0
+    return out, ok
 
 
 def keys64(digest: np.ndarray) -> np.ndarray:

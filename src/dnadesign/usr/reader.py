@@ -36,9 +36,9 @@ from .schema import RECORD_FIELDS, RECORD_SCHEMA
 
 TOMBSTONE_NS = "usr"
 DELETED = "usr__deleted"
-BATCH_ROWS = 262_144
-FULL_OVERLAY_ROWS = 1_000_000  # a namespace this small is loaded whole when a batch needs much of it
-CACHE_BYTES = 192 << 20
+BATCH_ROWS = 131_072
+FULL_OVERLAY_ROWS = 500_000  # a namespace this small is loaded whole when a batch needs much of it
+CACHE_BYTES = 128 << 20
 
 RowFilter = Callable[[pa.Table], pa.Array]
 
@@ -57,7 +57,7 @@ def part_error(path: Path, exc: Exception) -> IntegrityError:
 
 def open_parquet(path: Path) -> pq.ParquetFile:
     try:
-        return pq.ParquetFile(path)
+        return pq.ParquetFile(path, pre_buffer=False)
     except (OSError, pa.ArrowException) as exc:
         raise part_error(path, exc) from None
 
@@ -268,7 +268,6 @@ class DatasetReader:
             if track is not None:
                 track[stacked.column("__ord").to_numpy()] = True
             stacked = stacked.drop_columns(["__ord"])
-        stacked = stacked.combine_chunks()
         uniq = pc.unique(stacked.column("id"))
         if len(uniq) == stacked.num_rows:
             return stacked
@@ -345,7 +344,9 @@ class DatasetReader:
         base_cols = [c for c in [*RECORD_FIELDS, *sorted(types)] if c in need]
         final = list(dict.fromkeys([*out_cols, *extra]))
         produced = 0
-        first = n_rows * 2 + 16 if n_rows is not None and keep is None else None
+        first = None
+        if n_rows is not None:  # small first batches, growing: a limited read stops early
+            first = n_rows * 2 + 16 if keep is None else max(4096, n_rows * 256)
         for table in self.base_batches(base_cols, batch_rows, first, parts):
             if keep is not None:
                 table = table.filter(keep(table))

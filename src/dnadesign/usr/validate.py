@@ -25,15 +25,15 @@ import pyarrow.parquet as pq
 
 from ..core.ids import sha256_file
 from .arrowtypes import same_type
-from .keys import digests, keys64
+from .keys import arrow_ints, digests, keys64
 from .manifest import FileEntry, Manifest
 from .schema import ALPHABETS, RECORD_FIELDS, RECORD_SCHEMA
 from .store import Dataset
 
-BATCH_ROWS = 262_144
+BATCH_ROWS = 131_072
 _ALPHABET_NAMES = list(ALPHABETS)
 _BIO_NAMES = ["dna", "rna", "protein"]
-_ALPHABET_BIO = np.array([_BIO_NAMES.index(bio) for bio, _ in ALPHABETS.values()] + [-1])
+_ALPHABET_BIO = np.array([_BIO_NAMES.index(bio) for bio, _ in ALPHABETS.values()] + [-1])  # unknown alphabet -> -1
 _ALLOWED = np.zeros((len(_ALPHABET_NAMES), 256), bool)
 for _i, (_name, (_bio, _letters)) in enumerate(ALPHABETS.items()):
     for _ch in _letters:
@@ -57,7 +57,7 @@ class ValidationReport:
         return {"ok": self.ok, "rows": self.rows, "files": self.files, "errors": self.errors, "warnings": self.warnings}
 
 
-def _check_file(ds: Dataset, entry: FileEntry, rep: ValidationReport, hashes: bool) -> pq.ParquetFile | None:
+def _check_file(ds: Dataset, entry: FileEntry, rep: ValidationReport, hashes: bool, base: bool = False) -> pq.ParquetFile | None:
     path = ds.paths.file(entry.file)
     if not path.exists():
         rep.errors.append(f"{entry.file}: listed in the manifest but missing")
@@ -70,7 +70,7 @@ def _check_file(ds: Dataset, entry: FileEntry, rep: ValidationReport, hashes: bo
         rep.errors.append(f"{entry.file}: sha256 does not match the manifest (file corrupted or replaced)")
         return None
     try:
-        pf = pq.ParquetFile(path)
+        pf = pq.ParquetFile(path, read_dictionary=["bio_type", "alphabet"] if base else None, pre_buffer=False)
     except (OSError, pa.ArrowException) as exc:
         rep.errors.append(f"{entry.file}: not a readable Parquet file ({str(exc).splitlines()[0][:120]})")
         return None
@@ -94,46 +94,100 @@ def _batches(pf: pq.ParquetFile, columns: list[str]):
 
 
 def _offsets(arr: pa.Array) -> tuple[np.ndarray, bytes]:
-    """(offsets as int64, data bytes) of a string array."""
+    """(offsets rebased to 0, as int64; the bytes they index) of a string array, without casting it."""
+    if not (pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type)):
+        arr = arr.cast(pa.large_string())
     width = 8 if pa.types.is_large_string(arr.type) else 4
     _, off, data = arr.buffers()
-    o = np.frombuffer(off, dtype=np.int64 if width == 8 else np.int32, count=len(arr) + 1, offset=arr.offset * width)
-    return o.astype(np.int64), (data.to_pybytes() if data is not None else b"")
+    o = np.frombuffer(off, dtype=np.int64 if width == 8 else np.int32, count=len(arr) + 1, offset=arr.offset * width).astype(np.int64)
+    body = data.slice(int(o[0]), int(o[-1] - o[0])).to_pybytes() if data is not None else b""
+    return o - o[0], body
 
 
-def expected_digests(bio_type: pa.Array, sequence: pa.Array) -> np.ndarray:
-    """(n, 20) sha1 digests of `"{bio_type}|{SEQUENCE}"` (upper-cased for dna/rna), one C call per row."""
-    upper = pc.utf8_upper(sequence)
-    nucleic = pc.is_in(bio_type, value_set=pa.array(["dna", "rna"]))
-    seq = pc.if_else(nucleic, upper, sequence)
-    keyed = pc.binary_join_element_wise(bio_type.cast(pa.large_string()), seq.cast(pa.large_string()), pa.scalar("|", pa.large_string()))
-    offs, data = _offsets(keyed.cast(pa.large_string()))
+def _sha1_rows(data: bytes, bounds: list[int] | None = None, width: int = 0) -> np.ndarray:
+    """sha1 digest of each row of `data`: rows end at `bounds`, or are `width` bytes each."""
     sha1 = hashlib.sha1
-    bounds = offs.tolist()
-    out = b"".join([sha1(data[a:b]).digest() for a, b in zip(bounds[:-1], bounds[1:])])
-    return np.frombuffer(out, dtype=np.uint8).reshape(len(bounds) - 1, 20)
-
-
-def _alphabet_bad(alphabet: pa.Array, sequence: pa.Array) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(alphabet codes, rows whose alphabet is unknown, rows with a character outside their alphabet)."""
-    codes_arr = pc.index_in(alphabet, value_set=pa.array(_ALPHABET_NAMES))
-    unknown = np.asarray(codes_arr.is_null().to_numpy(zero_copy_only=False), bool)
-    codes = np.asarray(codes_arr.fill_null(len(_ALPHABET_NAMES)).to_numpy(zero_copy_only=False), np.int64)
-    offs, data = _offsets(sequence.cast(pa.large_string()))
-    chars = np.frombuffer(data, np.uint8)[offs[0]:offs[-1]]
-    present = np.unique(codes[~unknown])
-    if len(present) == 0:
-        return codes, unknown, np.zeros(len(codes), bool)
-    if len(present) == 1:  # the usual batch: one alphabet, one table lookup per character
-        ok_chars = _ALLOWED[present[0]][chars]
+    if bounds is None:
+        out = b"".join([sha1(data[i:i + width]).digest() for i in range(0, len(data), width)])
     else:
-        per_char = np.repeat(np.minimum(codes, len(_ALPHABET_NAMES) - 1).astype(np.int32), np.diff(offs))
-        ok_chars = _ALLOWED.reshape(-1)[per_char * 256 + chars]
+        out = b"".join([sha1(data[a:b]).digest() for a, b in zip(bounds[:-1], bounds[1:])])
+    return np.frombuffer(out, dtype=np.uint8).reshape(-1, 20)
+
+
+def expected_digests(bio_type: pa.Array, sequence: pa.Array, stored: np.ndarray | None = None) -> np.ndarray:
+    """(n, 20) sha1 digests of `"{bio_type}|{SEQUENCE}"` (upper-cased for dna/rna), one C call per row.
+
+    Sequences are hashed as stored (they are stored upper-cased); rows that then differ from
+    `stored` are hashed again upper-cased, which is exact and rare. A batch with one bio_type and
+    one sequence length (the usual case) is laid out with numpy, without building strings.
+    """
+    n = len(sequence)
+    if n == 0:
+        return np.zeros((0, 20), np.uint8)
+    offs, data = _offsets(sequence)
+    lengths = np.diff(offs)
+    kinds = pc.unique(bio_type.dictionary_decode() if pa.types.is_dictionary(bio_type.type) else bio_type)
+    if len(kinds) == 1 and (lengths == lengths[0]).all():
+        prefix = np.frombuffer(str(kinds[0].as_py()).encode() + b"|", np.uint8)
+        width = len(prefix) + int(lengths[0])
+        rows = np.empty((n, width), np.uint8)
+        rows[:, :len(prefix)] = prefix
+        rows[:, len(prefix):] = np.frombuffer(data, np.uint8).reshape(n, int(lengths[0]))
+        out = _sha1_rows(rows.tobytes(), width=width)
+    else:
+        out = _joined_digests(bio_type, sequence)
+    if stored is not None:
+        redo = np.flatnonzero((out != stored).any(axis=1))
+        if len(redo):
+            take = arrow_ints(redo)
+            bio_sub = bio_type.take(take)
+            bio_txt = bio_sub.dictionary_decode() if pa.types.is_dictionary(bio_sub.type) else bio_sub
+            nucleic = pc.is_in(bio_txt, value_set=pa.array(["dna", "rna"]))
+            seq_sub = sequence.take(take)
+            out = out.copy()
+            out[redo] = _joined_digests(bio_txt, pc.if_else(nucleic, pc.utf8_upper(seq_sub), seq_sub))
+    return out
+
+
+def _joined_digests(bio_type: pa.Array, sequence: pa.Array) -> np.ndarray:
+    bio = bio_type.dictionary_decode() if pa.types.is_dictionary(bio_type.type) else bio_type
+    keyed = pc.binary_join_element_wise(bio.cast(pa.large_string()), sequence.cast(pa.large_string()), pa.scalar("|", pa.large_string()))
+    koffs, kdata = _offsets(keyed)
+    return _sha1_rows(kdata, koffs.tolist())
+
+
+def _codes(arr: pa.Array, names: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """Per row: the index of its value in `names` (len(names) if absent), and an absent mask.
+    Works on the dictionary of a dictionary-encoded column (a handful of values)."""
+    if pa.types.is_dictionary(arr.type):
+        dict_codes = np.array([names.index(v) if v in names else len(names) for v in arr.dictionary.to_pylist()] + [len(names)], np.int64)
+        idx_np = np.asarray(arr.indices.fill_null(len(dict_codes) - 1).to_numpy(zero_copy_only=False), np.int64)
+        codes = dict_codes[idx_np]
+    else:
+        found = pc.index_in(arr, value_set=pa.array(names))
+        codes = np.asarray(found.fill_null(len(names)).to_numpy(zero_copy_only=False), np.int64)
+    return codes, codes == len(names)
+
+
+_ALLOWED_BYTES = [bytes(np.flatnonzero(row).astype(np.uint8)) for row in _ALLOWED]
+
+
+def _alphabet_bad(codes: np.ndarray, unknown: np.ndarray, sequence: pa.Array) -> np.ndarray:
+    """Rows with a character outside their (known) alphabet."""
+    offs, body = _offsets(sequence)
+    present = np.unique(codes[~unknown])
     bad = np.zeros(len(codes), bool)
+    if len(present) == 0:
+        return bad
+    if len(present) == 1 and not body.translate(None, _ALLOWED_BYTES[present[0]]):
+        return bad  # the usual batch: one alphabet and every character in it (one C scan)
+    chars = np.frombuffer(body, np.uint8)
+    per_char = np.repeat(np.minimum(codes, len(_ALPHABET_NAMES) - 1).astype(np.int32), np.diff(offs))
+    ok_chars = _ALLOWED.reshape(-1)[per_char * 256 + chars]
     bad_pos = np.flatnonzero(~ok_chars)
     if len(bad_pos):
-        bad[np.searchsorted(offs[1:] - offs[0], bad_pos, "right")] = True
-    return codes, unknown, bad & ~unknown
+        bad[np.searchsorted(offs[1:], bad_pos, "right")] = True
+    return bad & ~unknown
 
 
 def _example(ids: pa.Array, mask: np.ndarray) -> str:
@@ -167,7 +221,7 @@ def _check_base_part(entry: FileEntry, pf: pq.ParquetFile, rep: ValidationReport
             bio = t.column("bio_type").chunk(0) if t.num_rows else pa.array([], pa.string())
             d, well_formed = digests(ids)
             keys.append(keys64(d))
-            wrong = ~well_formed | (expected_digests(bio, seq) != d).any(axis=1)
+            wrong = ~well_formed | (expected_digests(bio, seq, d) != d).any(axis=1)
             if wrong.any():
                 for row in np.flatnonzero(wrong)[: max(0, max_examples - examples)]:
                     rep.errors.append(f"{entry.file}, row {start + int(row)}: id {ids[int(row)].as_py()} does not match its sequence")
@@ -179,14 +233,15 @@ def _check_base_part(entry: FileEntry, pf: pq.ParquetFile, rep: ValidationReport
                 counts["length"] += int(bad_len.sum())
                 first.setdefault("length", _example(ids, bad_len))
             alphabet = t.column("alphabet").chunk(0) if t.num_rows else pa.array([], pa.string())
-            codes, unknown, bad_chars = _alphabet_bad(alphabet, seq)
+            codes, unknown = _codes(alphabet, _ALPHABET_NAMES)
+            bad_chars = _alphabet_bad(codes, unknown, seq)
             if unknown.any():
                 counts["unknown"] += int(unknown.sum())
                 first.setdefault("unknown", str(alphabet[int(np.argmax(unknown))].as_py()))
             if bad_chars.any():
                 counts["alphabet"] += int(bad_chars.sum())
                 first.setdefault("alphabet", _example(ids, bad_chars))
-            bio_codes = np.asarray(pc.index_in(bio, value_set=pa.array(_BIO_NAMES)).fill_null(-2).to_numpy(zero_copy_only=False))
+            bio_codes, _ = _codes(bio, _BIO_NAMES)
             bad_bio = (_ALPHABET_BIO[codes] != bio_codes) & ~unknown
             if bad_bio.any():
                 counts["bio"] += int(bad_bio.sum())
@@ -211,7 +266,7 @@ def _exact_duplicates(ds: Dataset, man: Manifest, dup_keys: np.ndarray) -> int:
     """Rows beyond the first copy of an id, counted exactly for ids whose 64-bit key repeats."""
     counts: dict[str, int] = {}
     for entry in man.parts:
-        pf = pq.ParquetFile(ds.paths.file(entry.file))
+        pf = pq.ParquetFile(ds.paths.file(entry.file), pre_buffer=False)
         for _, t in _batches(pf, ["id"]):
             ids = t.column("id").combine_chunks()
             k = keys64(digests(ids)[0])
@@ -275,7 +330,7 @@ def validate(ds: Dataset, *, hashes: bool = True, max_examples: int = 5) -> Vali
     key_chunks = []
     for entry in man.parts:
         rep.files += 1
-        pf = _check_file(ds, entry, rep, hashes)
+        pf = _check_file(ds, entry, rep, hashes, base=True)
         if pf is None:
             continue
         _base_derived_types(entry, pf, man, rep)
