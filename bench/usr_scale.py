@@ -92,7 +92,7 @@ def build(cache: Path, rows: int, part_rows: int, seed: int) -> Path:
     shutil.rmtree(root, ignore_errors=True)
     t0 = time.process_time()
     ds = Dataset.create(root, "bench/scale")
-    now = dt.datetime(2026, 11, 30, tzinfo=dt.timezone.utc)
+    now = dt.datetime(2026, 11, 30, tzinfo=dt.UTC)
     for k, p in enumerate(inputs(cache, rows, part_rows, seed)):
         t = pq.read_table(p)
         n = t.num_rows

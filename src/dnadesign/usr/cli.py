@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import typer
 
@@ -18,7 +18,6 @@ from .manifest import Manifest
 from .sync import cli as sync_cli
 
 if TYPE_CHECKING:  # heavy modules (polars, pyarrow) are imported inside the commands that need them
-    import polars as pl
 
     from .store import Dataset
 
@@ -73,7 +72,7 @@ def _records(result) -> list[dict]:
 
     import pyarrow as pa
 
-    epoch = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
+    epoch = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
     units = {"s": 1_000_000, "ms": 1_000, "us": 1, "ns": 0.001}
     stamps = {}
     for f in result.schema:
@@ -144,7 +143,7 @@ def import_(ctx: typer.Context, dataset: str = typer.Argument(..., help="namespa
 def ls(ctx: typer.Context, as_json: bool = JsonOpt) -> None:
     """List datasets under the root."""
     root = _root_of(ctx)
-    rows = []
+    rows: list[dict[str, Any]] = []
     for did in list_dataset_ids(root):
         man = _manifest(ctx, did)[1]
         rows.append({"dataset": did, "rows": man.rows, "files": len(man.all_files()), "bytes": man.bytes,

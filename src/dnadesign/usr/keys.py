@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 ID_CHARS = 40
 DIGEST_BYTES = 20
@@ -55,8 +56,6 @@ def _chars(arr: pa.Array) -> tuple[np.ndarray, np.ndarray]:
     if ok.all() and offsets[-1] - offsets[0] == n * ID_CHARS:
         chars = data[offsets[0]:offsets[-1]].reshape(n, ID_CHARS)
     else:  # some ids are malformed: cut/pad every value to 40 characters, then read them as above
-        import pyarrow.compute as pc
-
         fixed = pc.utf8_rpad(pc.utf8_slice_codeunits(arr.cast(pa.large_string()), 0, ID_CHARS), ID_CHARS, ".")
         fixed = pc.if_else(pc.is_null(fixed), pc.binary_repeat(pa.scalar(".", pa.large_string()), ID_CHARS), fixed)
         chars, _ = _chars(fixed)

@@ -12,7 +12,7 @@ store, which keeps the store -> query dependency one-way (an import-linter contr
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Protocol
+from typing import Any, Protocol
 
 import polars as pl
 import pyarrow as pa
@@ -51,7 +51,7 @@ def polars_schema(rd: DatasetReader, namespaces: list[str] | None = None) -> dic
 def _frame(table: pa.Table, schema: dict[str, pl.DataType]) -> pl.DataFrame:
     frame = pl.from_arrow(table)
     assert isinstance(frame, pl.DataFrame)
-    casts = {c: schema[c] for c in frame.columns if c in schema and frame.schema[c] != schema[c]}
+    casts: dict[Any, Any] = {c: schema[c] for c in frame.columns if c in schema and frame.schema[c] != schema[c]}
     return frame.cast(casts) if casts else frame
 
 
@@ -82,7 +82,7 @@ def scan(ds: DatasetLike, man: Manifest | None = None, *, include_deleted: bool 
         for table in rd.arrow_batches(sel, keep=keep, keep_columns=roots if early else (), n_rows=None if late else n_rows,
                                       extra=[c for c in roots if c not in cols] if late else ()):
             frame = _frame(table, full)
-            if late:
+            if late and predicate is not None:
                 frame = frame.filter(predicate).select(cols)
                 if n_rows is not None:
                     frame = frame.head(n_rows - produced)

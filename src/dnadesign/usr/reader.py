@@ -208,7 +208,7 @@ class DatasetReader:
         wanted = np.unique(keys & idx.KEY_MASK)
         starts = self._row_starts(ns) if track is not None else None
         pieces = []
-        for pos, rg in sorted(set(zip(hits.pos.tolist(), hits.rg.tolist()))):
+        for pos, rg in sorted(set(zip(hits.pos.tolist(), hits.rg.tolist(), strict=True))):
             entry = entries[pos]
             cache_key = (entry.file, rg, tuple(columns))
             table = self._cache.get(cache_key)
@@ -304,7 +304,8 @@ class DatasetReader:
             rg_rows = idx.rows_per_rg(pf)
             i = 0
             while i < len(rg_rows):
-                group, rows = [], 0
+                group: list[int] = []
+                rows = 0
                 while i < len(rg_rows) and (not group or rows + rg_rows[i] <= size):
                     group.append(i)
                     rows += rg_rows[i]
@@ -398,7 +399,7 @@ class DatasetReader:
         hits = self.base_index().lookup(keys)
         base_cols = [*RECORD_FIELDS, *sorted(self.derived_types())]
         found: list[pa.Table] = []
-        for pos, rg in sorted(set(zip(hits.pos.tolist(), hits.rg.tolist()))):
+        for pos, rg in sorted(set(zip(hits.pos.tolist(), hits.rg.tolist(), strict=True))):
             table = self.read_row_groups(self.man.parts[pos], [rg], base_cols)
             table = table.filter(pc.is_in(_strings(table.column("id")), value_set=arr))
             if table.num_rows:
@@ -432,7 +433,7 @@ def _drop_repeats(table: pa.Table, dup: np.ndarray, seen: set[str]) -> pa.Table:
     if not len(cand):
         return table
     keep = np.ones(table.num_rows, bool)
-    for i, rid in zip(cand.tolist(), table.column("id").take(arrow_ints(cand)).to_pylist()):
+    for i, rid in zip(cand.tolist(), table.column("id").take(arrow_ints(cand)).to_pylist(), strict=True):
         if rid in seen:
             keep[i] = False
         else:

@@ -15,6 +15,7 @@ The id hashing is one C call per row over a contiguous buffer; everything else i
 from __future__ import annotations
 
 import hashlib
+import itertools
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -110,7 +111,7 @@ def _sha1_rows(data: bytes, bounds: list[int] | None = None, width: int = 0) -> 
     if bounds is None:
         out = b"".join([sha1(data[i:i + width]).digest() for i in range(0, len(data), width)])
     else:
-        out = b"".join([sha1(data[a:b]).digest() for a, b in zip(bounds[:-1], bounds[1:])])
+        out = b"".join([sha1(data[a:b]).digest() for a, b in itertools.pairwise(bounds)])
     return np.frombuffer(out, dtype=np.uint8).reshape(-1, 20)
 
 
