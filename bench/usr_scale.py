@@ -82,11 +82,16 @@ def inputs(cache: Path, rows: int, part_rows: int, seed: int) -> list[Path]:
     return out
 
 
-def build(cache: Path, rows: int, part_rows: int, seed: int) -> Path:
-    """A dataset root with `bench/scale` of `rows` records, built once per code version and cached."""
+def build(cache: Path, rows: int, part_rows: int, seed: int, mode: str = "separate") -> Path:
+    """A dataset root with `bench/scale` of `rows` records, built once per code version and cached.
+
+    `separate`: each append is followed by a `write_overlay("densegen", ...)` of its rows, so the
+    3 columns live in overlay parts (the join path reads must handle). `with-append`: the overlay
+    goes with the records in one `append` call, as `dense run` writes it.
+    """
     from dnadesign.usr.store import Dataset
 
-    root = cache / f"ds-r{rows}-p{part_rows}-s{seed}-{code_version()}"
+    root = cache / f"ds-r{rows}-p{part_rows}-s{seed}-{mode}-{code_version()}"
     if (root / "bench/scale/manifest.json").exists():
         return root
     shutil.rmtree(root, ignore_errors=True)
@@ -100,7 +105,11 @@ def build(cache: Path, rows: int, part_rows: int, seed: int) -> Path:
                         "alphabet": pa.array(["dna_4"] * n), "length": pa.array(np.full(n, SEQ_LEN, np.int32)),
                         "source": pa.array(["bench"] * n), "created_at": pa.array([now] * n, pa.timestamp("us", tz="UTC"))})
         ov = pa.table({"id": t["id"], "plan": t["plan"], "n_sites": t["n_sites"], "gc": t["gc"]})
-        ds.append(rec, overlays={"densegen": ov})
+        if mode == "separate":
+            ds.append(rec)
+            ds.write_overlay("densegen", ov)
+        else:
+            ds.append(rec, overlays={"densegen": ov})
         if k % 10 == 0:
             log(f"built {min((k + 1) * part_rows, rows)} / {rows} rows")
     log(f"built {rows} rows in {time.process_time() - t0:.1f} s CPU")
@@ -281,6 +290,7 @@ def main() -> None:
     ap.add_argument("--compaction-rows", type=int, default=1_000_000)
     ap.add_argument("--compaction-parts", type=int, default=224)
     ap.add_argument("--seed", type=int, default=7)
+    ap.add_argument("--dense-path-rows", type=int, default=1_000_000, help="also measure disk for the dense write path (0 = skip)")
     ap.add_argument("--cache", default=str(Path(tempfile.gettempdir()) / "usr-scale-cache"))
     ap.add_argument("--work", default=None, help="scratch directory (default: system temp)")
     ap.add_argument("--old-ref", default="", help="git ref of the code to compare with ('' = merge base with main; 'none' = skip)")
@@ -302,6 +312,18 @@ def main() -> None:
         figures["compaction_case"] = bench_compaction(cache, args.compaction_rows, args.compaction_parts, args, old_src)
     for rows in [int(r) for r in args.rows.split(",")]:
         figures["sizes"][str(rows)] = bench_size(cache, rows, args, old_src)
+    if args.dense_path_rows:
+        rows = args.dense_path_rows
+        log(f"disk of the dense write path at {rows} rows")
+        root = build(cache, rows, args.part_rows, args.seed, mode="with-append")
+        with tempfile.TemporaryDirectory(prefix="usr-scale-", dir=args.work) as w:
+            target = Path(w) / "export.parquet"
+            exp = measured(usr_cmd(root, "export", "bench/scale", str(target)))
+            data, index = data_bytes(root / "bench/scale")
+            single = target.stat().st_size
+            figures["disk_dense_write_path"] = {"rows": rows, "export_rc": exp["rc"], "data_bytes": data, "index_bytes": index,
+                                                "single_zstd_parquet_bytes": single, "ratio_data": round(data / single, 3),
+                                                "ratio_with_index": round((data + index) / single, 3)}
     figures["bench_process_cpu_s"] = round(time.process_time() - t0, 1)
     figures["children_cpu_s"] = round(resource.getrusage(resource.RUSAGE_CHILDREN).ru_utime + resource.getrusage(resource.RUSAGE_CHILDREN).ru_stime, 1)
     line = json.dumps(figures)

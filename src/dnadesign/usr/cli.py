@@ -42,9 +42,22 @@ def _root_of(ctx: typer.Context) -> Path:
     return resolve_root(obj.get("root"))
 
 
+def _arrow_memory() -> None:
+    """Arrow's jemalloc pool, returning freed memory at once: streaming commands reuse batch-sized
+    buffers, and the default pool keeps freed pages (peak RSS ~25 % higher on export/compact)."""
+    import pyarrow as pa
+
+    try:
+        pa.set_memory_pool(pa.jemalloc_memory_pool())
+        pa.jemalloc_set_decay_ms(0)
+    except (NotImplementedError, pa.ArrowNotImplementedError):
+        pass  # a pyarrow built without jemalloc: keep its default pool
+
+
 def _open(ctx: typer.Context, dataset: str) -> Dataset:
     from .store import Dataset
 
+    _arrow_memory()
     return Dataset.open(_root_of(ctx), dataset)
 
 
@@ -214,6 +227,7 @@ def head(ctx: typer.Context, dataset: str, n: int = typer.Option(10, "-n", help=
         unknown = [c for c in cols if c not in RECORD_FIELDS and c not in man.columns]
         if unknown:
             raise InputError(f"unknown column(s) {', '.join(unknown)}", hint="see `usr schema` for the column names")
+    _arrow_memory()
     result = head_table(paths, man, n, include_deleted=include_deleted, columns=cols)
     shown = result.column_names
     if not cols and not as_json:
@@ -230,6 +244,7 @@ def get(ctx: typer.Context, dataset: str, record_id: str = typer.Argument(..., h
 
     paths, man = _manifest(ctx, dataset)
     rid = record_id.strip().lower()
+    _arrow_memory()
     rows = _records(get_table(paths, man, [rid], include_deleted=include_deleted)) if _is_sha1(record_id) else []
     if not rows:
         raise NotFoundError(f"no record {record_id} in {dataset}", hint="ids are 40-character sha1 hex; find them with `usr head` or `usr grep`")
@@ -260,6 +275,7 @@ def grep(ctx: typer.Context, dataset: str, pattern: str = typer.Argument(..., he
     except re.error as exc:
         raise InputError(f"invalid pattern {pattern!r}: {exc}", hint="use a regular expression such as TTGACA.{15,19}TATAAT") from None
     paths, man = _manifest(ctx, dataset)
+    _arrow_memory()
     try:
         result = grep_table(paths, man, pattern, limit=limit, include_deleted=include_deleted)
     except ValueError as exc:  # Arrow's RE2 rejects a few constructs Python accepts (e.g. look-arounds)

@@ -60,20 +60,24 @@ def _consecutive(flags: Sequence[bool]) -> list[list[int]]:
     return groups
 
 
-def pending_overlay_rows(rd: DatasetReader, namespaces: Sequence[str], sample_above: int = 1_000_000) -> np.ndarray:
-    """Estimated overlay rows (of `namespaces`) keyed to each base part, from the id indexes alone."""
+def pending_overlay_rows(rd: DatasetReader, namespaces: Sequence[str], samples: int = 200_000) -> np.ndarray:
+    """Estimated overlay rows (of `namespaces`) keyed to each base part, from the id indexes alone
+    (a sample of the overlay keys, read in chunks, looked up in the base index)."""
     counts = np.zeros(len(rd.man.parts), np.float64)
     if not rd.man.parts:
         return counts
     base = rd.base_index()
     for ns in namespaces:
         for run, live in rd.overlay_index(ns).runs:
-            vals = np.asarray(run.entries)
-            ords = (vals & idx.RG_MASK).astype(np.int64)
-            vals = vals[live[np.searchsorted(run.rg_start, ords, "right") - 1] >= 0]
-            step = max(1, len(vals) // sample_above)
-            hits = base.lookup(vals[::step] & idx.KEY_MASK)
-            counts += np.bincount(hits.pos, minlength=len(counts)) * step
+            step = max(1, run.n // samples)
+            picked = []
+            for chunk in run.chunks():
+                ords = (chunk & idx.RG_MASK).astype(np.int64)
+                chunk = chunk[live[np.searchsorted(run.rg_start, ords, "right") - 1] >= 0]
+                picked.append(chunk[::step])
+            if picked:
+                hits = base.lookup(np.concatenate(picked) & idx.KEY_MASK)
+                counts += np.bincount(hits.pos, minlength=len(counts)) * step
     return counts
 
 

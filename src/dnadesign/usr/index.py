@@ -20,11 +20,13 @@ current manifest lists with the same content; parts it does not cover are indexe
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
+import mmap
 import os
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -44,6 +46,7 @@ MAX_RGS = 1 << RG_BITS
 RG_MASK = np.uint64(MAX_RGS - 1)
 KEY_MASK = np.uint64(0xFFFF_FFFF_FFFF_0000)
 TIER_FACTOR = 4
+RELEASE_AFTER = 4096  # lookups of this many keys touch most pages of a big run: unmap them afterwards
 BASE_GROUP = "base"
 
 
@@ -76,12 +79,30 @@ class Run:
 
     @property
     def entries(self) -> np.ndarray:
+        """All entries, memory-mapped (point lookups touch a few pages)."""
         if self._entries is None:
             if self.n == 0:
                 self._entries = np.zeros(0, np.uint64)
             else:
                 self._entries = np.memmap(self.path, dtype="<u8", mode="r", offset=self.data_offset, shape=(self.n,))
         return self._entries
+
+    def release(self) -> None:
+        """Drop the mapped pages from this process (they stay in the page cache): after a lookup
+        that touched much of the run, so peak memory does not add up across runs and batches."""
+        mm = getattr(self._entries, "_mmap", None)
+        if mm is not None and hasattr(mmap, "MADV_DONTNEED"):
+            with contextlib.suppress(OSError, ValueError):
+                mm.madvise(mmap.MADV_DONTNEED)
+
+    def chunks(self, size: int = 1 << 20) -> Iterator[np.ndarray]:
+        """The entries in order, `size` at a time, read (not mapped): bulk passes with flat memory."""
+        if self.n == 0:
+            return
+        with open(self.path, "rb") as fh:
+            for start in range(0, self.n, size):
+                fh.seek(self.data_offset + 8 * start)
+                yield np.fromfile(fh, dtype="<u8", count=min(size, self.n - start))
 
 
 # -- run files -------------------------------------------------------------------------------------
@@ -110,12 +131,14 @@ _HEADERS: dict[tuple[str, int, int], Run] = {}
 
 
 def read_run(path: Path) -> Run | None:
-    """Parse a run's header (cached by path, size and mtime); None if the file is gone or damaged."""
+    """Parse a run's header (cached by path, size and mtime); None if the file is gone or damaged.
+    Each call returns its own Run, so mapped entries live only as long as the caller keeps it."""
     try:
         st = path.stat()
         key = (str(path), st.st_size, st.st_mtime_ns)
         if key in _HEADERS:
-            return _HEADERS[key]
+            c = _HEADERS[key]
+            return Run(c.path, c.group, c.parts, c.n, c.data_offset)
         with open(path, "rb") as fh:
             head = fh.read(16)
             if head[:8] != MAGIC:
@@ -132,7 +155,7 @@ def read_run(path: Path) -> Run | None:
     if len(_HEADERS) > 4096:
         _HEADERS.clear()
     _HEADERS[key] = run
-    return run
+    return Run(run.path, run.group, run.parts, run.n, run.data_offset)
 
 
 def list_runs(index_dir: Path, group: str) -> list[Run]:
@@ -297,6 +320,8 @@ class GroupIndex:
         qs, poss, rgs = [], [], []
         for run, live in self.runs:
             qi, vals = _match(run.entries, sorted_keys)
+            if len(sorted_keys) >= RELEASE_AFTER:
+                run.release()
             if not len(qi):
                 continue
             ords = (vals & RG_MASK).astype(np.int64)

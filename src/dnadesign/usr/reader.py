@@ -38,7 +38,7 @@ TOMBSTONE_NS = "usr"
 DELETED = "usr__deleted"
 BATCH_ROWS = 131_072
 FULL_OVERLAY_ROWS = 500_000  # a namespace this small is loaded whole when a batch needs much of it
-CACHE_BYTES = 128 << 20
+CACHE_BYTES = 64 << 20
 
 RowFilter = Callable[[pa.Table], pa.Array]
 
