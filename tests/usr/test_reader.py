@@ -180,3 +180,27 @@ def test_scan_namespaces_select_columns_wherever_stored(usr_root, namespaces):
     cols = ds.scan(namespaces=namespaces).collect().columns
     derived = sorted(c for c in cols if "__" in c)
     assert derived == {None: ["infer__p", "lab__score"], (): [], ("lab",): ["lab__score"]}[tuple(namespaces) if namespaces is not None else None]
+
+
+def test_repeated_tiered_compactions_keep_the_order(usr_root):
+    """Small parts between big ones merge in place, again and again; names stay ordered and short."""
+    ds = Dataset.create(usr_root, "test/o")
+    expected: list[str] = []
+    k = 0
+
+    def add(n: int) -> None:
+        nonlocal k
+        seqs = [POOL[(k + i) % 64] + "ACGT"[(k + i) // 64 % 4] * 3 for i in range(n)]
+        k += n
+        expected.extend(ds.append(make_records(seqs)).ids)
+
+    for n in (5, 1, 1, 5, 1, 1, 5):
+        add(n)
+    for _ in range(5):
+        ds.compact(target_rows=8)
+        assert ds.scan().select("id").collect()["id"].to_list() == expected
+        names = [e.file for e in ds.manifest().parts]
+        assert names == sorted(names) and max(len(n) for n in names) < 120
+        add(1)
+        add(2)
+    assert validate(ds).ok

@@ -7,7 +7,7 @@ and the overlay rows are retired): a read then needs no join, and the dataset st
 id twice. Overlay rows of parts left alone are carried into merged overlay parts (newest value per
 id and column). `usr materialize` is the same rewrite over every part, folding chosen namespaces.
 
-Order is kept: an output part is named after the first part it replaces (`parts.successor_name`),
+Order is kept: an output part is named after the first part it replaces (`parts.successor_names`),
 so `head` and exports read records in the same order after compaction. Each output entry records,
 on one carrier entry, which files it retired (`FileEntry.replaces`), so a sync union with a copy
 that still lists them does not revive them.
@@ -114,7 +114,9 @@ def rewrite(paths: DatasetPaths, man: Manifest, *, metadata: Mapping[str, str], 
         for g in groups:
             entries = [man.parts[i] for i in g]
             tables = rd.arrow_batches(sel, parts=entries, join=fold_ns, track=track)
-            names = (pt.successor_name(entries[0].file, token, k) for k in range(1_000_000))
+            prev = man.parts[g[0] - 1].file if g[0] > 0 else None
+            nxt = man.parts[g[-1] + 1].file if g[-1] + 1 < n else None
+            names = pt.successor_names(entries[0].file, prev, nxt, token)
             new_parts += _write_rolling(paths.dir, names, schema, tables, metadata, target_rows)
             retired += entries
             out.stats["parts_rewritten"] += len(entries)
@@ -202,7 +204,9 @@ def _carry_overlay(rd: DatasetReader, ns: str, entries: list[FileEntry], done: n
         if rows is None:
             continue
         schema, tables = rows
-        names = (pt.successor_name(group[-1].file, token, k) for k in range(1_000_000))
+        prev = entries[g[0] - 1].file if g[0] > 0 else None
+        nxt = entries[g[-1] + 1].file if g[-1] + 1 < len(entries) else None
+        names = pt.successor_names(group[-1].file, prev, nxt, token)
         written += _write_rolling(rd.paths.dir, names, schema, tables, {**metadata, "usr:namespace": ns}, 1 << 62)
     return written, gone
 
