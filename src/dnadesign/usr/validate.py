@@ -105,7 +105,7 @@ def _offsets(arr: pa.Array) -> tuple[np.ndarray, bytes]:
     return o - o[0], body
 
 
-def _sha1_rows(data: bytes, bounds: list[int] | None = None, width: int = 0) -> np.ndarray:
+def _sha1_rows(data: bytes | memoryview, bounds: list[int] | None = None, width: int = 0) -> np.ndarray:
     """sha1 digest of each row of `data`: rows end at `bounds`, or are `width` bytes each."""
     sha1 = hashlib.sha1
     if bounds is None:
@@ -134,7 +134,7 @@ def expected_digests(bio_type: pa.Array, sequence: pa.Array, stored: np.ndarray 
         rows = np.empty((n, width), np.uint8)
         rows[:, :len(prefix)] = prefix
         rows[:, len(prefix):] = np.frombuffer(data, np.uint8).reshape(n, int(lengths[0]))
-        out = _sha1_rows(rows.tobytes(), width=width)
+        out = _sha1_rows(memoryview(rows).cast("B"), width=width)
     else:
         out = _joined_digests(bio_type, sequence)
     if stored is not None:
