@@ -46,7 +46,8 @@ MAX_RGS = 1 << RG_BITS
 RG_MASK = np.uint64(MAX_RGS - 1)
 KEY_MASK = np.uint64(0xFFFF_FFFF_FFFF_0000)
 TIER_FACTOR = 4
-RELEASE_AFTER = 4096  # lookups of this many keys touch most pages of a big run: unmap them afterwards
+RELEASE_AFTER = 16_384  # a lookup of this many keys touches up to that many pages of a run: unmap after it
+BIG_RUN_BYTES = 64 << 20  # runs bigger than this are searched in slices of RELEASE_AFTER keys
 BASE_GROUP = "base"
 
 
@@ -246,7 +247,7 @@ def _expand(lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return owner, starts + np.arange(total)
 
 
-def _match(entries: np.ndarray, sorted_keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _match_arrays(entries: np.ndarray, sorted_keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Pairs (index into sorted_keys, entry value) whose 48-bit keys are equal."""
     s, q = len(entries), len(sorted_keys)
     if s == 0 or q == 0:
@@ -263,6 +264,25 @@ def _match(entries: np.ndarray, sorted_keys: np.ndarray) -> tuple[np.ndarray, np
     hi = np.searchsorted(hi_q, hi_e, "right")
     ei, qi = _expand(lo, hi)
     return qi, ent[ei]
+
+
+def _match_bounded(run: Run, sorted_keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """`_match_arrays` against a run, in slices of keys with the run's pages unmapped after each slice
+    when the run is big: random keys touch a page each, so peak memory stays near
+    RELEASE_AFTER pages however large the index grows."""
+    if len(sorted_keys) < RELEASE_AFTER:
+        return _match_arrays(run.entries, sorted_keys)
+    if run.n * 8 < BIG_RUN_BYTES:
+        out = _match_arrays(run.entries, sorted_keys)
+        run.release()
+        return out
+    qs, vs = [], []
+    for i in range(0, len(sorted_keys), RELEASE_AFTER):
+        qi, vals = _match_arrays(run.entries, sorted_keys[i:i + RELEASE_AFTER])
+        qs.append(qi + i)
+        vs.append(vals)
+        run.release()
+    return np.concatenate(qs), np.concatenate(vs)
 
 
 class GroupIndex:
@@ -319,9 +339,7 @@ class GroupIndex:
         sorted_keys = keys[order]
         qs, poss, rgs = [], [], []
         for run, live in self.runs:
-            qi, vals = _match(run.entries, sorted_keys)
-            if len(sorted_keys) >= RELEASE_AFTER:
-                run.release()
+            qi, vals = _match_bounded(run, sorted_keys)
             if not len(qi):
                 continue
             ords = (vals & RG_MASK).astype(np.int64)
