@@ -9,7 +9,8 @@ append 1,000 rows, write an overlay for `--overlay-ids` ids, `compact` (and the 
 it); and disk use against one zstd Parquet file of the same data (the Parquet export).
 
 With `--old-ref REF` (default: the merge base with main) the same commands also run with the code
-of REF (exported with `git archive`), side by side in the same run. Prints one JSON line on stdout;
+of REF (exported with `git archive`), side by side in the same run (its exports only up to
+`--old-exports-max-rows`). Prints one JSON line on stdout;
 progress goes to stderr. Generated inputs and built datasets are cached under `--cache`.
 
     uv run python bench/usr_scale.py --rows 1000000
@@ -232,7 +233,7 @@ def bench_size(cache: Path, rows: int, args: argparse.Namespace, old_src: Path |
             old_root = work / "old-root"
             shutil.copytree(root, old_root, ignore=shutil.ignore_patterns("_index"))
             env = {"PYTHONPATH": str(old_src)}
-            res["old"] = slim(reads(old_root, rid, work, env, exports=args.old_exports))
+            res["old"] = slim(reads(old_root, rid, work, env, exports=rows <= args.old_exports_max_rows))
             res["old"]["validate"] = slim({"v": measured(usr_cmd(old_root, "validate", "bench/scale"), env)})["v"]
             shutil.rmtree(old_root)
         log(f"{rows}: appends and overlay writes on a copy")
@@ -294,7 +295,7 @@ def main() -> None:
     ap.add_argument("--cache", default=str(Path(tempfile.gettempdir()) / "usr-scale-cache"))
     ap.add_argument("--work", default=None, help="scratch directory (default: system temp)")
     ap.add_argument("--old-ref", default="", help="git ref of the code to compare with ('' = merge base with main; 'none' = skip)")
-    ap.add_argument("--old-exports", action="store_true", help="also run the old code's exports (slow at 10M)")
+    ap.add_argument("--old-exports-max-rows", type=int, default=1_000_000, help="run the old code's exports up to this size (slow)")
     ap.add_argument("--out", default=None, help="also write the JSON line to this file")
     args = ap.parse_args()
     cache = Path(args.cache)
