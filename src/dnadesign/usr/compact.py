@@ -18,6 +18,7 @@ through the id index; memory does not grow with the dataset.
 
 from __future__ import annotations
 
+import contextlib
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -281,12 +282,13 @@ def _record_provenance(out: Rewrite, retired: list[FileEntry]) -> None:
 
 
 def save_index(paths: DatasetPaths, res: Rewrite) -> None:
-    """Runs for the new parts, then tier merges and removal of runs that cover nothing listed."""
-    if res.base_written:
-        idx.add_run(paths.index_dir, idx.BASE_GROUP, [(w.run_part, w.index_entries) for w in res.base_written])
-    for ns, ws in res.overlay_written.items():
-        if ws:
-            idx.add_run(paths.index_dir, idx.overlay_group(ns), [(w.run_part, w.index_entries) for w in ws])
+    """Runs for the new parts (a cache: if they cannot be written, the next read indexes the parts)."""
+    with contextlib.suppress(OSError):
+        if res.base_written:
+            idx.add_run(paths.index_dir, idx.BASE_GROUP, [(w.run_part, w.index_entries) for w in res.base_written])
+        for ns, ws in res.overlay_written.items():
+            if ws:
+                idx.add_run(paths.index_dir, idx.overlay_group(ns), [(w.run_part, w.index_entries) for w in ws])
 
 
 __all__ = ["DERIVED_DIR", "RECORDS_DIR", "RECORD_FIELDS", "TARGET_ROWS", "Rewrite", "rewrite", "save_index"]

@@ -175,6 +175,11 @@ class Dataset:
         """Write one immutable part file (not yet listed in the manifest); returns its entry."""
         return self._write(relpath, table, metadata).entry
 
+    def _add_run(self, group: str, written: pt.Written) -> None:
+        """Index a new part (a cache: if it cannot be written, the next read indexes the part)."""
+        with contextlib.suppress(OSError):
+            idx.add_run(self.paths.index_dir, group, [(written.run_part, written.index_entries)])
+
     def _maintain_index(self, man: Manifest, groups: Iterable[str]) -> None:
         """Tier-merge the id index runs of `groups` (a cache: failures here never fail the write)."""
         for group in groups:
@@ -244,7 +249,7 @@ class Dataset:
             new_ids = new.column("id").combine_chunks()
             new, counts = self._fold_overlays(man, new, new_ids, overlays or {})
             written = self._write(_new_file(RECORDS_DIR), new)
-            idx.add_run(self.paths.index_dir, idx.BASE_GROUP, [(written.run_part, written.index_entries)])
+            self._add_run(idx.BASE_GROUP, written)
             man.parts.append(written.entry)
             man.bio_types = sorted(set(man.bio_types) | set(new.column("bio_type").unique().to_pylist()))
             digest = man.save(self.paths.manifest)
@@ -321,7 +326,7 @@ class Dataset:
             raise InputError(f"overlay for {namespace} has no columns besides id")
         out = pa.table(arrays, names=names)
         written = self._write(_new_file(f"{DERIVED_DIR}/{namespace}"), out, {"usr:namespace": namespace})
-        idx.add_run(self.paths.index_dir, idx.overlay_group(namespace), [(written.run_part, written.index_entries)])
+        self._add_run(idx.overlay_group(namespace), written)
         man.overlays.setdefault(namespace, []).append(written.entry)
         return out.num_rows
 
