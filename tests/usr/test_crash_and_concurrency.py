@@ -151,3 +151,46 @@ def test_sigkill_at_random_moments_never_corrupts(usr_root):
         ds.gc()
         assert ds.leftover_files() == ([], [])
     assert interrupted_writes >= 3  # the kills landed inside writes, not between them
+
+
+KILLED_COMPACTION = textwrap.dedent("""
+    import os, signal, sys
+    from dnadesign.usr import parts
+    from dnadesign.usr.store import Dataset
+    original = parts.write_batches
+    count = {"n": 0}
+    def dying(*args, **kw):
+        out = original(*args, **kw)
+        count["n"] += 1
+        if count["n"] == int(sys.argv[2]):
+            print("outputs-written", flush=True)
+            os.kill(os.getpid(), signal.SIGKILL)  # fault injection: die between output parts / before the swap
+        return out
+    parts.write_batches = dying
+    Dataset(sys.argv[1], "test/k").compact(target_rows=40)
+""")
+
+
+def test_sigkill_during_compaction_leaves_the_dataset_as_it_was(usr_root):
+    import pyarrow as pa
+
+    from dnadesign.usr.schema import make_records
+
+    ds = Dataset.create(usr_root, "test/k")
+    for b in range(12):
+        recs = make_records(["ACGT" * 2 + "".join("ACGT"[(b * 16 + i) >> (2 * k) & 3] for k in range(5)) for i in range(16)])
+        ds.append(recs, overlays={"lab": pa.table({"id": recs.column("id"), "v": [float(b)] * 16})})
+    ds.write_overlay("infer", pa.table({"id": ds.scan().select("id").collect()["id"].to_arrow(), "p": [0.5] * 192}))
+    before = ds.scan().collect()
+    man_before = ds.manifest().to_json()
+    for nth in (1, 3):
+        p = subprocess.Popen([sys.executable, "-c", KILLED_COMPACTION, str(usr_root), str(nth)], stdout=subprocess.PIPE, text=True)
+        assert p.stdout.readline().strip() == "outputs-written"
+        assert p.wait(60) == -signal.SIGKILL
+        assert ds.manifest().to_json() == man_before  # nothing committed
+        rep = validate(ds)
+        assert rep.ok and any("not referenced" in w for w in rep.warnings), rep.warnings
+        assert ds.scan().collect().equals(before)
+    res = ds.compact(target_rows=40)
+    assert res["parts_rewritten"] == 12 and validate(ds).warnings == []
+    assert ds.scan().collect().equals(before)
