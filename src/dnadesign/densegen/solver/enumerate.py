@@ -211,6 +211,7 @@ def solve(problem: Problem, options: SolverOptions | None = None, n_solutions: i
     emitted = 0
 
     emitted_sets: list[frozenset] = []  # library placement keys of every emitted solution
+    emitted_site_sets: set[frozenset[int]] = set()  # library site sets of every emitted solution
 
     def accept(value, solve_time: float, optimal: bool, bound: float | None):
         seq, placements, chosen = pm.decode(value)
@@ -223,6 +224,7 @@ def solve(problem: Problem, options: SolverOptions | None = None, n_solutions: i
         pm.forbid_placements(chosen)
         pm.forbid_sequence(seq)
         sites = sorted({p.site_index for p in chosen if not p.fixed})
+        emitted_site_sets.add(frozenset(sites))
         if diverse:
             pm.forbid_site_set(sites)
         for si in sites:
@@ -304,8 +306,9 @@ def solve(problem: Problem, options: SolverOptions | None = None, n_solutions: i
     level = first_level = sol.n_sites
 
     def moves(lay: Layout) -> Iterator[Layout]:
-        """Candidates near a solution: symmetry moves (same sites), then relaxation variants."""
-        return itertools.chain(neighbour_layouts(problem, lay, rng), relaxation.variants(lay, rng))
+        """Candidates near a solution: relaxation variants (another site set), then symmetry
+        moves (same sites: rearrangements, kept for after the new site sets)."""
+        return itertools.chain(relaxation.variants(lay, rng), neighbour_layouts(problem, lay, rng))
 
     # 2. Feasibility solves at decreasing levels.
     min_level = max(problem.min_total_sites, math.ceil(options.min_objective_fraction * level))
@@ -323,6 +326,7 @@ def solve(problem: Problem, options: SolverOptions | None = None, n_solutions: i
     steer_failures = 0
     deferred: list[Layout] = []  # candidates with fewer sites than the current level
     pending: list = []  # partly consumed neighbour streams of earlier solutions
+    repeats: list[Layout] = []  # candidates whose site set was emitted: after the new site sets
     collect_ok = not options.deterministic  # its patience is wall-clock based
     while emitted < n_solutions and level >= min_level:
         if remaining() <= 0:
@@ -347,11 +351,18 @@ def solve(problem: Problem, options: SolverOptions | None = None, n_solutions: i
                     cand = next(neighbours, None)
                 if cand is None:
                     cand = next(alternatives, None)
+                repeat_ok = False
+                if cand is None and repeats:
+                    cand, repeat_ok = repeats.pop(0), True
                 if cand is None:
                     break
                 if len(cand.library_sites) < level:
                     if len(deferred) < MAX_DEFERRED:
                         deferred.append(cand)  # kept for the levels below
+                    continue
+                if not repeat_ok and frozenset(cand.library_sites) in emitted_site_sets:
+                    if len(repeats) < MAX_DEFERRED:
+                        repeats.append(cand)  # a rearrangement: users value new site sets first
                     continue
                 fast_tries += 1
                 hit = screen(cand, level, bound_sites)
