@@ -39,7 +39,8 @@ def test_never_placed_regulator_is_reported_with_its_reason(demo_workspace):
 
 
 def test_packaged_demo_places_every_regulator(demo_workspace):
-    cfg = demo_workspace(edit=lambda raw: _quick(raw, lexa_minimum=True))
+    """The demo as packaged (its quotas, LexA required) places all six regulators."""
+    cfg = demo_workspace()
     r = dense("run", "--no-plot", "-c", str(cfg))
     assert r.returncode == 0, r.stderr
     assert "was never placed" not in r.stderr
