@@ -258,6 +258,7 @@ def main(argv=None) -> int:
     args.lengths = [int(x) for x in str(args.lengths).split(",")]
     args.variants = [v for v in str(args.variants).split(",")]
     insts = list(instances(args))
+    commit = _commit()  # at the start: the code measured, not the tree at the end
     if args.compare_formulations:
         return compare_formulations(insts, args)
 
@@ -360,7 +361,7 @@ def main(argv=None) -> int:
         "load_avg_at_end": os.getloadavg(),
         "dense_arrays_total_s": t_theirs,
         "theirs_reused_from": args.reuse_theirs,
-        "commit": _commit(),
+        "commit": commit,
         "cpu_s": _cpu_seconds(),
     }
     line = json.dumps({"benchmark": "solver_vs_dense_arrays", "meta": meta, "overall": overall, "instances": rows})
