@@ -80,6 +80,7 @@ def register(app: typer.Typer, inspect_app: typer.Typer) -> None:
             err.print(f"[green]{result.message}[/green]", highlight=False)
             for loc in result.sinks:
                 err.print(f"  output: {loc}", highlight=False)
+            _report_unplaced(cfg)
             if not no_plot:
                 _plots_after_run(cfg)
         else:
@@ -90,6 +91,13 @@ def register(app: typer.Typer, inspect_app: typer.Typer) -> None:
             sys.stderr.flush()
             os._exit(safe_exit_code(result.exit_code))
         raise typer.Exit(safe_exit_code(result.exit_code))
+
+    def _report_unplaced(cfg) -> None:
+        from .coverage_report import render_line
+        from .inspect_run import inspect_run
+
+        for entry in inspect_run(cfg)["unplaced_regulators"]:
+            err.print(f"[yellow]warning:[/yellow] {render_line(entry)}", highlight=False)
 
     def _plots_after_run(cfg) -> None:
         from .plots import render_plots
@@ -141,6 +149,10 @@ def register(app: typer.Typer, inspect_app: typer.Typer) -> None:
             out.print(f"{name}: {loc}", highlight=False)
         if info.get("usr_events_path"):
             out.print(f"usr events: {info['usr_events_path']}", highlight=False)
+        from .coverage_report import render_line
+
+        for entry in info.get("unplaced_regulators") or []:
+            out.print(f"warning: {render_line(entry)}", highlight=False)
         if info.get("last_session"):
             s = info["last_session"]
             out.print(f"last session: {s.get('status')} at {s.get('finished_at')} (exit {s.get('exit_code')})"
