@@ -33,7 +33,7 @@ HEALTH_STATUSES = ("started", "running", "completed", "failed", "resumed")
 def _user() -> str:
     try:
         return getpass.getuser()
-    except Exception:  # no passwd entry in some containers
+    except (KeyError, OSError):  # no passwd entry in some containers
         return str(os.getuid())
 
 
@@ -71,7 +71,7 @@ def job_block(env: Mapping[str, str] | None = None, **fields: Any) -> dict[str, 
     info = detect_scheduler(env)
     if info.scheduler == "none":
         return None
-    block = {"scheduler": info.scheduler, "job_id": info.job_id, "task_id": info.task_id,
+    block: dict[str, Any] = {"scheduler": info.scheduler, "job_id": info.job_id, "task_id": info.task_id,
              "state": None, "exit_code": None, "signal": None}
     if info.array:
         block["array"] = {"first": info.array[0], "last": info.array[1], "step": info.array[2]}
