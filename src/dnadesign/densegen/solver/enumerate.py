@@ -431,10 +431,9 @@ def solve(problem: Problem, options: SolverOptions | None = None, n_solutions: i
             pm.set_hint(cand.sequence, cand.items)
         else:
             pm.set_hint(layout.sequence, layout.items)
-            if diverse:
-                if failures < MAX_FAILURES and n_lib > len(last_sites) + EXTRA_SITES:
-                    kind = "neighbourhood"
-                    temp.append(_neighbourhood(pm, last_sites, usage, rng, failures))
+            if diverse and failures < MAX_FAILURES and n_lib > len(last_sites) + EXTRA_SITES:
+                kind = "neighbourhood"
+                temp.append(_neighbourhood(pm, last_sites, usage, rng, failures))
         limit = options.time_limit_s if kind == "global" else min(options.time_limit_s, NEIGHBOUR_LIMIT_S)
         if diverse and kind == "global":
             limit = min(limit, DIVERSE_GLOBAL_LIMIT_S)
