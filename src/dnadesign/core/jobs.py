@@ -9,7 +9,7 @@ requeues or errors the job on those).
 from __future__ import annotations
 
 import signal as _signal
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -88,7 +88,7 @@ def scheduler_still_knows(job: Mapping[str, Any]) -> bool | None:
     return None
 
 
-def find_unfinished(events: list[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+def find_unfinished(events: Iterable[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
     """`job_started` events with no later `job_finished` / `job_lost` for the same job task."""
     started: dict[tuple[str, str, str], Mapping[str, Any]] = {}
     for event in events:
