@@ -6,7 +6,7 @@ import json
 import os
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import typer
 
@@ -144,7 +144,7 @@ def ls(ctx: typer.Context, as_json: bool = JsonOpt) -> None:
     if not root.is_dir() and (obj.get("root") is not None or os.environ.get(ROOT_ENV)):
         given = "--root" if obj.get("root") is not None else f"${ROOT_ENV}"
         raise NotFoundError(f"the USR root {root} does not exist", hint=f"check {given}; `usr init namespace/name` creates a root")
-    rows: list[dict] = []
+    rows: list[dict[str, Any]] = []
     for did in list_dataset_ids(root):
         man = _manifest(ctx, did)[1]
         rows.append({"dataset": did, "rows": man.rows, "files": len(man.all_files()), "bytes": man.bytes,
@@ -183,7 +183,7 @@ def _ls_hints(root: Path, *, empty: bool) -> None:
                  f"or set output.usr.root or ${ROOT_ENV} to share one root)")
 
 
-def _size(n: int) -> str:
+def _size(n: float) -> str:
     for unit in ("B", "KB", "MB", "GB"):
         if n < 1024 or unit == "GB":
             return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
@@ -535,6 +535,45 @@ def events_reconcile(ctx: typer.Context, dataset: str = DatasetArg, as_json: boo
             out.print(f"{job.get('scheduler')} job {job.get('job_id')}{task}: {note}", highlight=False)
     if not any(res.values()):
         out.print("No unfinished jobs.")
+
+
+@events_app.command("jobs")
+@handled
+def events_jobs(ctx: typer.Context, dataset: str,
+                state: str | None = typer.Option(None, "--state", help="Only tasks in these states (comma-separated: running, completed, failed, cancelled, timeout, lost, unknown)."),
+                job: str | None = typer.Option(None, "--job", help="Only this job id (an array's master id)."),
+                as_json: bool = JsonOpt) -> None:
+    """Every scheduler job and array task seen in the event log: state, exit code, signal, runtime, rows, host; a roll-up per array."""
+    from ..core.job_view import VIEW_STATES, build_job_view, format_runtime
+
+    wanted = _split(state)
+    if wanted and any(s not in VIEW_STATES for s in wanted):
+        bad = next(s for s in wanted if s not in VIEW_STATES)
+        raise UsageError(f"--state {bad!r} is not a job state", hint=f"choose from {', '.join(VIEW_STATES)}")
+    paths = DatasetPaths(_root_of(ctx), dataset).require()
+    view = build_job_view(paths.events_log)
+    if wanted or job:
+        view.tasks = [t for t in view.tasks if (not wanted or t.state in wanted) and (not job or t.job_id == job)]
+        view.arrays = [a for a in view.arrays if not job or a.job_id == job]
+    if as_json:
+        print_json({"dataset": dataset, **view.as_dict()})
+        return
+    if not view.tasks:
+        out.print("No scheduler jobs in the event log." if not (wanted or job) else "No tasks match the filter.")
+    else:
+        sep = {"slurm": "_", "sge": "."}
+        reasons = any(t.reason for t in view.tasks)
+        rows = [[t.job_id + (sep.get(t.scheduler, ":") + t.task_id if t.task_id else ""), t.state, t.exit_code, t.signal,
+                 format_runtime(t.runtime_s), t.rows_written, t.host or "", (t.started_at or "")[5:16].replace("T", " "),
+                 *([t.reason or ""] if reasons else [])] for t in view.tasks]
+        out.print(table(None, ["job", "state", "exit", "sig", "runtime", "rows", "host", "started", *(["reason"] if reasons else [])], rows))
+    for a in view.arrays:
+        states = ", ".join(f"{n} {s}" for s, n in sorted(a.states.items(), key=lambda kv: -kv[1]))
+        expected = f"{a.tasks_seen}/{a.tasks_expected}" if a.tasks_expected is not None else f"{a.tasks_seen}"
+        problems = "; ".join(f"{s}: task {', '.join(ids[:20])}{' …' if len(ids) > 20 else ''}" for s, ids in a.problem_tasks.items())
+        out.print(f"array {a.scheduler} {a.job_id}: {expected} tasks seen ({states}); {a.rows_written} rows"
+                  + (f"; {a.not_seen} never started" if a.not_seen else "") + ("; done" if a.done else "")
+                  + (f" - {problems}" if problems else ""), highlight=False)
 
 
 def _print_event(event: dict, raw: bool) -> None:
