@@ -539,7 +539,7 @@ def events_reconcile(ctx: typer.Context, dataset: str = DatasetArg, as_json: boo
 
 @events_app.command("jobs")
 @handled
-def events_jobs(ctx: typer.Context, dataset: str,
+def events_jobs(ctx: typer.Context, dataset: str = DatasetArg,
                 state: str | None = typer.Option(None, "--state", help="Only tasks in these states (comma-separated: running, completed, failed, cancelled, timeout, lost, unknown)."),
                 job: str | None = typer.Option(None, "--job", help="Only this job id (an array's master id)."),
                 as_json: bool = JsonOpt) -> None:
