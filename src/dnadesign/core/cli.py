@@ -9,11 +9,11 @@ import typer
 from .errors import DnadesignError, ExitCode
 from .secrets import scrub_urls
 
-TOOLS = ("usr", "dense", "notify")
+TOOLS = ("usr", "dense", "notify", "infer")
 
 
 def run_app(app: typer.Typer, prog_name: str) -> None:
-    """Entry point wrapper shared by `usr`, `dense` and `notify`."""
+    """Entry point wrapper shared by `usr`, `dense`, `notify` and `infer`."""
     try:
         app(prog_name=prog_name, standalone_mode=True)
     except DnadesignError as exc:  # raised outside a command (rare: callbacks)
