@@ -47,8 +47,8 @@ def handled(func):
             fail(exc)
         except KeyboardInterrupt:
             sys.stderr.write(f"{prog()}: interrupted\n")
-            raise SystemExit(130)
+            raise SystemExit(130) from None
         except BrokenPipeError:
-            raise SystemExit(int(ExitCode.OK))
+            raise SystemExit(int(ExitCode.OK)) from None
 
     return wrapper
