@@ -24,6 +24,7 @@ from .providers import format_message
 from .runtime import make_sender, watch_config, webhook_ref
 from .spool import Spool, SpoolEntry
 from .watch import run_watch
+from .watch_metrics import WatchMetrics
 
 app = typer.Typer(name="notify", no_args_is_help=True, add_completion=False,
                   help="Watch a USR .events.log and post webhooks (Slack, Discord, generic JSON) reliably.")
@@ -178,6 +179,7 @@ def usr_events_watch(
     status_every: Annotated[float | None, typer.Option("--status-every", help="Seconds between liveness lines on stderr (follow).")] = 600.0,
     allow_insecure_localhost: InsecureOpt = False,
     as_json: JsonOpt = False,
+    metrics_dir: Annotated[Path | None, typer.Option("--metrics-dir", metavar="DIR", help="Write Prometheus textfile metrics here (node_exporter's textfile directory).")] = None,
 ) -> None:
     """Read events after the cursor and notify; with --follow keep polling (works on NFS)."""
     if from_start and from_end:
@@ -201,7 +203,8 @@ def usr_events_watch(
             cfg.spool.ensure()
     _install_stop(stop)
     try:
-        summary = run_watch(cfg)
+        with WatchMetrics(metrics_dir, cfg):
+            summary = run_watch(cfg)
     finally:
         if cfg.sender is not None:
             cfg.sender.close()

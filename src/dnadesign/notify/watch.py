@@ -77,6 +77,7 @@ class WatchConfig:
     warn: Callable[[str], None] = _stderr
     status_every: float | None = None
     save_interval: float = 1.0
+    summary: WatchSummary | None = None  # pass one to read the counters while the watch runs (metrics)
 
 
 @dataclass
@@ -143,7 +144,7 @@ def _aligned_end(path: Path) -> int:
 class _Watcher:
     def __init__(self, cfg: WatchConfig):
         self.cfg = cfg
-        self.s = WatchSummary()
+        self.s = cfg.summary if cfg.summary is not None else WatchSummary()
         self.persist = not cfg.dry_run or cfg.advance_on_dry_run
         self.state: CursorState = CursorState(events=str(cfg.events))
         self.reader: LogReader | None = None
