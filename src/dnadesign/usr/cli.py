@@ -148,7 +148,7 @@ def ls(ctx: typer.Context, as_json: bool = JsonOpt) -> None:
     for did in list_dataset_ids(root):
         man = _manifest(ctx, did)[1]
         rows.append({"dataset": did, "rows": man.rows, "files": len(man.all_files()), "bytes": man.bytes,
-                     "namespaces": man.namespaces(), "updated_at": man.updated_at})
+                     "namespaces": man.derived_namespaces(), "updated_at": man.updated_at})
     if as_json:
         print_json(rows)
     elif not rows:
@@ -183,12 +183,13 @@ def _ls_hints(root: Path, *, empty: bool) -> None:
                  f"or set output.usr.root or ${ROOT_ENV} to share one root)")
 
 
-def _size(n: float) -> str:
+def _size(n: int) -> str:
+    size = float(n)
     for unit in ("B", "KB", "MB", "GB"):
-        if n < 1024 or unit == "GB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    return str(n)
+        if size < 1024 or unit == "GB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return str(size)
 
 
 @app.command()
@@ -199,7 +200,7 @@ def info(ctx: typer.Context, dataset: str = DatasetArg, as_json: bool = JsonOpt)
     snapshots = sorted(p.stem for p in paths.snapshots_dir.glob("*.json"))
     data = {"dataset": dataset, "path": str(paths.dir), "rows": man.rows, "parts": len(man.parts),
             "overlay_files": sum(len(v) for v in man.overlays.values()), "bytes": man.bytes,
-            "namespaces": man.namespaces(), "derived_columns": man.columns, "bio_types": man.bio_types,
+            "namespaces": man.derived_namespaces(), "overlay_namespaces": man.namespaces(), "derived_columns": man.columns, "bio_types": man.bio_types,
             "snapshots": snapshots, "created_at": man.created_at, "updated_at": man.updated_at,
             "events_log": str(paths.events_log)}
     if as_json:
@@ -310,18 +311,23 @@ def export(ctx: typer.Context, dataset: str = DatasetArg, path: Path = typer.Arg
            fmt: str | None = typer.Option(None, "--format", help="csv | parquet | fasta (default: from the extension)."),
            columns: str | None = typer.Option(None, "--columns", help="Comma-separated columns to write (default: all)."),
            include_deleted: bool = typer.Option(False, "--include-deleted", help="Write tombstoned records too.")) -> None:
-    """Write records (overlays joined) to a CSV, Parquet or FASTA file, atomically."""
+    """Write records (overlays joined) to a CSV, Parquet or FASTA file, streaming and atomically."""
     from . import query
-    from .io import detect_format, export_frame
+    from .io import detect_format, export_batches
+    from .reader import Selection
 
     ds = _open(ctx, dataset)
     fmt = detect_format(path, fmt)
-    frame = ds.scan(include_deleted=include_deleted).collect()
+    rd = query.reader(ds)
+    schema = rd.polars_schema(None)
     cols = _split(columns)
     if cols:
-        frame = query._select(frame, cols if fmt != "fasta" else list(dict.fromkeys(["id", "sequence", *cols])))
-    export_frame(frame, path, fmt)
-    out.print(f"Wrote {frame.height} record(s) to {path}")
+        query.check_columns(cols, schema)
+    if fmt == "fasta":
+        cols = ["id", "sequence"]
+    chosen = cols or list(schema)
+    n = export_batches(rd.batches(Selection(tuple(chosen), None, include_deleted)), path, fmt, {c: schema[c] for c in chosen})
+    out.print(f"Wrote {n} record(s) to {path}")
 
 
 @app.command()
@@ -401,13 +407,16 @@ def materialize(ctx: typer.Context, dataset: str = DatasetArg, namespaces: str |
 
 @app.command()
 @handled
-def compact(ctx: typer.Context, dataset: str = DatasetArg, as_json: bool = JsonOpt) -> None:
-    """Merge small part files and remove files no manifest or snapshot references."""
-    res = _open(ctx, dataset).compact()
+def compact(ctx: typer.Context, dataset: str = DatasetArg,
+            target_rows: int = typer.Option(2_000_000, "--target-rows", min=1, help="Rows per merged part; parts of at least half this size are left alone."),
+            as_json: bool = JsonOpt) -> None:
+    """Merge small parts (folding their overlay values in), leave big ones; remove unreferenced and temp files."""
+    res = _open(ctx, dataset).compact(target_rows=target_rows)
     if as_json:
         print_json(res)
     else:
-        out.print(f"Compacted {dataset}: {res['files_before']} -> {res['files_after']} file(s), {res['files_removed']} removed")
+        out.print(f"Compacted {dataset}: {res['files_before']} -> {res['files_after']} file(s), "
+                  f"{res['parts_rewritten']} part(s) rewritten, {res['files_removed']} leftover file(s) removed")
 
 
 @app.command("validate")
@@ -494,6 +503,7 @@ def events_tail(ctx: typer.Context, dataset: str = DatasetArg, n: int = typer.Op
     if not follow:
         return
     offset = path.stat().st_size if path.exists() else 0
+    typer.echo(f"following {path} from byte {offset} (Ctrl-C to stop)", err=True)  # also a readiness signal for scripts
     idle_since = time.monotonic()
     while True:
         got = False
