@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from dnadesign.notify.http_transport import http_sender
 from dnadesign.notify.filters import EventFilter
+from dnadesign.notify.http_transport import http_sender
 from dnadesign.notify.profile import DeliveryPolicy, Profile, ProgressPolicy, WebhookRef, save_profile
 from dnadesign.notify.spool import Spool
 from dnadesign.notify.throttle import ProgressThrottle

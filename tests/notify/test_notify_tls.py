@@ -12,7 +12,7 @@ import pytest
 
 from dnadesign.notify.http_transport import http_sender
 
-from .conftest import _Handler, WebhookServer
+from .conftest import WebhookServer, _Handler
 from .helpers_notify import FAST
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import itertools
 import json
 from pathlib import Path
 
@@ -154,4 +155,4 @@ def test_reader_returns_each_complete_line_once_whatever_the_write_split(tmp_pat
             got.extend(batch)
     r.close()
     assert [ln.event["event_id"] for ln in got] == [e["event_id"] for e in events]
-    assert got[-1].end == len(data) and all(a.end == b.offset for a, b in zip(got, got[1:]))
+    assert got[-1].end == len(data) and all(a.end == b.offset for a, b in itertools.pairwise(got))

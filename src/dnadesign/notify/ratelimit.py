@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -84,19 +83,9 @@ class RateGate:
         self.min_interval = min_interval
         self._clock = clock
         self._limit = _Limit()
-        self._seen: tuple[int, int] | None = None
         self._last_post: float | None = None
 
     # -- persistence ---------------------------------------------------------------------------
-    def _stamp(self) -> tuple[int, int] | None:
-        if self.path is None:
-            return None
-        try:
-            st = os.stat(self.path)
-        except OSError:
-            return None
-        return (st.st_mtime_ns, st.st_size)
-
     def _read_file(self) -> dict[str, Any]:
         assert self.path is not None
         try:
@@ -108,12 +97,14 @@ class RateGate:
         return data["destinations"]
 
     def _refresh(self) -> None:
-        """Reload this destination's limit when another process changed the file."""
-        stamp = self._stamp()
-        if stamp is None or stamp == self._seen:
+        """Reload this destination's limit (another process may have recorded one); cheap next to a POST."""
+        if self.path is None:
             return
-        self._seen = stamp
-        self._limit = _Limit.from_json(self._read_file().get(self.dest))
+        mine = self._read_file().get(self.dest)
+        if mine is not None:
+            fresh = _Limit.from_json(mine)
+            if fresh.not_before > self._limit.not_before or fresh.spacing_until > self._limit.spacing_until:
+                self._limit = fresh
 
     def _store(self) -> None:
         if self.path is None:
@@ -135,7 +126,6 @@ class RateGate:
                     for k in [k for k, v in dests.items() if k != self.dest and _Limit.from_json(v).expired(now)]:
                         dests.pop(k, None)
                 atomic_write_json(self.path, {"version": STATE_VERSION, "destinations": dests}, mode=0o600)
-            self._seen = self._stamp()
         except OSError:
             pass  # the limit still applies in this process; persistence is best effort (e.g. read-only spool)
 
