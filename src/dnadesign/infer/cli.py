@@ -190,14 +190,11 @@ def presets_cmd(
     if as_json:
         print_json(rows)
         return
+    out.print(table("infer presets", ["preset", "runs here", "device", "needs", "outputs"],
+                    [[r["preset"], "yes" if r["available"] else "no", r["device"], r["needs"], r["outputs"]] for r in rows]))
     for r in rows:
-        status = "runs here" if r["available"] else "cannot run here"
-        out.print(f"{r['preset']}  ({r['device']}, {status})", highlight=False)
-        out.print(f"    {r['summary']}", highlight=False)
-        out.print(f"    needs: {r['needs']}", highlight=False)
-        out.print(f"    columns: infer__<model>__ + {r['outputs']}", highlight=False)
         for reason in r["reasons"]:
-            out.print(f"    why not: {reason}", highlight=False)
+            out.print(f"{r['preset']}: {reason}", highlight=False)
 
 
 def main() -> None:
