@@ -56,6 +56,8 @@ def register(app: typer.Typer, inspect_app: typer.Typer) -> None:
                                                     help="Stop cleanly after this many seconds (default: runtime.max_seconds)."),
         parallel_libraries: int = typer.Option(1, "--parallel-libraries", min=1, metavar="K",
                                                help="Solve K libraries at once, each with workers/K CP-SAT workers (one writer)."),
+        metrics_dir: Path | None = typer.Option(None, "--metrics-dir", metavar="DIR",
+                                                help="Write Prometheus textfile metrics here while running (node_exporter's textfile directory)."),
     ) -> None:
         """Design sequences until every plan meets its quota; resumes when outputs exist."""
         if fresh and resume:
@@ -69,8 +71,10 @@ def register(app: typer.Typer, inspect_app: typer.Typer) -> None:
         with SignalGuard(stop):
             from ..core.jobs import safe_exit_code
             from .pipeline import RunOptions, run
+            from .run_metrics import metered
 
             cfg = _load(config)
+            run = metered(run, metrics_dir, cfg)  # the same run, with textfile metrics when --metrics-dir is given
             result = run(cfg, RunOptions(fresh=fresh, resume=resume or None, extend_quota=extend_quota, workers=workers,
                                          progress=progress, max_seconds=max_seconds, stop=stop,
                                          parallel_libraries=parallel_libraries,
@@ -105,7 +109,7 @@ def register(app: typer.Typer, inspect_app: typer.Typer) -> None:
         try:
             paths = render_plots(cfg)
             err.print(f"  plots: {len(paths)} file(s) in {Path(cfg.outputs_dir) / 'plots'}", highlight=False)
-        except Exception as exc:  # the run succeeded; a plot problem must not turn it into a failure
+        except Exception as exc:  # noqa: BLE001 - the run succeeded; a plot problem must not turn it into a failure
             err.print(f"[yellow]warning:[/yellow] plots were not rendered ({exc}); retry with `dense plot`", highlight=False)
 
     @inspect_app.command("run")

@@ -8,6 +8,7 @@ import difflib
 from pathlib import Path
 
 from ..core.errors import NotFoundError
+from .incumbent import find_incumbent_datasets
 from .layout import MANIFEST, ROOT_ENV, list_dataset_ids
 
 WORKSPACE_ROOT = Path("outputs") / "usr_datasets"  # where `dense` writes a workspace's own USR root
@@ -55,9 +56,10 @@ def dataset_not_found(root: Path, dataset_id: str, cwd: Path | None = None) -> N
     if matches:
         return NotFoundError(f"dataset {dataset_id} does not exist under {root}",
                              hint=f"did you mean {' or '.join(matches)}?")
-    if (root / dataset_id / "records.parquet").is_file():
-        return NotFoundError(f"{root / dataset_id} is a dataset of the previous usr, not yet converted",
-                             hint=f"convert it with `usr --root {root} migrate {dataset_id}` (see docs/migrate.md)")
+    old = [ref for ref in find_incumbent_datasets(root) if ref.new_id == dataset_id]
+    if old:
+        return NotFoundError(f"{old[0].path} holds {dataset_id} as a dataset of the previous usr, not yet converted",
+                             hint=f"convert it with `usr --root {root} migrate {old[0].old_id}` (see docs/migrate.md)")
     for ws in workspace_roots(cwd):
         here = [dataset_id] if (ws / dataset_id / MANIFEST).exists() else close_matches(dataset_id, list_dataset_ids(ws), n=1)
         if here:

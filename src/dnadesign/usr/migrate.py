@@ -25,8 +25,10 @@ Anything that cannot be carried is refused before publishing, with one line sayi
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
+import socket
 import uuid
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
@@ -60,6 +62,8 @@ from .schema import ALPHABETS, make_records, normalize_sequence
 from .store import Dataset
 
 BATCH_ROWS = 500_000
+STAGE_PREFIX = ".usr-migrate-"  # staging directories under the root (never listed as datasets)
+STAGE_OWNER = "owner.json"
 EVENT_BATCH = 5_000
 BACKUP_DIR = "_incumbent"
 EXTRA_NAMESPACE = "incumbent"  # base columns of the incumbent that had no namespace
@@ -160,7 +164,11 @@ def migrate(source: str | Path, root: str | Path | None = None, *, dataset_id: s
                              not_carried=dict(inv.not_carried))
     actor = actor or ev.Actor.current("usr")
     root_path.mkdir(parents=True, exist_ok=True)
-    stage = root_path / f".usr-migrate-{uuid.uuid4().hex[:12]}"
+    for old in _remove_abandoned_stages(root_path):
+        report.notes.append(f"removed {old.name}, left by a migration that was killed")
+    stage = root_path / f"{STAGE_PREFIX}{uuid.uuid4().hex[:12]}"
+    stage.mkdir()
+    (stage / STAGE_OWNER).write_text(json.dumps({"host": socket.gethostname(), "pid": os.getpid()}))
     try:
         ds = _build(inv, stage, new_id, old_id, report, batch_rows, actor)
         _validate(ds)
@@ -171,6 +179,33 @@ def migrate(source: str | Path, root: str | Path | None = None, *, dataset_id: s
     finally:
         shutil.rmtree(stage, ignore_errors=True)
     return report
+
+
+def _remove_abandoned_stages(root: Path) -> list[Path]:
+    """Staging directories of this host whose migration process is gone (killed mid-way)."""
+    removed = []
+    for stage in root.glob(f"{STAGE_PREFIX}*"):
+        try:
+            owner = json.loads((stage / STAGE_OWNER).read_text())
+        except (OSError, ValueError):
+            continue
+        if owner.get("host") != socket.gethostname() or _alive(int(owner.get("pid", 0))):
+            continue
+        shutil.rmtree(stage, ignore_errors=True)
+        removed.append(stage)
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _check_target(target: Path, in_place: bool, backup: Path, new_id: str) -> None:
@@ -217,7 +252,7 @@ def _validate(ds: Dataset) -> None:
 def _build(inv: Inventory, stage: Path, new_id: str, old_id: str, report: MigrationReport, batch_rows: int,
            actor: ev.Actor) -> Dataset:
     ds_dir = stage / new_id
-    ds_dir.mkdir(parents=True)
+    ds_dir.mkdir(parents=True)  # the stage itself exists (it names its owner)
     _write_meta(ds_dir / "meta.md", new_id, old_id, inv)
     if inv.events is not None:
         _carry_events(inv.events, ds_dir / ".events.log", new_id, report)
