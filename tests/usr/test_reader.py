@@ -86,7 +86,7 @@ def _apply(ds: Dataset, model: Model, op: tuple, step: int) -> None:
             score = [None if (mode == 1 and j % 2) else float(100 * step + j) for j in range(len(ids))]
             cols = {"score": score} if mode != 2 else {"tag": [f"t{step}" for _ in ids]}
             if mode == 1:
-                cols["tag"] = [f"s{step}" if j % 3 else None for j in range(len(ids))]
+                cols["tag"] = [None if j % 3 == 1 else f"s{step}" for j in range(len(ids))]  # never all null
         else:
             cols = {"p": [0.5 + step for _ in ids]}
         ds.write_overlay(ns, pa.table({"id": ids, **cols}))

@@ -19,7 +19,7 @@ def fsync_dir(path: str | Path) -> None:
         os.close(fd)
 
 
-def atomic_write_with(path: str | Path, writer: Callable[[Path], None], mode: int = 0o644) -> None:
+def atomic_write_with(path: str | Path, writer: Callable[[Path], object], mode: int = 0o644) -> None:
     """Call `writer(tmp_path)` to produce the content, then atomically move it to `path`.
 
     Readers see either the old file or the new one, never a partial file.
