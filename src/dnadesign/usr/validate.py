@@ -134,7 +134,7 @@ def expected_digests(bio_type: pa.Array, sequence: pa.Array, stored: np.ndarray 
         rows = np.empty((n, width), np.uint8)
         rows[:, :len(prefix)] = prefix
         rows[:, len(prefix):] = np.frombuffer(data, np.uint8).reshape(n, int(lengths[0]))
-        out = _sha1_rows(memoryview(rows).cast("B"), width=width)
+        out = _sha1_rows(rows.data.cast("B"), width=width)
     else:
         out = _joined_digests(bio_type, sequence)
     if stored is not None:
