@@ -84,7 +84,10 @@ class UsrSink:
         return self.ds.has_ids(ids)
 
     def _overlay_files(self) -> list[str]:
-        return [e.file for e in self.ds.manifest().overlays.get(NAMESPACE, [])]
+        """Files that can hold committed densegen rows: the base parts (usr stores values written
+        together with their records in the records' part) and any densegen overlay parts."""
+        man = self.ds.manifest()
+        return [e.file for e in man.parts] + [e.file for e in man.overlays.get(NAMESPACE, [])]
 
     def _count_file(self, run_id: str, rel: str) -> Counter:
         path = self.ds.paths.file(rel)
