@@ -37,6 +37,7 @@ from .schema import RECORD_FIELDS, RECORD_SCHEMA
 TOMBSTONE_NS = "usr"
 DELETED = "usr__deleted"
 BATCH_ROWS = 131_072
+MAX_BATCH_ROWS = 1_048_576
 FULL_OVERLAY_ROWS = 500_000  # a namespace this small is loaded whole when a batch needs much of it
 CACHE_BYTES = 64 << 20
 
@@ -112,6 +113,7 @@ class DatasetReader:
         self._full: dict[tuple[str, tuple[str, ...]], pa.Table] = {}
         self._types: dict[str, pa.DataType] | None = None
         self._dup_keys: np.ndarray | None = None
+        self.batch_rows = BATCH_ROWS  # grows for overlays stored out of record order (see _note_coverage)
 
     # -- schema ------------------------------------------------------------------------------------
     def derived_types(self) -> dict[str, pa.DataType]:
@@ -208,7 +210,9 @@ class DatasetReader:
         wanted = np.unique(keys & idx.KEY_MASK)
         starts = self._row_starts(ns) if track is not None else None
         pieces = []
-        for pos, rg in sorted(set(zip(hits.pos.tolist(), hits.rg.tolist(), strict=True))):
+        groups = sorted(set(zip(hits.pos.tolist(), hits.rg.tolist(), strict=True)))
+        self._note_coverage(ns, len(groups), len(ids))
+        for pos, rg in groups:
             entry = entries[pos]
             cache_key = (entry.file, rg, tuple(columns))
             table = self._cache.get(cache_key)
@@ -226,6 +230,14 @@ class DatasetReader:
                     piece = piece.append_column("__ord", arrow_ints(starts[pos][rg] + sel))
                 pieces.append(piece)
         return self.resolve(pieces, columns, ids, track)
+
+    def _note_coverage(self, ns: str, groups_read: int, asked: int) -> None:
+        """An overlay stored in an order unrelated to the records makes every batch read most of
+        its row groups: then grow the base batches (fewer passes over the overlay), up to
+        MAX_BATCH_ROWS, so the cost of a full read falls from O(n^2 / 131k) to O(n^2 / 1M)."""
+        total = sum(self.file(e).num_row_groups for e in self.man.overlays.get(ns, []))
+        if total > 4 and groups_read * 2 > total and asked * 2 >= self.batch_rows:
+            self.batch_rows = min(self.batch_rows * 2, MAX_BATCH_ROWS)
 
     def _row_starts(self, ns: str) -> list[np.ndarray]:
         """Per overlay part of `ns`: the namespace-wide ordinal of the first row of each row group."""
@@ -292,13 +304,15 @@ class DatasetReader:
             self._dup_keys = np.unique(allk[1:][allk[1:] == allk[:-1]])
         return self._dup_keys
 
-    def base_batches(self, columns: list[str], batch_rows: int = BATCH_ROWS, first_rows: int | None = None,
+    def base_batches(self, columns: list[str], batch_rows: int | None = None, first_rows: int | None = None,
                      parts: Sequence[FileEntry] | None = None) -> Iterator[pa.Table]:
         """Base rows in dataset order with `columns` (absent derived columns as nulls), deduplicated
-        by id when the manifest asks for it. `first_rows` makes the first batches small (for head)."""
+        by id when the manifest asks for it. `first_rows` makes the first batches small (for head).
+        Without `batch_rows` the size follows `self.batch_rows`, which joins may grow."""
         dup = self.duplicate_keys() if self.man.dedupe_on_read else None
         seen: set[str] = set()
-        size = max(1, first_rows) if first_rows else batch_rows
+        fixed = batch_rows
+        size = max(1, first_rows) if first_rows else (fixed or self.batch_rows)
         for entry in self.man.parts if parts is None else parts:
             pf = self.file(entry)
             rg_rows = idx.rows_per_rg(pf)
@@ -318,10 +332,12 @@ class DatasetReader:
                     yield table.slice(start, size)
                     start += size
                     if first_rows:
-                        size = min(size * 4, batch_rows)
+                        size = min(size * 4, fixed or self.batch_rows)
+                    elif not fixed:
+                        size = self.batch_rows
 
     def arrow_batches(self, sel: Selection, *, keep: RowFilter | None = None, keep_columns: Sequence[str] = (),
-                      n_rows: int | None = None, batch_rows: int = BATCH_ROWS, parts: Sequence[FileEntry] | None = None,
+                      n_rows: int | None = None, batch_rows: int | None = None, parts: Sequence[FileEntry] | None = None,
                       join: Sequence[str] | None = None, track: dict[str, np.ndarray] | None = None,
                       extra: Sequence[str] = ()) -> Iterator[pa.Table]:
         """Rows with overlays joined and tombstones applied, as Arrow tables of `sel.columns` (+ `extra`).
