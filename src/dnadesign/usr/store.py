@@ -187,6 +187,8 @@ class Dataset:
             entries = man.overlays.get(ns, []) if ns else man.parts
             with contextlib.suppress(OSError):
                 idx.maintain(self.paths.index_dir, group, entries)
+        with contextlib.suppress(OSError):
+            idx.remove_legacy(self.paths.index_dir)
 
     # -- ids --------------------------------------------------------------------------------
     def _present_mask(self, man: Manifest, ids: Any, *, exact: bool = True) -> np.ndarray:
