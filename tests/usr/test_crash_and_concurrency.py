@@ -82,12 +82,17 @@ PROGRESS_APPENDER = textwrap.dedent("""
     from dnadesign.usr.store import Dataset
     from dnadesign.usr.schema import make_records
     root, tag, batches, size = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
-    # progress markers only (no delay): the test kills on observed progress, not on a timer
+    # progress markers: the test kills on observed progress, not on a timer. After a part is
+    # written (before the manifest swap) the appender also waits for the test's go-ahead on stdin,
+    # so that kill lands exactly between the data file and the commit.
     original = parts.write_batches
+    hold = sys.argv[5] == "hold"
     def marked(*args, **kw):
         print("writing-part", flush=True)
         out = original(*args, **kw)
         print("part-written", flush=True)
+        if hold:
+            sys.stdin.readline()
         return out
     parts.write_batches = marked
     ds = Dataset(root, "test/c")
@@ -109,6 +114,9 @@ def _kill_after(proc, commits: int, marker: str) -> int:
             seen += 1
         elif seen >= commits and line.strip() == marker:
             break
+        elif line.strip() == "part-written" and proc.stdin is not None:
+            proc.stdin.write("go\n")  # not this one: let the appender commit
+            proc.stdin.flush()
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait(30)
     return seen
@@ -128,8 +136,9 @@ def test_sigkill_at_random_moments_never_corrupts(usr_root):
     for attempt in range(6):
         marker = ("writing-part", "part-written")[attempt % 2]
         before = Dataset.open(usr_root, "test/c").manifest().rows
+        hold = marker == "part-written"
         p = subprocess.Popen([sys.executable, "-c", PROGRESS_APPENDER, str(usr_root), "ACG" + "ACGT"[attempt % 4] + "T" * attempt,
-                              "50", str(size)], stdout=subprocess.PIPE, text=True)
+                              "50", str(size), "hold" if hold else "go"], stdout=subprocess.PIPE, stdin=subprocess.PIPE, text=True)
         commits = _kill_after(p, rng.randint(1, 3), marker)
         assert commits >= 1  # the kill landed after real commits
         ds = Dataset.open(usr_root, "test/c")
@@ -150,7 +159,7 @@ def test_sigkill_at_random_moments_never_corrupts(usr_root):
             assert any("not referenced" in w or "temp file" in w for w in rep.warnings)
         ds.gc()
         assert ds.leftover_files() == ([], [])
-    assert interrupted_writes >= 3  # the kills landed inside writes, not between them
+    assert interrupted_writes >= 3  # the kills landed inside writes (three of them between data file and commit)
 
 
 KILLED_COMPACTION = textwrap.dedent("""
