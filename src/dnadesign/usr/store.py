@@ -124,9 +124,11 @@ class Dataset:
             ds._event("init", man, digest, args={"source": source})
 
     def lock(self, timeout: float | None = LOCK_TIMEOUT_S) -> FileLock:
+        """The dataset's write lock (`.usr.lock`); readers never take it."""
         return FileLock(self.paths.lock, timeout=timeout, what=f"dataset {self.id} lock")
 
     def manifest(self) -> Manifest:
+        """The current manifest (read fresh each call)."""
         self.paths.require()
         return Manifest.load(self.paths.manifest)
 
@@ -294,8 +296,8 @@ class Dataset:
         return new, counts
 
     # -- overlays ---------------------------------------------------------------------------
-    def _stage_overlay(self, man: Manifest, namespace: str, table: pa.Table, *, known: bool = False,
-                       allow_reserved: bool = False) -> int:
+    def _stage_overlay(self, man: Manifest, namespace: str, table: pa.Table, *, allow_reserved: bool = False,
+                       keys_checked: bool = False) -> int:
         """Validate an overlay table against the manifest's column types and write its part (+ index run)."""
         check_namespace(namespace, allow_reserved=allow_reserved)
         if "id" not in table.column_names:
@@ -306,13 +308,15 @@ class Dataset:
         id_col = id_col.cast(pa.string())
         if table.num_rows and pc.count_distinct(id_col).as_py() != table.num_rows:
             raise InputError(f"overlay for {namespace} has duplicate ids", hint="keep one row per record")
-        if not known:
-            _, well_formed = id_keys(id_col)
-            missing_mask = ~self._present_mask(man, id_col, exact=table.num_rows <= EXACT_CHECK_ROWS) | ~well_formed
-            if missing_mask.any():
-                first = id_col[int(np.argmax(missing_mask))].as_py()
-                raise InputError(f"{int(missing_mask.sum())} key(s) are not records of {self.id} (first: {first})",
-                                 hint="attach only to existing records, or pass --allow-missing to drop them")
+        # every key must be a record (exactly for small writes; see _present_mask)
+        _, well_formed = id_keys(id_col)
+        missing_mask = ~well_formed
+        if not keys_checked:
+            missing_mask |= ~self._present_mask(man, id_col, exact=table.num_rows <= EXACT_CHECK_ROWS)
+        if missing_mask.any():
+            first = id_col[int(np.argmax(missing_mask))].as_py()
+            raise InputError(f"{int(missing_mask.sum())} key(s) are not records of {self.id} (first: {first})",
+                             hint="attach only to existing records, or pass --allow-missing to drop them")
         arrays, names = [id_col], ["id"]
         for name in table.column_names:
             if name == "id":
@@ -350,7 +354,8 @@ class Dataset:
                 table = table.filter(pa.array(mask))
             if table.num_rows == 0:
                 return {"rows": 0, "dropped": dropped}
-            rows = self._stage_overlay(man, namespace, table, allow_reserved=(namespace == TOMBSTONE_NS and action in ("delete", "restore")))
+            rows = self._stage_overlay(man, namespace, table, allow_reserved=(namespace == TOMBSTONE_NS and action in ("delete", "restore")),
+                                       keys_checked=allow_missing)
             digest = man.save(self.paths.manifest)
             if note:
                 self._note(note)
@@ -365,6 +370,7 @@ class Dataset:
         return self._tombstone(list(ids), True, reason, allow_missing, actor)
 
     def restore(self, ids: Iterable[str], *, allow_missing: bool = False, actor: ev.Actor | None = None) -> int:
+        """Un-hide tombstoned records; returns how many were written."""
         return self._tombstone(list(ids), False, "", allow_missing, actor)
 
     def _tombstone(self, ids: list[str], deleted: bool, reason: str, allow_missing: bool, actor: ev.Actor | None) -> int:
@@ -396,6 +402,7 @@ class Dataset:
         return SnapshotInfo(name, utc_now_iso(), man.rows, len(man.all_files()))
 
     def snapshots(self) -> list[SnapshotInfo]:
+        """Saved snapshots, by name."""
         out = []
         for p in sorted(self.paths.snapshots_dir.glob("*.json")):
             man = Manifest.load(p)
@@ -505,6 +512,7 @@ class Dataset:
 
 
 def check_snapshot_name(name: str) -> str:
+    """`name` if it is a safe snapshot name, else InputError."""
     if not re.match(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", name or ""):
         raise InputError(f"invalid snapshot name {name!r}", hint="use letters, digits, '_', '.', '-'")
     return name
