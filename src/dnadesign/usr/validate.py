@@ -339,8 +339,9 @@ def validate(ds: Dataset, *, hashes: bool = True, max_examples: int = 5) -> Vali
         if keys is not None:
             rep.rows += entry.rows
             key_chunks.append(keys)
-    base_keys = np.sort(np.concatenate(key_chunks)) if key_chunks else np.zeros(0, np.uint64)
-    del key_chunks
+    base_keys = np.concatenate(key_chunks) if key_chunks else np.zeros(0, np.uint64)
+    key_chunks.clear()
+    base_keys.sort()  # in place: 8 bytes per record in all
     repeated = base_keys[1:] == base_keys[:-1] if len(base_keys) > 1 else np.zeros(0, bool)
     if repeated.any():
         dups = _exact_duplicates(ds, man, np.unique(base_keys[1:][repeated]))
