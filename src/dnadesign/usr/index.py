@@ -48,6 +48,7 @@ KEY_MASK = np.uint64(0xFFFF_FFFF_FFFF_0000)
 TIER_FACTOR = 4
 RELEASE_AFTER = 16_384  # a lookup of this many keys touches up to that many pages of a run: unmap after it
 BIG_RUN_BYTES = 64 << 20  # runs bigger than this are searched in slices of RELEASE_AFTER keys
+RELEASE_MIN_KEYS = 1024  # smaller lookups leave the (few) pages they touched mapped
 BASE_GROUP = "base"
 
 
@@ -270,9 +271,9 @@ def _match_bounded(run: Run, sorted_keys: np.ndarray) -> tuple[np.ndarray, np.nd
     """`_match_arrays` against a run, in slices of keys with the run's pages unmapped after each slice
     when the run is big: random keys touch a page each, so peak memory stays near
     RELEASE_AFTER pages however large the index grows."""
-    if len(sorted_keys) < RELEASE_AFTER:
+    if len(sorted_keys) < RELEASE_MIN_KEYS:  # point lookups touch a few pages
         return _match_arrays(run.entries, sorted_keys)
-    if run.n * 8 < BIG_RUN_BYTES:
+    if len(sorted_keys) <= RELEASE_AFTER or run.n * 8 < BIG_RUN_BYTES:
         out = _match_arrays(run.entries, sorted_keys)
         run.release()
         return out
