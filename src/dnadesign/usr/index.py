@@ -38,7 +38,7 @@ import pyarrow.parquet as pq
 from ..core.atomic import atomic_write_with
 from ..core.timeutil import compact_stamp
 from .keys import arrow_ints, id_keys
-from .manifest import FileEntry
+from .manifest import FileEntry, MissingPart
 
 MAGIC = b"USRRUN1\n"
 RG_BITS = 16
@@ -184,7 +184,11 @@ def part_entries(ids: pa.Array | pa.ChunkedArray, rg_rows: Sequence[int], first_
 
 def scan_part(dataset_dir: Path, entry: FileEntry) -> tuple[RunPart, np.ndarray]:
     """Read a part's id column row group by row group: its RunPart and (unsorted) entries."""
-    pf = pq.ParquetFile(dataset_dir / entry.file, pre_buffer=False)
+    path = dataset_dir / entry.file
+    if not path.exists():
+        raise MissingPart(f"{path} is listed in the manifest but missing",
+                          hint="run `usr validate`; restore the file (e.g. `usr pull`) or a snapshot")
+    pf = pq.ParquetFile(path, pre_buffer=False)
     rg_rows = [pf.metadata.row_group(i).num_rows for i in range(pf.num_row_groups)]
     chunks = [part_entries(pf.read_row_group(i, columns=["id"]).column("id"), [rg_rows[i]], i) for i in range(pf.num_row_groups)]
     ents = np.concatenate(chunks) if chunks else np.zeros(0, np.uint64)

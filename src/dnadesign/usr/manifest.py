@@ -33,6 +33,10 @@ FORMAT = "usr-manifest"
 VERSION = 1
 
 
+class MissingPart(IntegrityError):
+    """A file the manifest lists is gone (e.g. a compaction committed after the manifest was read)."""
+
+
 @dataclass(frozen=True)
 class FileEntry:
     """One immutable data file: path relative to the dataset dir, content hash, rows, bytes.

@@ -31,7 +31,7 @@ from . import index as idx
 from .arrowtypes import parse_type
 from .keys import arrow_bools, arrow_ints, arrow_strings, as_string_array, empty_array, id_keys
 from .layout import DatasetPaths
-from .manifest import FileEntry, Manifest
+from .manifest import FileEntry, Manifest, MissingPart
 from .schema import RECORD_FIELDS, RECORD_SCHEMA
 
 TOMBSTONE_NS = "usr"
@@ -160,8 +160,8 @@ class DatasetReader:
         if pf is None:
             path = self.paths.file(entry.file)
             if not path.exists():
-                raise IntegrityError(f"{path} is listed in the manifest but missing",
-                                     hint="run `usr validate`; restore the file (e.g. `usr pull`) or a snapshot")
+                raise MissingPart(f"{path} is listed in the manifest but missing",
+                                  hint="run `usr validate`; restore the file (e.g. `usr pull`) or a snapshot")
             pf = self._files[entry.file] = open_parquet(path)
         return pf
 
@@ -465,29 +465,40 @@ def regex_filter(pattern: str, *, literal: bool = False) -> RowFilter:
 
 
 # -- the point reads behind `usr head`, `usr get`, `usr grep` (Arrow in, Arrow out) ----------------
+def _retrying(paths: DatasetPaths, man: Manifest, read: Callable[[DatasetReader], pa.Table]) -> pa.Table:
+    """Run a short read; if a part vanished because the manifest moved on meanwhile (a concurrent
+    `compact` retired it), read again from the new manifest (reads take no lock)."""
+    try:
+        return read(DatasetReader(paths, man))
+    except MissingPart:
+        fresh = Manifest.load(paths.manifest)
+        if fresh.digest() == man.digest():
+            raise
+        return read(DatasetReader(paths, fresh))
+
+
 def head_table(paths: DatasetPaths, man: Manifest, n: int, *, include_deleted: bool = False,
                columns: Sequence[str] | None = None) -> pa.Table:
     """The first `n` visible records (reads the first row group(s) only)."""
-    rd = DatasetReader(paths, man)
     sel = Selection(tuple(columns) if columns else None, None, include_deleted)
-    tables = list(rd.arrow_batches(sel, n_rows=max(n, 0)))
-    return _concat(tables, rd, sel)
+    return _retrying(paths, man, lambda rd: _concat(list(rd.arrow_batches(sel, n_rows=max(n, 0))), rd, sel))
 
 
 def get_table(paths: DatasetPaths, man: Manifest, ids: Sequence[str], *, include_deleted: bool = False,
               columns: Sequence[str] | None = None) -> pa.Table:
     """Records by id (absent ids skipped), overlays joined."""
-    return DatasetReader(paths, man).rows_by_id(ids, Selection(tuple(columns) if columns else None, None, include_deleted))
+    sel = Selection(tuple(columns) if columns else None, None, include_deleted)
+    return _retrying(paths, man, lambda rd: rd.rows_by_id(ids, sel))
 
 
 def grep_table(paths: DatasetPaths, man: Manifest, pattern: str, *, limit: int = 20, include_deleted: bool = False,
                literal: bool = False) -> pa.Table:
     """The first `limit` records whose sequence matches `pattern` (tested before any join; reading
     stops at `limit`)."""
-    rd = DatasetReader(paths, man)
     sel = Selection(None, None, include_deleted)
-    tables = list(rd.arrow_batches(sel, keep=regex_filter(pattern, literal=literal), keep_columns=["sequence"], n_rows=max(limit, 0)))
-    return _concat(tables, rd, sel)
+    keep = regex_filter(pattern, literal=literal)
+    return _retrying(paths, man, lambda rd: _concat(
+        list(rd.arrow_batches(sel, keep=keep, keep_columns=["sequence"], n_rows=max(limit, 0))), rd, sel))
 
 
 def _concat(tables: list[pa.Table], rd: DatasetReader, sel: Selection) -> pa.Table:
