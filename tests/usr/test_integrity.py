@@ -115,3 +115,34 @@ def test_reads_touch_only_what_they_return(usr_root):
     r = usr(usr_root, "grep", "test/t", "cccc", "--limit", "1", "--json")
     assert r.returncode == 0 and json.loads(r.stdout)[0]["sequence"] == "CCCCGGGGTT"
     assert usr(usr_root, "head", "test/t", "-n", "3").returncode == 1  # the third row lives in the damaged part
+
+
+def test_validate_cross_checks_spill_to_partitions(usr_root, monkeypatch):
+    """The duplicate-id and overlay-key checks give the same answers when the keys are split
+    into many on-disk partitions (how validate keeps memory flat on big datasets)."""
+    from dnadesign.usr import validate as v
+    from dnadesign.usr.manifest import union
+
+    ds = Dataset.create(usr_root, "test/s")
+    seqs = ["".join(random.Random(k).choices("ACGT", k=30)) for k in range(60)]
+    ids = ds.append(make_records(seqs[:40])).ids
+    ds.write_overlay("lab", pa.table({"id": ids[:30], "x": [1.0] * 30}))
+    # a part that repeats 5 records (as a bad merge would leave it)
+    base = ds.manifest()
+    other = base.copy()
+    other.parts.append(ds._write_part("records/part-29991231T000000000000Z-00000000.parquet", make_records(seqs[35:60])))
+    union(base, other).save(ds.paths.manifest)
+    # an overlay part with a duplicate key and a key that is no record, written behind the store's back
+    bad = pa.table({"id": [ids[0], ids[0], "f" * 40], "lab__x": [1.0, 2.0, 3.0]})
+    entry = ds._write_part("_derived/lab/part-29991231T000000000000Z-11111111.parquet", bad, {"usr:namespace": "lab"})
+    man = ds.manifest()
+    man.overlays["lab"].append(entry)
+    man.save(ds.paths.manifest)
+    expected = validate(ds)
+    monkeypatch.setattr(v.KeySpill, "ROWS_PER_PARTITION", 4)
+    spilled = validate(ds)
+    assert spilled.as_dict() == expected.as_dict()
+    assert "5 duplicate id(s) across parts" in spilled.errors
+    assert [e for e in spilled.errors if "11111111" in e] == [
+        "_derived/lab/part-29991231T000000000000Z-11111111.parquet: duplicate keys",
+        "_derived/lab/part-29991231T000000000000Z-11111111.parquet: 1 key(s) are not records of the dataset"]

@@ -16,7 +16,9 @@ from __future__ import annotations
 
 import hashlib
 import itertools
+import tempfile
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -195,18 +197,17 @@ def _example(ids: pa.Array, mask: np.ndarray) -> str:
     return str(ids[int(np.argmax(mask))].as_py())
 
 
-def _check_base_part(entry: FileEntry, pf: pq.ParquetFile, rep: ValidationReport, max_examples: int) -> np.ndarray | None:
-    """Row checks of one base part; returns its 64-bit id keys (None if the part is unusable)."""
+def _check_base_part(entry: FileEntry, pf: pq.ParquetFile, rep: ValidationReport, max_examples: int, spill: KeySpill) -> bool:
+    """Row checks of one base part, its 64-bit id keys into the spill; False if the part is unusable."""
     sch = pf.schema_arrow
     missing = [c for c in RECORD_FIELDS if c not in sch.names]
     if missing:
         rep.errors.append(f"{entry.file}: missing record column(s) {', '.join(missing)}")
-        return None
+        return False
     for f in RECORD_SCHEMA:
         if not same_type(sch.field(f.name).type, f.type):
             rep.errors.append(f"{entry.file}: column {f.name} is {sch.field(f.name).type}, expected {f.type}")
-            return None
-    keys = []
+            return False
     examples = 0
     counts = {"null": 0, "id": 0, "length": 0, "alphabet": 0, "unknown": 0, "bio": 0}
     first: dict[str, str] = {}
@@ -216,12 +217,13 @@ def _check_base_part(entry: FileEntry, pf: pq.ParquetFile, rep: ValidationReport
             nulls = [c for c in RECORD_FIELDS if t.column(c).null_count]
             if nulls:
                 rep.errors.append(f"{entry.file}: null values in {', '.join(nulls)} (rows {start}..{start + t.num_rows - 1})")
-                return None
+                return False
             ids = t.column("id").chunk(0) if t.num_rows else pa.array([], pa.string())
             seq = t.column("sequence").chunk(0) if t.num_rows else pa.array([], pa.string())
             bio = t.column("bio_type").chunk(0) if t.num_rows else pa.array([], pa.string())
             d, well_formed = digests(ids)
-            keys.append(keys64(d))
+            k64 = keys64(d)
+            spill.add("base", k64, k64)
             wrong = ~well_formed | (expected_digests(bio, seq, d) != d).any(axis=1)
             if wrong.any():
                 for row in np.flatnonzero(wrong)[: max(0, max_examples - examples)]:
@@ -249,7 +251,7 @@ def _check_base_part(entry: FileEntry, pf: pq.ParquetFile, rep: ValidationReport
                 first.setdefault("bio", _example(ids, bad_bio))
     except (OSError, pa.ArrowException) as exc:
         rep.errors.append(f"{entry.file}: cannot be read ({str(exc).splitlines()[0][:120]})")
-        return None
+        return False
     if counts["id"] > examples:
         rep.errors.append(f"{entry.file}: {counts['id']} row(s) in all whose id does not match the sequence")
     if counts["length"]:
@@ -260,7 +262,7 @@ def _check_base_part(entry: FileEntry, pf: pq.ParquetFile, rep: ValidationReport
         rep.errors.append(f"{entry.file}: unknown alphabet {first['unknown']!r}")
     if counts["bio"]:
         rep.errors.append(f"{entry.file}: {counts['bio']} row(s) whose alphabet does not fit the bio_type (e.g. id {first['bio']})")
-    return np.concatenate(keys) if keys else np.zeros(0, np.uint64)
+    return True
 
 
 def _exact_duplicates(ds: Dataset, man: Manifest, dup_keys: np.ndarray) -> int:
@@ -279,7 +281,55 @@ def _exact_duplicates(ds: Dataset, man: Manifest, dup_keys: np.ndarray) -> int:
     return sum(c - 1 for c in counts.values() if c > 1)
 
 
-def _check_overlay_part(entry: FileEntry, pf: pq.ParquetFile, man: Manifest, base_keys: np.ndarray, rep: ValidationReport) -> None:
+class KeySpill:
+    """64-bit id keys of the base records and of each overlay part, split by their top bits into
+    partitions (temp files when the dataset is big), so the cross-part checks hold one partition
+    in memory at a time: memory stays flat whatever the dataset size."""
+
+    ROWS_PER_PARTITION = 2_000_000
+
+    def __init__(self, expected_rows: int):
+        parts = 1
+        while parts * self.ROWS_PER_PARTITION < expected_rows and parts < 4096:
+            parts *= 2
+        self.bits = parts.bit_length() - 1
+        self.parts = parts
+        self.tmp = tempfile.TemporaryDirectory(prefix="usr-validate-") if parts > 1 else None
+        self.mem: dict[tuple[str, int], list[np.ndarray]] = {}
+
+    def _path(self, kind: str, p: int) -> Path:
+        assert self.tmp is not None
+        return Path(self.tmp.name) / f"{kind}-{p}.bin"
+
+    def add(self, kind: str, values: np.ndarray, keys: np.ndarray) -> None:
+        """Store `values` (a uint64 per key: the key itself, or key-derived data) by the key's partition."""
+        if self.parts == 1:
+            self.mem.setdefault((kind, 0), []).append(values)
+            return
+        part = (keys >> np.uint64(64 - self.bits)).astype(np.int64)
+        order = np.argsort(part, kind="stable")
+        bounds = np.searchsorted(part[order], np.arange(self.parts + 1))
+        for p in range(self.parts):
+            chunk = values[order[bounds[p]:bounds[p + 1]]]
+            if len(chunk):
+                with open(self._path(kind, p), "ab") as fh:
+                    fh.write(chunk.astype("<u8").tobytes())
+
+    def load(self, kind: str, p: int) -> np.ndarray:
+        if self.parts == 1:
+            chunks = self.mem.get((kind, 0), [])
+            return np.concatenate(chunks) if chunks else np.zeros(0, np.uint64)
+        path = self._path(kind, p)
+        return np.fromfile(path, dtype="<u8") if path.exists() else np.zeros(0, np.uint64)
+
+    def close(self) -> None:
+        if self.tmp is not None:
+            self.tmp.cleanup()
+
+
+def _overlay_keys(entry: FileEntry, pf: pq.ParquetFile, man: Manifest, rep: ValidationReport,
+                  spill: KeySpill, tag: int) -> None:
+    """Column types of an overlay part, and its keys into the spill (tagged with the part)."""
     sch = pf.schema_arrow
     if "id" not in sch.names:
         rep.errors.append(f"{entry.file}: overlay part has no id column")
@@ -292,23 +342,40 @@ def _check_overlay_part(entry: FileEntry, pf: pq.ParquetFile, man: Manifest, bas
             rep.errors.append(f"{entry.file}: column {name} has no recorded type in the manifest")
         elif not same_type(sch.field(name).type, recorded):
             rep.errors.append(f"{entry.file}: column {name} is {sch.field(name).type}, recorded as {recorded}")
-    keys = []
     malformed = 0
     for _, t in _batches(pf, ["id"]):
         d, ok = digests(t.column("id"))
         malformed += int((~ok).sum())
-        keys.append(keys64(d)[ok])
-    k = np.sort(np.concatenate(keys)) if keys else np.zeros(0, np.uint64)
+        k = keys64(d)[ok]
+        spill.add("ov-key", k, k)
+        spill.add("ov-tag", np.full(len(k), tag, np.uint64), k)
     if malformed:
         rep.errors.append(f"{entry.file}: {malformed} key(s) are not well-formed ids")
-    if len(k) > 1 and (k[1:] == k[:-1]).any():
-        rep.errors.append(f"{entry.file}: duplicate keys")
-    if len(k):
-        at = np.searchsorted(base_keys, k)
-        at[at >= len(base_keys)] = 0
-        foreign = int((base_keys[at] != k).sum()) if len(base_keys) else len(k)
-        if foreign:
-            rep.errors.append(f"{entry.file}: {foreign} key(s) are not records of the dataset")
+
+
+def _cross_checks(spill: KeySpill, n_overlay: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Partition by partition: repeated base keys; per overlay part, keys that are not records and
+    whether a key repeats within the part."""
+    dup_keys = []
+    foreign = np.zeros(n_overlay, np.int64)
+    repeats = np.zeros(n_overlay, bool)
+    for p in range(spill.parts):
+        base = spill.load("base", p)
+        base.sort()
+        if len(base) > 1:
+            dup_keys.append(np.unique(base[1:][base[1:] == base[:-1]]))
+        ov, tags = spill.load("ov-key", p), spill.load("ov-tag", p).astype(np.int64)
+        if not len(ov):
+            continue
+        at = np.searchsorted(base, ov)
+        at[at >= len(base)] = 0
+        missing = base[at] != ov if len(base) else np.ones(len(ov), bool)
+        foreign += np.bincount(tags[missing], minlength=n_overlay)
+        order = np.lexsort((ov, tags))
+        same = (ov[order][1:] == ov[order][:-1]) & (tags[order][1:] == tags[order][:-1])
+        repeats[np.unique(tags[order][1:][same])] = True
+    dups = np.unique(np.concatenate(dup_keys)) if dup_keys else np.zeros(0, np.uint64)
+    return dups, foreign, repeats
 
 
 def _base_derived_types(entry: FileEntry, pf: pq.ParquetFile, man: Manifest, rep: ValidationReport) -> None:
@@ -328,35 +395,38 @@ def validate(ds: Dataset, *, hashes: bool = True, max_examples: int = 5) -> Vali
     duplicate ids, overlay keys and column types; report leftover files as warnings."""
     rep = ValidationReport()
     man = ds.manifest()
-    key_chunks = []
-    for entry in man.parts:
-        rep.files += 1
-        pf = _check_file(ds, entry, rep, hashes, base=True)
-        if pf is None:
-            continue
-        _base_derived_types(entry, pf, man, rep)
-        keys = _check_base_part(entry, pf, rep, max_examples)
-        if keys is not None:
-            rep.rows += entry.rows
-            key_chunks.append(keys)
-    base_keys = np.concatenate(key_chunks) if key_chunks else np.zeros(0, np.uint64)
-    key_chunks.clear()
-    base_keys.sort()  # in place: 8 bytes per record in all
-    repeated = base_keys[1:] == base_keys[:-1] if len(base_keys) > 1 else np.zeros(0, bool)
-    if repeated.any():
-        dups = _exact_duplicates(ds, man, np.unique(base_keys[1:][repeated]))
+    spill = KeySpill(man.rows + sum(e.rows for es in man.overlays.values() for e in es))
+    try:
+        for entry in man.parts:
+            rep.files += 1
+            pf = _check_file(ds, entry, rep, hashes, base=True)
+            if pf is None:
+                continue
+            _base_derived_types(entry, pf, man, rep)
+            if _check_base_part(entry, pf, rep, max_examples, spill):
+                rep.rows += entry.rows
+        overlay_entries = [e for es in man.overlays.values() for e in es]
+        for tag, entry in enumerate(overlay_entries):
+            rep.files += 1
+            pf = _check_file(ds, entry, rep, hashes)
+            if pf is not None:
+                _overlay_keys(entry, pf, man, rep, spill, tag)
+        dup_keys, foreign, repeats = _cross_checks(spill, len(overlay_entries))
+    finally:
+        spill.close()
+    if len(dup_keys):
+        dups = _exact_duplicates(ds, man, dup_keys)
         if dups:
             msg = f"{dups} duplicate id(s) across parts"
             if man.dedupe_on_read:
                 rep.warnings.append(msg + " (hidden on read after a merge; `usr compact` removes them)")
             else:
                 rep.errors.append(msg)
-    for entries in man.overlays.values():
-        for entry in entries:
-            rep.files += 1
-            pf = _check_file(ds, entry, rep, hashes)
-            if pf is not None:
-                _check_overlay_part(entry, pf, man, base_keys, rep)
+    for tag, entry in enumerate(overlay_entries):
+        if repeats[tag]:
+            rep.errors.append(f"{entry.file}: duplicate keys")
+        if foreign[tag]:
+            rep.errors.append(f"{entry.file}: {int(foreign[tag])} key(s) are not records of the dataset")
     orphans, temps = ds.leftover_files(man)
     for rel in orphans:
         rep.warnings.append(f"{rel}: not referenced by the manifest or a snapshot (left by an interrupted write; `usr compact` removes it)")
