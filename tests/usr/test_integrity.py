@@ -146,3 +146,36 @@ def test_validate_cross_checks_spill_to_partitions(usr_root, monkeypatch):
     assert [e for e in spilled.errors if "11111111" in e] == [
         "_derived/lab/part-29991231T000000000000Z-11111111.parquet: duplicate keys",
         "_derived/lab/part-29991231T000000000000Z-11111111.parquet: 1 key(s) are not records of the dataset"]
+
+
+def test_validate_finds_bad_rows_in_a_part(usr_root):
+    """Rows written behind the store's back: each kind of damage is found and named."""
+    import datetime as _dt
+
+    from dnadesign.core.ids import record_id
+
+    ds = Dataset.create(usr_root, "test/v")
+    ds.append(make_records(["ACGTACGTAA", "CCCCGGGGTT"]))
+    now = _dt.datetime(2026, 11, 30, tzinfo=_dt.timezone.utc)
+    rows = [  # (bio_type, sequence, alphabet, length, id)
+        ("dna", "acgtacgtcc", "dna_4", 10, record_id("dna", "ACGTACGTCC")),  # lower case, id of the upper-cased: fine
+        ("dna", "ACGTACGTGG", "dna_4", 9, record_id("dna", "ACGTACGTGG")),  # wrong length
+        ("dna", "ACGTNCGTGA", "dna_4", 10, record_id("dna", "ACGTNCGTGA")),  # N is not dna_4
+        ("dna", "ACGTACGTTT", "dna_4", 10, "0" * 40),  # id does not match
+        ("protein", "MKVL", "dna_4", 4, record_id("protein", "MKVL")),  # alphabet of another bio_type
+        ("rna", "ACGUACGU", "rna_4", 8, record_id("rna", "ACGUACGU")),  # fine
+    ]
+    table = pa.table({"id": [r[4] for r in rows], "bio_type": [r[0] for r in rows], "sequence": [r[1] for r in rows],
+                      "alphabet": [r[2] for r in rows], "length": pa.array([r[3] for r in rows], pa.int32()),
+                      "source": ["x"] * len(rows), "created_at": pa.array([now] * len(rows), pa.timestamp("us", tz="UTC"))})
+    entry = ds._write_part("records/part-29991231T000000000000Z-22222222.parquet", table)
+    man = ds.manifest()
+    man.parts.append(entry)
+    man.save(ds.paths.manifest)
+    errors = validate(ds).errors
+    name = "records/part-29991231T000000000000Z-22222222.parquet"
+    assert f"{name}, row 3: id {'0' * 40} does not match its sequence" in errors
+    assert any(e.startswith(f"{name}: 1 row(s) whose length column is wrong") for e in errors)
+    assert any(e.startswith(f"{name}: 2 sequence(s) outside their alphabet") for e in errors)  # N, and MKVL
+    assert any(e.startswith(f"{name}: 1 row(s) whose alphabet does not fit the bio_type") for e in errors)
+    assert len(errors) == 4, errors

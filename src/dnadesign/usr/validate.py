@@ -19,7 +19,7 @@ import itertools
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 import pyarrow as pa
@@ -117,7 +117,20 @@ def _sha1_rows(data: bytes | memoryview, bounds: list[int] | None = None, width:
     return np.frombuffer(out, dtype=np.uint8).reshape(-1, 20)
 
 
-def expected_digests(bio_type: pa.Array, sequence: pa.Array, stored: np.ndarray | None = None) -> np.ndarray:
+class _Scratch:
+    """A buffer reused from batch to batch (fresh 16 MB allocations per batch cost page faults)."""
+
+    def __init__(self) -> None:
+        self.buf = np.empty(0, np.uint8)
+
+    def matrix(self, n: int, width: int) -> np.ndarray:
+        if self.buf.size < n * width:
+            self.buf = np.empty(n * width, np.uint8)
+        return self.buf[: n * width].reshape(n, width)
+
+
+def expected_digests(bio_type: pa.Array, sequence: pa.Array, stored: np.ndarray | None = None,
+                     strings: tuple[np.ndarray, bytes] | None = None, scratch: _Scratch | None = None) -> np.ndarray:
     """(n, 20) sha1 digests of `"{bio_type}|{SEQUENCE}"` (upper-cased for dna/rna), one C call per row.
 
     Sequences are hashed as stored (they are stored upper-cased); rows that then differ from
@@ -127,13 +140,13 @@ def expected_digests(bio_type: pa.Array, sequence: pa.Array, stored: np.ndarray 
     n = len(sequence)
     if n == 0:
         return np.zeros((0, 20), np.uint8)
-    offs, data = _offsets(sequence)
+    offs, data = strings if strings is not None else _offsets(sequence)
     lengths = np.diff(offs)
     kinds = pc.unique(bio_type.dictionary_decode() if pa.types.is_dictionary(bio_type.type) else bio_type)
     if len(kinds) == 1 and (lengths == lengths[0]).all():
         prefix = np.frombuffer(str(kinds[0].as_py()).encode() + b"|", np.uint8)
         width = len(prefix) + int(lengths[0])
-        rows = np.empty((n, width), np.uint8)
+        rows = (scratch or _Scratch()).matrix(n, width)
         rows[:, :len(prefix)] = prefix
         rows[:, len(prefix):] = np.frombuffer(data, np.uint8).reshape(n, int(lengths[0]))
         out = _sha1_rows(rows.data.cast("B"), width=width)
@@ -175,9 +188,9 @@ def _codes(arr: pa.Array, names: list[str]) -> tuple[np.ndarray, np.ndarray]:
 _ALLOWED_BYTES = [bytes(np.flatnonzero(row).astype(np.uint8)) for row in _ALLOWED]
 
 
-def _alphabet_bad(codes: np.ndarray, unknown: np.ndarray, sequence: pa.Array) -> np.ndarray:
-    """Rows with a character outside their (known) alphabet."""
-    offs, body = _offsets(sequence)
+def _alphabet_bad(codes: np.ndarray, unknown: np.ndarray, strings: tuple[np.ndarray, bytes]) -> np.ndarray:
+    """Rows with a character outside their (known) alphabet (`strings`: offsets and bytes)."""
+    offs, body = strings
     present = np.unique(codes[~unknown])
     bad = np.zeros(len(codes), bool)
     if len(present) == 0:
@@ -209,6 +222,7 @@ def _check_base_part(entry: FileEntry, pf: pq.ParquetFile, rep: ValidationReport
             rep.errors.append(f"{entry.file}: column {f.name} is {sch.field(f.name).type}, expected {f.type}")
             return False
     examples = 0
+    scratch = _Scratch()
     counts = {"null": 0, "id": 0, "length": 0, "alphabet": 0, "unknown": 0, "bio": 0}
     first: dict[str, str] = {}
     try:
@@ -222,22 +236,24 @@ def _check_base_part(entry: FileEntry, pf: pq.ParquetFile, rep: ValidationReport
             seq = t.column("sequence").chunk(0) if t.num_rows else pa.array([], pa.string())
             bio = t.column("bio_type").chunk(0) if t.num_rows else pa.array([], pa.string())
             d, well_formed = digests(ids)
-            k64 = keys64(d)
-            spill.add("base", k64, k64)
-            wrong = ~well_formed | (expected_digests(bio, seq, d) != d).any(axis=1)
+            spill.add("base", keys64(d))
+            strings = _offsets(seq)
+            wrong = ~well_formed | (expected_digests(bio, seq, d, strings, scratch) != d).any(axis=1)
             if wrong.any():
                 for row in np.flatnonzero(wrong)[: max(0, max_examples - examples)]:
                     rep.errors.append(f"{entry.file}, row {start + int(row)}: id {ids[int(row)].as_py()} does not match its sequence")
                     examples += 1
                 counts["id"] += int(wrong.sum())
-            lengths = np.asarray(pc.utf8_length(seq).to_numpy(zero_copy_only=False))
+            alphabet = t.column("alphabet").chunk(0) if t.num_rows else pa.array([], pa.string())
+            codes, unknown = _codes(alphabet, _ALPHABET_NAMES)
+            bad_chars = _alphabet_bad(codes, unknown, strings)
+            # alphabets are ASCII, so byte lengths are character lengths unless a row failed above
+            lengths = np.diff(strings[0]) if not (bad_chars.any() or unknown.any()) else \
+                np.asarray(pc.utf8_length(seq).to_numpy(zero_copy_only=False))
             bad_len = lengths != np.asarray(t.column("length").to_numpy())
             if bad_len.any():
                 counts["length"] += int(bad_len.sum())
                 first.setdefault("length", _example(ids, bad_len))
-            alphabet = t.column("alphabet").chunk(0) if t.num_rows else pa.array([], pa.string())
-            codes, unknown = _codes(alphabet, _ALPHABET_NAMES)
-            bad_chars = _alphabet_bad(codes, unknown, seq)
             if unknown.any():
                 counts["unknown"] += int(unknown.sum())
                 first.setdefault("unknown", str(alphabet[int(np.argmax(unknown))].as_py()))
@@ -286,7 +302,7 @@ class KeySpill:
     partitions (temp files when the dataset is big), so the cross-part checks hold one partition
     in memory at a time: memory stays flat whatever the dataset size."""
 
-    ROWS_PER_PARTITION = 2_000_000
+    ROWS_PER_PARTITION = 4_000_000
 
     def __init__(self, expected_rows: int):
         parts = 1
@@ -296,33 +312,43 @@ class KeySpill:
         self.parts = parts
         self.tmp = tempfile.TemporaryDirectory(prefix="usr-validate-") if parts > 1 else None
         self.mem: dict[tuple[str, int], list[np.ndarray]] = {}
+        self.files: dict[tuple[str, int], BinaryIO] = {}
 
-    def _path(self, kind: str, p: int) -> Path:
-        assert self.tmp is not None
-        return Path(self.tmp.name) / f"{kind}-{p}.bin"
-
-    def add(self, kind: str, values: np.ndarray, keys: np.ndarray) -> None:
-        """Store `values` (a uint64 per key: the key itself, or key-derived data) by the key's partition."""
+    def add(self, kind: str, rows: np.ndarray) -> None:
+        """Store `rows` (uint64, 1-D keys or 2-D with the key in column 0) by the key's partition."""
         if self.parts == 1:
-            self.mem.setdefault((kind, 0), []).append(values)
+            self.mem.setdefault((kind, 0), []).append(rows)
             return
-        part = (keys >> np.uint64(64 - self.bits)).astype(np.int64)
-        order = np.argsort(part, kind="stable")
+        keys = rows if rows.ndim == 1 else rows[:, 0]
+        part = (keys >> np.uint64(64 - self.bits)).astype(np.int16)
+        order = np.argsort(part, kind="stable")  # a radix sort on 16-bit values
         bounds = np.searchsorted(part[order], np.arange(self.parts + 1))
         for p in range(self.parts):
-            chunk = values[order[bounds[p]:bounds[p + 1]]]
-            if len(chunk):
-                with open(self._path(kind, p), "ab") as fh:
-                    fh.write(chunk.astype("<u8").tobytes())
+            if bounds[p + 1] > bounds[p]:
+                fh = self.files.get((kind, p))
+                if fh is None:
+                    assert self.tmp is not None
+                    fh = self.files[(kind, p)] = open(Path(self.tmp.name) / f"{kind}-{p}.bin", "wb")  # noqa: SIM115
+                fh.write(np.ascontiguousarray(rows[order[bounds[p]:bounds[p + 1]]], dtype="<u8").tobytes())
 
-    def load(self, kind: str, p: int) -> np.ndarray:
+    def load(self, kind: str, p: int, width: int = 1) -> np.ndarray:
+        """Partition `p` of `kind` (shape (n,) or (n, width))."""
         if self.parts == 1:
             chunks = self.mem.get((kind, 0), [])
-            return np.concatenate(chunks) if chunks else np.zeros(0, np.uint64)
-        path = self._path(kind, p)
-        return np.fromfile(path, dtype="<u8") if path.exists() else np.zeros(0, np.uint64)
+            out = np.concatenate(chunks) if chunks else np.zeros(0, np.uint64)
+        else:
+            fh = self.files.pop((kind, p), None)
+            if fh is None:
+                out = np.zeros(0, np.uint64)
+            else:
+                fh.close()
+                out = np.fromfile(fh.name, dtype="<u8")
+        return out.reshape(-1, width) if width > 1 else out
 
     def close(self) -> None:
+        for fh in self.files.values():
+            fh.close()
+        self.files.clear()
         if self.tmp is not None:
             self.tmp.cleanup()
 
@@ -347,8 +373,7 @@ def _overlay_keys(entry: FileEntry, pf: pq.ParquetFile, man: Manifest, rep: Vali
         d, ok = digests(t.column("id"))
         malformed += int((~ok).sum())
         k = keys64(d)[ok]
-        spill.add("ov-key", k, k)
-        spill.add("ov-tag", np.full(len(k), tag, np.uint64), k)
+        spill.add("ov", np.column_stack([k, np.full(len(k), tag, np.uint64)]))
     if malformed:
         rep.errors.append(f"{entry.file}: {malformed} key(s) are not well-formed ids")
 
@@ -364,16 +389,25 @@ def _cross_checks(spill: KeySpill, n_overlay: int) -> tuple[np.ndarray, np.ndarr
         base.sort()
         if len(base) > 1:
             dup_keys.append(np.unique(base[1:][base[1:] == base[:-1]]))
-        ov, tags = spill.load("ov-key", p), spill.load("ov-tag", p).astype(np.int64)
-        if not len(ov):
+        pairs = spill.load("ov", p, width=2)
+        if not len(pairs):
             continue
+        order = np.argsort(pairs[:, 0])
+        ov, tags = pairs[order, 0], pairs[order, 1].astype(np.int64)
+        del pairs, order
         at = np.searchsorted(base, ov)
         at[at >= len(base)] = 0
         missing = base[at] != ov if len(base) else np.ones(len(ov), bool)
         foreign += np.bincount(tags[missing], minlength=n_overlay)
-        order = np.lexsort((ov, tags))
-        same = (ov[order][1:] == ov[order][:-1]) & (tags[order][1:] == tags[order][:-1])
-        repeats[np.unique(tags[order][1:][same])] = True
+        # a key in several parts is normal (values rewritten); twice in one part is not: look only
+        # at the runs of equal keys, with their parts
+        eq = np.flatnonzero(ov[1:] == ov[:-1])
+        if len(eq):
+            idx = np.unique(np.concatenate([eq, eq + 1]))
+            sub = np.lexsort((tags[idx], ov[idx]))
+            k, t = ov[idx][sub], tags[idx][sub]
+            same = (k[1:] == k[:-1]) & (t[1:] == t[:-1])
+            repeats[np.unique(t[1:][same])] = True
     dups = np.unique(np.concatenate(dup_keys)) if dup_keys else np.zeros(0, np.uint64)
     return dups, foreign, repeats
 
