@@ -156,7 +156,7 @@ def test_validate_finds_bad_rows_in_a_part(usr_root):
 
     ds = Dataset.create(usr_root, "test/v")
     ds.append(make_records(["ACGTACGTAA", "CCCCGGGGTT"]))
-    now = _dt.datetime(2026, 11, 30, tzinfo=_dt.timezone.utc)
+    now = _dt.datetime(2026, 11, 30, tzinfo=_dt.UTC)
     rows = [  # (bio_type, sequence, alphabet, length, id)
         ("dna", "acgtacgtcc", "dna_4", 10, record_id("dna", "ACGTACGTCC")),  # lower case, id of the upper-cased: fine
         ("dna", "ACGTACGTGG", "dna_4", 9, record_id("dna", "ACGTACGTGG")),  # wrong length

@@ -49,12 +49,12 @@ def _arrow_memory() -> None:
     """Arrow's jemalloc pool: streaming commands free and reallocate batch-sized buffers, and the
     default pool (mimalloc) keeps more of the freed pages (peak RSS ~20 % higher on export/compact).
     jemalloc's own decay is kept: returning pages at once costs more CPU in page faults than it saves."""
+    import contextlib
+
     import pyarrow as pa
 
-    try:
+    with contextlib.suppress(NotImplementedError, pa.ArrowNotImplementedError):  # no jemalloc: keep the default
         pa.set_memory_pool(pa.jemalloc_memory_pool())
-    except (NotImplementedError, pa.ArrowNotImplementedError):
-        pass  # a pyarrow built without jemalloc: keep its default pool
 
 
 def _require(ctx: typer.Context, dataset: str) -> DatasetPaths:
