@@ -24,7 +24,7 @@ def populated(usr_root, tmp_path):
 
 
 def test_listing_commands_and_json(populated):
-    root, csv = populated
+    root, _csv = populated
     ls = json.loads(usr(root, "ls", "--json").stdout)
     assert ls[0]["dataset"] == "demo/a" and ls[0]["rows"] == 3
     info = json.loads(usr(root, "info", "demo/a", "--json").stdout)

@@ -27,7 +27,7 @@ def _runs(ds: Dataset, group: str = "base") -> list[idx.Run]:
 @given(st.lists(st.binary(min_size=20, max_size=20), max_size=50))
 def test_vectorised_hex_decoding_matches_bytes_fromhex(raw):
     ids = [r.hex() for r in raw] + ["ABC", "g" * 40, "A" * 40]
-    d, ok = digests(pa.array(ids + [None]))
+    d, ok = digests(pa.array([*ids, None]))
     assert ok.tolist() == [True] * len(raw) + [False] * 4
     assert [bytes(x) for x in d[: len(raw)]] == raw
     assert keys64(d[: len(raw)]).tolist() == [int.from_bytes(r[:8], "big") for r in raw]
@@ -41,7 +41,7 @@ def test_runs_stay_few_and_lookups_stay_exact(usr_root):
         all_ids += ds.append(make_records([stem + s for s in ("GGTT", "TTGG", "GTGT")])).ids
     runs = _runs(ds)
     assert 1 <= len(runs) <= 8 and sum(r.n for r in runs) == len(all_ids)
-    assert ds.has_ids(all_ids + ["0" * 40]) == set(all_ids)
+    assert ds.has_ids([*all_ids, "0" * 40]) == set(all_ids)
     with pytest.raises(ConflictError, match="already exist"):
         ds.append(make_records(["AAAAAAGGTT"]))
     # the index is a cache: deleting it loses nothing, the next read rebuilds it

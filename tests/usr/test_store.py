@@ -2,7 +2,8 @@ import json
 
 import pyarrow as pa
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from dnadesign.core.errors import ConflictError, InputError, NotFoundError
 from dnadesign.core.events import read_events
@@ -20,7 +21,7 @@ def _ds(root, seqs=("ACGTAC", "GGGTTT", "CCCAAA")):
 
 
 def test_append_dedupes_and_records_events(usr_root):
-    ds, ids = _ds(usr_root)
+    ds, _ids = _ds(usr_root)
     with pytest.raises(ConflictError):
         ds.append(make_records(["ACGTAC", "TTTTTT"]))
     assert ds.manifest().rows == 3  # nothing written by the failed append
@@ -39,9 +40,9 @@ def test_overlays_newest_wins_and_types_are_enforced(usr_root):
     ds.write_overlay("infer", pa.table({"id": ids[:2], "score": [1.0, 2.0], "label": ["a", "b"]}))
     ds.write_overlay("infer", pa.table({"id": ids[:1], "score": [9.0]}))
     frame = ds.scan().collect().sort("sequence")
-    got = dict(zip(frame["id"], frame["infer__score"]))
+    got = dict(zip(frame["id"], frame["infer__score"], strict=True))
     assert got[ids[0]] == 9.0 and got[ids[1]] == 2.0 and got[ids[2]] is None
-    assert dict(zip(frame["id"], frame["infer__label"]))[ids[0]] == "a"  # older value kept when the newer part lacks it
+    assert dict(zip(frame["id"], frame["infer__label"], strict=True))[ids[0]] == "a"  # older value kept when the newer part lacks it
     ds.write_overlay("infer", pa.table({"id": ids[:1], "score": pa.array([3], pa.int64())}))  # int widens to float
     with pytest.raises(ConflictError, match="recorded as double"):
         ds.write_overlay("infer", pa.table({"id": ids[:1], "score": ["high"]}))
@@ -77,7 +78,7 @@ def test_tombstones_hide_and_restore(usr_root):
 
 
 def test_snapshots_are_manifests_and_restore(usr_root):
-    ds, ids = _ds(usr_root)
+    ds, _ids = _ds(usr_root)
     snap = ds.snapshot("before")
     ds.append(make_records(["TTTTAAAA"]))
     assert ds.manifest().rows == 4
@@ -98,7 +99,7 @@ def test_materialize_then_overlay_still_wins_and_compact_keeps_snapshot_files(us
     man = ds.manifest()
     assert man.overlays == {} and len(man.parts) == 1
     ds.write_overlay("infer", pa.table({"id": ids[:1], "score": [7.0]}))
-    got = dict(zip(*ds.scan().collect().select("id", "infer__score").to_dict(as_series=False).values()))
+    got = dict(zip(*ds.scan().collect().select("id", "infer__score").to_dict(as_series=False).values(), strict=True))
     assert got[ids[0]] == 7.0 and got[ids[1]] == 2.0
     ds.compact()
     assert validate(ds).ok
@@ -119,7 +120,7 @@ def test_compact_merges_parts_and_removes_orphans(usr_root):
 
 
 def test_validate_detects_corruption(usr_root):
-    ds, ids = _ds(usr_root)
+    ds, _ids = _ds(usr_root)
     part = ds.dir / ds.manifest().parts[0].file
     data = bytearray(part.read_bytes())
     data[len(data) // 2] ^= 0xFF
