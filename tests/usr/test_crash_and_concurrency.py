@@ -6,6 +6,8 @@ import subprocess
 import sys
 import textwrap
 
+import pytest
+
 from dnadesign.usr.store import Dataset
 from dnadesign.usr.validate import validate
 
@@ -198,8 +200,70 @@ def test_sigkill_during_compaction_leaves_the_dataset_as_it_was(usr_root):
         assert p.wait(60) == -signal.SIGKILL
         assert ds.manifest().to_json() == man_before  # nothing committed
         rep = validate(ds)
-        assert rep.ok and any("not referenced" in w for w in rep.warnings), rep.warnings
+        assert rep.ok and any("interrupted compaction" in w for w in rep.warnings), rep.warnings
         assert ds.scan().collect().equals(before)
     res = ds.compact(target_rows=40)
     assert res["parts_rewritten"] == 12 and validate(ds).warnings == []
+    assert not list((ds.paths.index_dir / "staging").iterdir())  # the killed runs' staging is gone
     assert ds.scan().collect().equals(before)
+
+
+def test_writes_during_a_compaction_are_kept(usr_root, monkeypatch):
+    """Compaction writes its parts without the lock; an append, an overlay and a tombstone committed
+    in that window are all there afterwards (the rewrite is rebased on the new manifest)."""
+    import pyarrow as pa
+
+    from dnadesign.usr import compact as cp
+    from dnadesign.usr.schema import make_records
+
+    ds = Dataset.create(usr_root, "test/w")
+    ids = []
+    for b in range(6):
+        recs = make_records([f"ACGTAC{b:03b}".replace("0", "A").replace("1", "G") + s for s in ("TT", "CC", "GA")])
+        ids += ds.append(recs, overlays={"lab": pa.table({"id": recs.column("id"), "v": [float(b)] * 3})}).ids
+    original = cp.rewrite
+    late: dict = {}
+
+    def rewrite_then_others_write(*args, **kw):
+        res = original(*args, **kw)
+        other = Dataset.open(usr_root, "test/w")  # another writer, while the compaction holds no lock
+        late["ids"] = other.append(make_records(["TTTTTTTTTTGG", "TTTTTTTTTTCC"])).ids
+        other.write_overlay("lab", pa.table({"id": [ids[0]], "v": [99.0]}))
+        other.delete([ids[1]])
+        return res
+
+    monkeypatch.setattr(cp, "rewrite", rewrite_then_others_write)
+    res = ds.compact(target_rows=100)
+    assert res["parts_rewritten"] == 6
+    frame = ds.scan().collect()
+    assert set(frame["id"]) == (set(ids) - {ids[1]}) | set(late["ids"])
+    assert dict(zip(frame["id"], frame["lab__v"], strict=True))[ids[0]] == 99.0  # the later overlay wins
+    assert validate(ds).ok and validate(ds).warnings == []
+
+
+def test_a_compaction_that_lost_the_race_changes_nothing(usr_root, monkeypatch):
+    from dnadesign.core.errors import ConflictError
+    from dnadesign.usr import compact as cp
+    from dnadesign.usr.schema import make_records
+
+    ds = Dataset.create(usr_root, "test/r")
+    for b in range(4):
+        ds.append(make_records([f"GGCA{b:02b}".replace("0", "T").replace("1", "C") + s for s in ("AAAA", "CCCC")]))
+    original = cp.rewrite
+    calls = {"n": 0}
+
+    def rewrite_while_another_compacts(*args, **kw):
+        res = original(*args, **kw)
+        calls["n"] += 1
+        if calls["n"] == 1:
+            Dataset.open(usr_root, "test/r").compact(target_rows=100)  # wins the race
+        return res
+
+    monkeypatch.setattr(cp, "rewrite", rewrite_while_another_compacts)
+    winner_state = None
+    with pytest.raises(ConflictError, match="changed while it was being compacted"):
+        ds.compact(target_rows=100)
+    winner_state = ds.manifest().to_json()
+    assert len(ds.manifest().parts) == 1 and validate(ds).ok and validate(ds).warnings == []
+    assert not list((ds.paths.index_dir / "staging").iterdir())
+    assert ds.manifest().to_json() == winner_state

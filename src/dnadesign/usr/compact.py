@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
+from ..core.errors import ConflictError
 from . import index as idx
 from . import parts as pt
 from .keys import id_keys
@@ -48,6 +49,10 @@ class Rewrite:
     base_written: list[pt.Written] = field(default_factory=list)
     overlay_written: dict[str, list[pt.Written]] = field(default_factory=dict)
     stats: dict[str, int] = field(default_factory=dict)
+    retired: list[FileEntry] = field(default_factory=list)
+
+    def written(self) -> list[pt.Written]:
+        return [*self.base_written, *(w for ws in self.overlay_written.values() for w in ws)]
 
 
 def _consecutive(flags: Sequence[bool]) -> list[list[int]]:
@@ -83,11 +88,14 @@ def pending_overlay_rows(rd: DatasetReader, namespaces: Sequence[str], samples: 
 
 
 def rewrite(paths: DatasetPaths, man: Manifest, *, metadata: Mapping[str, str], target_rows: int = TARGET_ROWS,
-            fold: Sequence[str] | None = None, every_part: bool = False, fold_fraction: float = FOLD_FRACTION) -> Rewrite:
-    """Plan and write the new parts; returns the manifest to commit (the caller holds the lock).
+            fold: Sequence[str] | None = None, every_part: bool = False, fold_fraction: float = FOLD_FRACTION,
+            stage: Path | None = None) -> Rewrite:
+    """Plan and write the new parts of a rewrite of `man`; returns the manifest it leads to.
 
     `fold=None` folds every overlay namespace; a list folds only those. `every_part` rewrites all
     base parts (materialize); otherwise small parts and overlay-heavy parts are chosen (tiered).
+    With `stage`, the new parts are written there (see `parts.publish`), so the rewrite can run
+    without the dataset lock and be committed with `rebase` + `parts.publish` under it.
     """
     rd = DatasetReader(paths, man)
     fold_ns = [ns for ns in man.namespaces() if fold is None or ns in fold]
@@ -118,7 +126,7 @@ def rewrite(paths: DatasetPaths, man: Manifest, *, metadata: Mapping[str, str], 
             prev = man.parts[g[0] - 1].file if g[0] > 0 else None
             nxt = man.parts[g[-1] + 1].file if g[-1] + 1 < n else None
             names = pt.successor_names(entries[0].file, prev, nxt, token)
-            new_parts += _write_rolling(paths.dir, names, schema, tables, metadata, target_rows)
+            new_parts += _write_rolling(paths.dir, names, schema, tables, metadata, target_rows, stage)
             retired += entries
             out.stats["parts_rewritten"] += len(entries)
             out.stats["rows_rewritten"] += sum(e.rows for e in entries)
@@ -132,7 +140,7 @@ def rewrite(paths: DatasetPaths, man: Manifest, *, metadata: Mapping[str, str], 
         done = track.get(ns)
         if ns not in fold_ns:
             continue
-        written, gone = _carry_overlay(rd, ns, entries, done, small, metadata)
+        written, gone = _carry_overlay(rd, ns, entries, done, small, metadata, stage)
         if gone:
             out.overlay_written[ns] = written
             retired += gone
@@ -142,11 +150,41 @@ def rewrite(paths: DatasetPaths, man: Manifest, *, metadata: Mapping[str, str], 
                 out.manifest.overlays[ns] = sorted(left, key=lambda e: e.file)
             else:
                 out.manifest.overlays.pop(ns, None)
+    out.retired = retired
     if not retired:
         return out
     out.changed = True
     _record_provenance(out, retired)
     return out
+
+
+def rebase(res: Rewrite, start: Manifest, current: Manifest) -> Manifest:
+    """The rewrite applied to `current`, the manifest at commit time (the rewrite read `start`).
+
+    Writers that committed meanwhile only added files (appends, overlays, tombstones): those stay.
+    If a file the rewrite retires is no longer listed (another compaction, a snapshot restore),
+    the rewrite is stale: ConflictError, and nothing changes.
+    """
+    listed = {e.file for e in current.all_files()}
+    gone = [e.file for e in res.retired if e.file not in listed]
+    if gone:
+        raise ConflictError(f"{current.dataset} changed while it was being compacted ({gone[0]} is no longer listed)",
+                            hint="run `usr compact` again")
+    retired = {e.file for e in res.retired}
+    new = current.copy()
+    added_parts = [e for e in current.parts if e.file not in {p.file for p in start.parts}]
+    new.parts = sorted([*(e for e in current.parts if e.file not in retired), *(w.entry for w in res.base_written)],
+                       key=lambda e: e.file)
+    for ns in set(current.overlays) | set(res.overlay_written):
+        kept = [e for e in current.overlays.get(ns, []) if e.file not in retired]
+        entries = sorted([*kept, *(w.entry for w in res.overlay_written.get(ns, []))], key=lambda e: e.file)
+        if entries:
+            new.overlays[ns] = entries
+        else:
+            new.overlays.pop(ns, None)
+    if start.dedupe_on_read and not res.manifest.dedupe_on_read and not added_parts:
+        new.dedupe_on_read = False  # the rewrite removed the duplicates, and no part came in meanwhile
+    return new
 
 
 def _base_columns(rd: DatasetReader, entries: Sequence[FileEntry]) -> set[str]:
@@ -157,7 +195,7 @@ def _base_columns(rd: DatasetReader, entries: Sequence[FileEntry]) -> set[str]:
 
 
 def _write_rolling(dataset_dir: Path, names: Iterator[str], schema: pa.Schema, tables: Iterator[pa.Table],
-                   metadata: Mapping[str, str], target_rows: int) -> list[pt.Written]:
+                   metadata: Mapping[str, str], target_rows: int, stage: Path | None = None) -> list[pt.Written]:
     """Write a stream of tables into parts of at most `target_rows` rows each."""
     written: list[pt.Written] = []
     stream = (t for t in tables if t.num_rows)
@@ -182,11 +220,11 @@ def _write_rolling(dataset_dir: Path, names: Iterator[str], schema: pa.Schema, t
             if t is None:
                 return written
             carry.append(t)
-        written.append(pt.write_batches(dataset_dir, next(names), schema, one_part(), metadata))
+        written.append(pt.write_batches(dataset_dir, next(names), schema, one_part(), metadata, stage))
 
 
 def _carry_overlay(rd: DatasetReader, ns: str, entries: list[FileEntry], done: np.ndarray | None,
-                   small: int, metadata: Mapping[str, str]) -> tuple[list[pt.Written], list[FileEntry]]:
+                   small: int, metadata: Mapping[str, str], stage: Path | None) -> tuple[list[pt.Written], list[FileEntry]]:
     """Rewrite a namespace's overlay parts that lost rows to folding, or are small and next to
     each other; big untouched parts stay. Returns (new parts, retired parts)."""
     starts = np.concatenate([[0], np.cumsum([rd.file(e).metadata.num_rows for e in entries])]).astype(np.int64)
@@ -208,7 +246,7 @@ def _carry_overlay(rd: DatasetReader, ns: str, entries: list[FileEntry], done: n
         prev = entries[g[0] - 1].file if g[0] > 0 else None
         nxt = entries[g[-1] + 1].file if g[-1] + 1 < len(entries) else None
         names = pt.successor_names(group[-1].file, prev, nxt, token)
-        written += _write_rolling(rd.paths.dir, names, schema, tables, {**metadata, "usr:namespace": ns}, 1 << 62)
+        written += _write_rolling(rd.paths.dir, names, schema, tables, {**metadata, "usr:namespace": ns}, 1 << 62, stage)
     return written, gone
 
 

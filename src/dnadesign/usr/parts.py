@@ -8,6 +8,7 @@ not the file.
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
@@ -17,7 +18,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from ..core.atomic import atomic_write_with
+from ..core.atomic import atomic_write_with, fsync_dir
 from ..core.ids import sha256_file
 from ..core.timeutil import compact_stamp
 from . import index as idx
@@ -52,11 +53,27 @@ def successor_names(anchor: str, prev: str | None, nxt: str | None, token: str) 
 
 @dataclass
 class Written:
-    """A part just written: its manifest entry and its index entries (part-local row-group ordinals)."""
+    """A part just written: its manifest entry, its index entries (part-local row-group ordinals),
+    and where the file is now (its final place, or a staging copy until `publish`)."""
 
     entry: FileEntry
     run_part: idx.RunPart
     index_entries: np.ndarray
+    path: Path | None = None
+
+
+def publish(dataset_dir: Path, written: Iterable[Written]) -> None:
+    """Move staged parts to their final names (atomic renames on one file system), then fsync."""
+    dirs = set()
+    for w in written:
+        final = dataset_dir / w.entry.file
+        if w.path is not None and w.path != final:
+            final.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(w.path, final)
+            w.path = final
+            dirs.add(final.parent)
+    for d in dirs:
+        fsync_dir(d)
 
 
 def _with_metadata(schema: pa.Schema, metadata: Mapping[str, str]) -> pa.Schema:
@@ -71,10 +88,11 @@ def write_table(dataset_dir: Path, relpath: str, table: pa.Table, metadata: Mapp
 
 
 def write_batches(dataset_dir: Path, relpath: str, schema: pa.Schema, batches: Iterable[pa.Table | pa.RecordBatch],
-                  metadata: Mapping[str, str]) -> Written:
+                  metadata: Mapping[str, str], stage: Path | None = None) -> Written:
     """Stream tables into one part; returns its entry and index entries. Row groups are exactly
-    ROW_GROUP_ROWS rows (the last one shorter) whatever the batch sizes."""
-    path = dataset_dir / relpath
+    ROW_GROUP_ROWS rows (the last one shorter) whatever the batch sizes. With `stage`, the file is
+    written under that directory (invisible to readers and to `gc`) until `publish` moves it."""
+    path = (stage or dataset_dir) / relpath
     schema = _with_metadata(schema, metadata)
     rg_rows: list[int] = []
     chunks: list[np.ndarray] = []
@@ -90,7 +108,7 @@ def write_batches(dataset_dir: Path, relpath: str, schema: pa.Schema, batches: I
     rows = sum(rg_rows)
     entry = FileEntry(relpath, sha256_file(path), rows, path.stat().st_size)
     ents = np.concatenate(chunks) if chunks else np.zeros(0, np.uint64)
-    return Written(entry, idx.RunPart(relpath, entry.sha256, rg_rows), ents)
+    return Written(entry, idx.RunPart(relpath, entry.sha256, rg_rows), ents, path)
 
 
 def _regroup(batches: Iterable[pa.Table | pa.RecordBatch], schema: pa.Schema) -> Iterator[pa.Table]:

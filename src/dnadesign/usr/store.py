@@ -11,8 +11,13 @@ stays valid, with or without the batch, never half of it.
 from __future__ import annotations
 
 import contextlib
+import json
+import os
 import re
 import shutil
+import socket
+import time
+import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,6 +44,9 @@ from .manifest import FileEntry, Manifest
 from .schema import RECORD_FIELDS, RECORD_SCHEMA, check_derived_name, check_namespace
 
 LOCK_TIMEOUT_S = 600.0
+STAGING = "staging"  # under _index/: local only, never synced, not seen by gc or validate as data
+OWNER = ".owner"
+STALE_STAGING_S = 24 * 3600
 EXACT_CHECK_ROWS = 256  # overlay writes up to this size confirm every key against the stored ids
 TOMBSTONE_NS = "usr"
 TOMBSTONE_COLUMNS = {"usr__deleted": "bool", "usr__deleted_at": "timestamp[us, tz=UTC]", "usr__deleted_reason": "string"}
@@ -448,21 +456,34 @@ class Dataset:
 
     def compact(self, *, target_rows: int = cp.TARGET_ROWS, actor: ev.Actor | None = None) -> dict[str, int]:
         """Tiered, streaming compaction: merge small parts (folding their overlay values into them),
-        leave big ones; then remove unreferenced files, stale index runs and leftover temp files."""
-        with self.lock():
-            man = self.manifest()
-            before = len(man.all_files())
-            res = cp.rewrite(self.paths, man, metadata=self._part_metadata(), target_rows=target_rows)
-            new = res.manifest
-            digest = man.digest()
-            if res.changed:
-                cp.save_index(self.paths, res)
-                digest = new.save(self.paths.manifest)
-            removed = self._gc(new)
-            self._maintain_index(new, [idx.BASE_GROUP, *(idx.overlay_group(ns) for ns in new.namespaces())])
-            stats = {"files_before": before, "files_after": len(new.all_files()), "files_removed": removed, **res.stats}
-            if res.changed or removed:
-                self._event("compact", new, digest, metrics=stats, actor=actor)
+        leave big ones; then remove unreferenced files, stale index runs and leftover temp files.
+
+        The new parts are written without the lock, into `_index/staging/` (invisible to readers,
+        `gc` and sync); the lock is held only to commit: writers appending meanwhile wait seconds,
+        not the length of the rewrite, and what they added stays (see `compact.rebase`).
+        """
+        start = self.manifest()
+        before = len(start.all_files())
+        stage = self.paths.index_dir / STAGING / uuid.uuid4().hex[:12]
+        stage.mkdir(parents=True)
+        (stage / OWNER).write_text(json.dumps({"host": socket.gethostname(), "pid": os.getpid(), "started": utc_now_iso()}))
+        try:
+            res = cp.rewrite(self.paths, start, metadata=self._part_metadata(), target_rows=target_rows, stage=stage)
+            with self.lock():
+                current = self.manifest()
+                new = cp.rebase(res, start, current) if res.changed else current
+                digest = current.digest()
+                if res.changed:
+                    pt.publish(self.dir, res.written())
+                    cp.save_index(self.paths, res)
+                    digest = new.save(self.paths.manifest)
+                removed = self._gc(new)
+                self._maintain_index(new, [idx.BASE_GROUP, *(idx.overlay_group(ns) for ns in new.namespaces())])
+                stats = {"files_before": before, "files_after": len(new.all_files()), "files_removed": removed, **res.stats}
+                if res.changed or removed:
+                    self._event("compact", new, digest, metrics=stats, actor=actor)
+        finally:
+            shutil.rmtree(stage, ignore_errors=True)
         return stats
 
     def referenced_files(self, man: Manifest | None = None) -> set[str]:
@@ -495,10 +516,31 @@ class Dataset:
         orphans, temps = self.leftover_files(man)
         for rel in [*orphans, *temps]:
             self.paths.file(rel).unlink(missing_ok=True)
+        for d in self.stale_staging():
+            shutil.rmtree(d, ignore_errors=True)
         keep = {(e.file, e.sha256) for e in man.all_files()}
         idx.clean(self.paths.index_dir, keep)
         idx.remove_legacy(self.paths.index_dir)
         return len(orphans) + len(temps)
+
+    def stale_staging(self) -> list[Path]:
+        """Staging directories of rewrites that died: their process is gone (same host), or they
+        are older than a day (another host). A running rewrite's directory is never listed."""
+        staging = self.paths.index_dir / STAGING
+        out: list[Path] = []
+        if not staging.is_dir():
+            return out
+        host = socket.gethostname()
+        for d in sorted(staging.iterdir()):
+            try:
+                owner = json.loads((d / OWNER).read_text())
+                alive = owner.get("host") != host or _pid_alive(int(owner.get("pid", 0)))
+            except (OSError, ValueError):
+                alive = False
+            with contextlib.suppress(OSError):
+                if not alive or time.time() - d.stat().st_mtime > STALE_STAGING_S:
+                    out.append(d)
+        return out
 
     def gc(self) -> int:
         """Remove files no manifest or snapshot names, and temp files left by interrupted writes."""
@@ -576,6 +618,18 @@ def _id_array(ids: Any) -> pa.Array:
     if isinstance(ids, pa.Array):
         return ids
     return pa.array(list(ids), pa.string())
+
+
+def _pid_alive(pid: int) -> bool:
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _make_dirs(path: Path) -> list[Path]:

@@ -466,6 +466,8 @@ def validate(ds: Dataset, *, hashes: bool = True, max_examples: int = 5) -> Vali
         rep.warnings.append(f"{rel}: not referenced by the manifest or a snapshot (left by an interrupted write; `usr compact` removes it)")
     for rel in temps:
         rep.warnings.append(f"{rel}: temp file of an interrupted write (`usr compact` removes it)")
+    for d in ds.stale_staging():
+        rep.warnings.append(f"{d.relative_to(ds.dir).as_posix()}: new parts of an interrupted compaction (`usr compact` removes them)")
     return rep
 
 
