@@ -19,6 +19,7 @@ from dnadesign.densegen.config import load_config
 from dnadesign.densegen.pipeline import FlushFailedError, RunOptions, changed_keys, derive_seed, run, strip_quotas
 from dnadesign.densegen.signals import SignalGuard, StopFlag
 from dnadesign.densegen.sinks import ParquetSink, UsrSink
+from tests.helpers_validate import assert_workspace_valid
 
 
 @pytest.fixture(autouse=True)
@@ -60,6 +61,7 @@ def test_flush_failure_is_reported_and_keeps_committed_rows(tmp_path, monkeypatc
     assert u.height == 4 and sorted(u["id"].to_list()) == sorted(p["id"].to_list())
     started = [e for e in diagnostics(ws) if e["event"] == "session_started"][-1]
     assert started["aligned"]["to_parquet"] >= 1
+    assert_workspace_valid(ws)
 
 
 def test_sequence_length_change_is_refused_on_resume(tmp_path):

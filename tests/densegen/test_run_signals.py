@@ -12,6 +12,8 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent))
 from run_fixtures import dense, dense_popen, diagnostics, make_workspace, parquet_rows, usr_events, usr_rows, wait_for  # noqa: E402
 
+from tests.helpers_validate import assert_workspace_valid
+
 pytestmark = pytest.mark.slow
 
 
@@ -47,6 +49,7 @@ def test_stop_signal_flushes_records_state_and_exits_128_plus_signum(tmp_path, s
     assert health[-1]["metrics"]["generated"] == accepted
     finished = [e for e in diagnostics(ws) if e["event"] == "session_finished"]
     assert finished and finished[-1]["status"] == "interrupted" and finished[-1]["exit_code"] == 128 + sig
+    assert_workspace_valid(ws)
 
 
 def test_sigkill_loses_at_most_one_checkpoint_and_resume_writes_no_duplicates(tmp_path):
@@ -66,6 +69,7 @@ def test_sigkill_loses_at_most_one_checkpoint_and_resume_writes_no_duplicates(tm
     committed = usr_rows(ws).height
     assert accepted_before - committed <= every  # lost at most one checkpoint interval
     parquet_rows(ws)  # the parquet sink is readable right after a SIGKILL (manifest + immutable parts)
+    assert_workspace_valid(ws)  # valid right after the kill, before any repair
     # the stale lock of the killed process does not block, and the resume completes the quotas
     r = dense("run", "--no-plot", "-c", str(cfg))
     assert r.returncode == 0, r.stderr
@@ -76,3 +80,4 @@ def test_sigkill_loses_at_most_one_checkpoint_and_resume_writes_no_duplicates(tm
     assert statuses[0] == "started" and "resumed" in statuses and statuses[-1] == "completed"
     manifest = json.loads((ws / "outputs" / "meta" / "run_manifest.json").read_text())
     assert manifest["status"] == "completed"
+    assert_workspace_valid(ws)

@@ -12,6 +12,7 @@ from dnadesign.core.events import Actor
 from dnadesign.densegen.outputs import RunOutputs
 from dnadesign.densegen.sinks import COLUMNS, Accepted, ParquetSink, UsrSink, build_table
 from dnadesign.densegen.solver import Placement
+from tests.helpers_validate import assert_dataset_valid
 
 
 def _acc(seq: str, plan: str = "p") -> Accepted:
@@ -71,6 +72,9 @@ def test_usr_sink_commits_records_and_overlay_together(tmp_path):
     flat = df.select("id", "densegen__placements").explode("densegen__placements").unnest("densegen__placements")
     assert set(flat["strand"].to_list()) == {"+", "-"}
     assert sink.all_ids() == set(df["id"].to_list())
+    # the list<struct> placements column is recorded as `list<element: ...>` by a parquet round trip:
+    # the same type as `list<item: ...>` (usr validate used to call every densegen dataset INVALID)
+    assert_dataset_valid(tmp_path / "usr", "densegen/t")
 
 
 def test_sinks_have_identical_columns_and_align(tmp_path):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -32,6 +33,11 @@ class ValidationReport:
 
     def as_dict(self) -> dict:
         return {"ok": self.ok, "rows": self.rows, "files": self.files, "errors": self.errors, "warnings": self.warnings}
+
+
+def _type_name(t: object) -> str:
+    """An Arrow type's name with list value fields unnamed (`list<element: x>` and `list<item: x>` are one type)."""
+    return re.sub(r"\b(list|large_list)<\w+: ", r"\1<item: ", str(t))
 
 
 def _check_file(ds: Dataset, entry: FileEntry, rep: ValidationReport, hashes: bool) -> bool:
@@ -117,7 +123,7 @@ def validate(ds: Dataset, *, hashes: bool = True, max_examples: int = 5) -> Vali
                 recorded = man.columns.get(name)
                 if recorded is None:
                     rep.errors.append(f"{entry.file}: column {name} has no recorded type in the manifest")
-                elif str(table.schema.field(name).type) != recorded:
+                elif _type_name(table.schema.field(name).type) != _type_name(recorded):
                     rep.errors.append(f"{entry.file}: column {name} is {table.schema.field(name).type}, recorded as {recorded}")
             keys = pl.from_arrow(table.column("id"))
             if keys.n_unique() != keys.len():
