@@ -42,7 +42,7 @@ def probe_solver(workers: int = 1) -> float:
                           hint="reinstall with `uv sync` (ortools is required)") from None
     except ConfigError:
         raise
-    except Exception as e:  # any solver failure is a failed probe, not a crash
+    except Exception as e:  # noqa: BLE001 - any solver failure is a failed probe, not a crash
         raise ConfigError(f"solver probe failed: {type(e).__name__}: {e}",
                           hint="check the ortools installation (`uv sync`) and the CPU allocation") from None
     return time.perf_counter() - t0

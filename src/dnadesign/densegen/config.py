@@ -8,17 +8,21 @@ to the config file's directory. The schema is documented in ``docs/dense-config.
 
 from __future__ import annotations
 
+import difflib
 import os
 import re
+import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from ..core.errors import ConfigError
+from ..core.errors import ConfigError, DnadesignError
 from ..core.ids import sha256_bytes, validate_dataset_id
+from ..core.scheduler import allocated_cpus
+from .solver.types import SolverOptions
 
 SCHEMA_VERSION = 1
 CONFIG_ENV = "DENSEGEN_CONFIG"
@@ -137,7 +141,7 @@ class UsrSequencesInput(Strict):
     def _ds(cls, v: str) -> str:
         try:
             return validate_dataset_id(v)
-        except Exception:
+        except DnadesignError:
             raise ValueError(f"dataset {v!r} must be namespace/name with lowercase letters, digits, '_', '.', '-'") from None
 
 
@@ -198,7 +202,7 @@ class KmerRule(Strict):
         return [_dna(k, "k-mer") for k in v]
 
 
-KmerSpec = Union[str, KmerRule]
+KmerSpec = str | KmerRule
 
 
 def _kmer_items(v: list) -> list:
@@ -269,7 +273,7 @@ class UsrOutput(Strict):
             return v
         try:
             return validate_dataset_id(v)
-        except Exception:
+        except DnadesignError:
             raise ValueError(f"dataset {v!r} must be namespace/name with lowercase letters, digits, '_', '.', '-'") from None
 
 
@@ -631,8 +635,6 @@ def _key_path(loc: tuple, raw: Any) -> str:
 
 def _models_in(annotation: Any) -> list[type[BaseModel]]:
     """Every pydantic model reachable through list / dict / Union / Annotated in `annotation`."""
-    import typing
-
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):
         return [annotation]
     out: list[type[BaseModel]] = []
@@ -642,8 +644,6 @@ def _models_in(annotation: Any) -> list[type[BaseModel]]:
 
 
 def _tag_matches(cls: type[BaseModel], tag: Any) -> bool:
-    import typing
-
     f = cls.model_fields.get("type")
     return f is not None and tag in typing.get_args(f.annotation)
 
@@ -682,8 +682,6 @@ _DROPPED = {"backend": "the solver is always CP-SAT", "log_dir": "logs always go
 
 
 def _format_error(exc: ValidationError, raw: Any, path: Path) -> ConfigError:
-    import difflib
-
     errors = sorted(exc.errors(), key=lambda e: e["type"] != "extra_forbidden")  # unknown keys explain the rest
     err = errors[0]
     loc = tuple(err.get("loc", ()))
@@ -692,7 +690,8 @@ def _format_error(exc: ValidationError, raw: Any, path: Path) -> ConfigError:
     if err["type"] == "extra_forbidden":
         allowed = _allowed_keys(DenseConfig, loc, raw)
         key = str(loc[-1]) if loc else ""
-        guess = _RENAMED.get(key) or (difflib.get_close_matches(key, allowed or [], n=1, cutoff=0.6) or [None])[0]
+        close = difflib.get_close_matches(key, allowed or [], n=1, cutoff=0.6)
+        guess = _RENAMED.get(key) or (close[0] if close else None)
         did = f" (did you mean `{guess}`?)" if guess else ""
         if key in _DROPPED:
             did = f" (not needed: {_DROPPED[key]})"
@@ -809,9 +808,6 @@ class LoadedConfig:
 
     def solver_options(self, *, seed: int | None = None, workers: int | None = None):
         """`SolverOptions` from the solver section; workers default to the scheduler's CPU allocation."""
-        from ..core.scheduler import allocated_cpus
-        from .solver import SolverOptions
-
         s = self.model.solver
         n = workers or s.workers or allocated_cpus()
         return SolverOptions(time_limit_s=s.time_limit_s, seed=self.model.runtime.seed if seed is None else seed,

@@ -16,8 +16,8 @@ from typing import Any
 import yaml
 
 from ..core.atomic import atomic_write_text
-from ..core.errors import ConfigError, ConflictError, InputError, NotFoundError
-from .config import _RUN_ID, DEFAULT_CONFIG_NAME, read_yaml
+from ..core.errors import ConfigError, ConflictError, DnadesignError, InputError, NotFoundError
+from .config import _RUN_ID, DEFAULT_CONFIG_NAME, parse_config, read_yaml
 
 WORKSPACE_ROOT_ENV = "DENSEGEN_WORKSPACE_ROOT"
 OUTPUT_SUBDIRS = ("meta", "tables", "plots", "logs")
@@ -60,7 +60,7 @@ def _describe(path: Path) -> str:
     try:
         raw, _ = read_yaml(path / DEFAULT_CONFIG_NAME)
         return str(((raw or {}).get("run") or {}).get("description") or "")
-    except Exception:
+    except (DnadesignError, AttributeError, TypeError):  # a listing must not fail on one broken config
         return "(config unreadable)"
 
 
@@ -90,7 +90,7 @@ def find_packaged(name: str) -> Path:
 
 def _rewrite_inputs(raw: dict, src_dir: Path, dest: Path, copy_inputs: bool) -> list[str]:
     """Point input paths of a config copied from `src_dir` at files usable from `dest`."""
-    notes = []
+    notes: list[str] = []
     for inp in raw.get("inputs") or []:
         if not isinstance(inp, dict):
             continue
@@ -145,13 +145,12 @@ def init_workspace(ws_id: str, *, root: Path, from_workspace: str | None = None,
     dest = (root / ws_id).resolve()
     if dest.exists() and any(dest.iterdir()):
         raise ConflictError(f"{dest} already exists and is not empty", hint="choose another id or --root")
-    src_cfg = find_packaged(from_workspace) / DEFAULT_CONFIG_NAME if from_workspace else Path(from_config).expanduser().resolve()
+    src_cfg = (find_packaged(from_workspace) / DEFAULT_CONFIG_NAME if from_workspace
+               else Path(str(from_config)).expanduser().resolve())
     raw, _ = read_yaml(src_cfg)
     if not isinstance(raw, dict):
         raise ConfigError(f"{src_cfg}: the config must be a YAML mapping")
     # validate the source before copying anything
-    from .config import parse_config
-
     parse_config(raw, src_cfg)
     dest.mkdir(parents=True, exist_ok=True)
     try:
