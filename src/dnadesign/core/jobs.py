@@ -11,11 +11,12 @@ from __future__ import annotations
 import shutil
 import signal as _signal
 import subprocess
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
 from .events import Actor, append_event, job_block, make_event, read_events
+from .scheduler_query import end_reason
 
 CANCEL_SIGNALS = {int(_signal.SIGTERM), int(_signal.SIGKILL), int(_signal.SIGINT), int(_signal.SIGUSR2)}
 TERMINAL_STATES = ("completed", "failed", "cancelled", "lost")
@@ -56,11 +57,13 @@ def job_finished(log_path: str | Path, dataset_id: str, actor: Actor, *, exit_co
                  reason: str | None = None) -> dict[str, Any] | None:
     """`job_finished` with the state classified from the exit code and signal, and why (`args.reason`).
 
+    A signal may be the scheduler's time limit rather than a cancel: what the scheduler says is recorded.
     None outside a scheduler.
     """
+    told = end_reason(env) if signal is not None else {}
     args = {"reason": reason} if reason else None
     return emit_job_event(log_path, dataset_id, actor, "job_finished", env=env, metrics=metrics, args=args,
-                          state=classify(exit_code, signal), exit_code=exit_code, signal=signal)
+                          state=classify(exit_code, signal), exit_code=exit_code, signal=signal, **told)
 
 
 def job_key(job: Mapping[str, Any]) -> tuple[str, str, str]:
@@ -92,7 +95,7 @@ def scheduler_still_knows(job: Mapping[str, Any]) -> bool | None:
     return None
 
 
-def find_unfinished(events: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+def find_unfinished(events: Iterable[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
     """`job_started` events with no later `job_finished` / `job_lost` for the same job task."""
     started: dict[tuple[str, str, str], Mapping[str, Any]] = {}
     for event in events:

@@ -56,6 +56,8 @@ def register(app: typer.Typer, inspect_app: typer.Typer) -> None:
                                                     help="Stop cleanly after this many seconds (default: runtime.max_seconds)."),
         parallel_libraries: int = typer.Option(1, "--parallel-libraries", min=1, metavar="K",
                                                help="Solve K libraries at once, each with workers/K CP-SAT workers (one writer)."),
+        metrics_dir: Path | None = typer.Option(None, "--metrics-dir", metavar="DIR",
+                                                help="Write Prometheus textfile metrics here while running (node_exporter's textfile directory)."),
         shard: str | None = typer.Option(None, "--shard", metavar="K/N",
                                          help="Run as task K of N array tasks sharing this config's quotas (default: "
                                               "from SLURM_ARRAY_* / SGE_TASK_*; `none` turns array mode off)."),
@@ -74,6 +76,7 @@ def register(app: typer.Typer, inspect_app: typer.Typer) -> None:
         # Route stop signals first, so every thread started later (polars, arrow, CP-SAT) inherits the mask.
         with SignalGuard(stop):
             from .pipeline import run
+            from .run_metrics import metered
             from .settings import LOG_LEVELS, RunOptions
             from .shard import resolve_shard
 
@@ -81,6 +84,7 @@ def register(app: typer.Typer, inspect_app: typer.Typer) -> None:
             try:
                 array_task = resolve_shard(shard)
                 cfg = _load(config)
+                run = metered(run, metrics_dir, cfg)  # the same run, with textfile metrics when --metrics-dir is given
             except DnadesignError as exc:  # the task still leaves a trace (job_started + job_finished)
                 trace_failed_start(config, cfg, exc, int(exc.exit_code))
                 raise
@@ -98,6 +102,7 @@ def register(app: typer.Typer, inspect_app: typer.Typer) -> None:
             err.print(f"[green]{result.message}[/green]", highlight=False)
             for loc in result.sinks:
                 err.print(f"  output: {loc}", highlight=False)
+            _report_unplaced(cfg, note)
             if not no_plot:
                 _plots_after_run(cfg)
         else:
@@ -108,6 +113,13 @@ def register(app: typer.Typer, inspect_app: typer.Typer) -> None:
             sys.stderr.flush()
             os._exit(safe_exit_code(result.exit_code))
         raise typer.Exit(safe_exit_code(result.exit_code))
+
+    def _report_unplaced(cfg, note) -> None:
+        from .coverage_report import render_line
+        from .inspect_run import inspect_run
+
+        for entry in inspect_run(cfg)["unplaced_regulators"]:
+            note("WARNING", f"warning: {render_line(entry)}")
 
     def _plots_after_run(cfg) -> None:
         from ..core.errors import DnadesignError
@@ -160,6 +172,10 @@ def register(app: typer.Typer, inspect_app: typer.Typer) -> None:
             out.print(f"{name}: {loc}", highlight=False)
         if info.get("usr_events_path"):
             out.print(f"usr events: {info['usr_events_path']}", highlight=False)
+        from .coverage_report import render_line
+
+        for entry in info.get("unplaced_regulators") or []:
+            out.print(f"warning: {render_line(entry)}", highlight=False)
         if info.get("last_session"):
             s = info["last_session"]
             out.print(f"last session: {s.get('status')} at {s.get('finished_at')} (exit {s.get('exit_code')})"

@@ -17,6 +17,7 @@ from ..core.errors import InputError
 from ..core.events import tail_events
 from ..usr.layout import DatasetPaths, resolve_root
 from .config import LoadedConfig
+from .coverage_report import placed_regulators, unplaced_regulators
 from .outputs import committed_frame
 from .plans import resolve_plans
 from .sinks.records import PLAN_COL, RUN_COL
@@ -98,7 +99,8 @@ def inspect_run(cfg: LoadedConfig) -> dict[str, Any]:
     manifest = meta.load_manifest() or {}
     state = meta.load_state()
     eff = meta.load_effective() or {}
-    frame, _ = committed_frame(cfg, ["id", PLAN_COL, RUN_COL, "densegen__n_sites", "densegen__sites_per_100bp", "densegen__gc"])
+    frame, _ = committed_frame(cfg, ["id", PLAN_COL, RUN_COL, "densegen__n_sites", "densegen__sites_per_100bp", "densegen__gc",
+                                     "densegen__regulators"])
     prev = eff.get("quotas", {})
     plans = [p.with_quota(max(p.quota, int(prev.get(p.name, 0)))) for p in resolve_plans(cfg)]
     stats: dict[str, dict] = {}
@@ -157,4 +159,5 @@ def inspect_run(cfg: LoadedConfig) -> dict[str, Any]:
         "usr_events_path": str(usr_events_path(cfg)) if target is not None else None,
         "diagnostics": str(meta.events_path),
         "state": state.as_dict() if state else None,
+        "unplaced_regulators": unplaced_regulators(cfg, *placed_regulators(frame)),
     }
