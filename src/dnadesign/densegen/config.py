@@ -488,7 +488,7 @@ class PostprocessConfig(Strict):
 
 class LoggingConfig(Strict):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
-    progress: Literal["auto", "bar", "lines"] = "auto"
+    progress: Literal["auto", "bar", "lines", "off"] = "auto"
     summary_interval_s: float = Field(default=30.0, gt=0)
 
 
