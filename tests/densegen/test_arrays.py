@@ -11,13 +11,13 @@ import multiprocessing as mp
 import random
 import subprocess
 import sys
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
-from run_fixtures import clean_env, dense, dense_bin, diagnostics, make_workspace, usr_events, usr_rows  # noqa: E402
+from run_fixtures import clean_env, dense, dense_bin, diagnostics, make_workspace, usr_events, usr_rows
 
 from dnadesign.core.errors import LockTimeoutError, UsageError
 from dnadesign.core.events import Actor
@@ -30,7 +30,6 @@ from dnadesign.densegen.sinks import Accepted, ParquetSink, UsrSink, build_table
 from dnadesign.densegen.solver import Placement
 from dnadesign.densegen.state import MetaDir
 from tests.helpers_validate import assert_dataset_valid, assert_workspace_valid
-
 
 # -- shards --------------------------------------------------------------------------------------
 
@@ -75,7 +74,7 @@ def test_settings_are_typed_and_take_the_configs_defaults(minimal):
 def _row(seq: str, plan: str = "p") -> Accepted:
     return Accepted(plan=plan, sequence=seq, placements=(Placement("s1", "LexA", 0, "+", seq[:6]),), objective=1.0,
                     bound=1.0, optimal=True, solve_time_s=0.01, library_hash="h", library_index=0, library_size=4,
-                    accepted_at=datetime.now(timezone.utc))
+                    accepted_at=datetime.now(UTC))
 
 
 def _seqs(n: int, seed: int) -> list[str]:

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
-from run_fixtures import diagnostics, make_workspace, usr_events, usr_rows
+from run_fixtures import diagnostics, make_workspace, usr_events, usr_rows, wait_for
 
 from dnadesign.core.errors import ConflictError
 from dnadesign.densegen.config import load_config
@@ -94,7 +94,9 @@ def test_signal_guard_sets_flag_and_restores_handler():
     with SignalGuard(stop):
         os.kill(os.getpid(), signal.SIGTERM)
         # the watcher (or, for a thread that predates the mask, the handler) records it
-        assert stop.wait(10)  # readiness: the flag is set (no fixed sleep)
+        # readiness: the flag is set; polled, because a thread that predates the mask may take the signal and
+        # the handler then runs in the main thread only when it runs Python code again
+        assert wait_for(lambda: stop.requested, timeout=10)
         assert stop.signum == signal.SIGTERM and stop.exit_code == 143 and stop.reason == "SIGTERM"
     assert signal.getsignal(signal.SIGTERM) == before
     assert signal.pthread_sigmask(signal.SIG_BLOCK, []) == mask_before
