@@ -7,6 +7,7 @@ session (lock, validation, outputs, quotas) -> library_loop (k libraries at once
 from __future__ import annotations
 
 import sys
+from datetime import UTC
 from pathlib import Path
 
 import pytest
@@ -164,3 +165,31 @@ def test_repeated_signals_within_the_window_are_one_request():
         os.kill(os.getpid(), signal.SIGUSR2)
         assert wait_for(lambda: stop.repeats == 2, timeout=10)  # recorded as repeats, not acted on: still alive
     assert stop.signum == signal.SIGTERM and stop.exit_code == 143
+
+
+def test_a_row_another_writer_stored_first_does_not_count_towards_the_quota(minimal):
+    from datetime import datetime
+
+    from dnadesign.densegen.outputs import RunOutputs
+    from dnadesign.densegen.sinks import Accepted, build_table
+    from dnadesign.densegen.solver import Placement
+
+    s, _ = _session(minimal(_usr_on))
+    try:
+        acceptor = Acceptor(state=s.state, outputs=s.outputs, settings=s.settings, diag=s.diag, health=s.health, meta=s.meta)
+        seqs = ["ACGTTGCAAGGCTTACGATCGATCGGATCCATGCAAGCTTGCATGCCTGCAGGTCGACTC"[:60], "T" * 20 + "ACGTACGTGGCC" * 3 + "A" * 4]
+        rows = [Accepted(plan="p", sequence=q, placements=(Placement("s", "LexA", 0, "+", q[:6]),), objective=1.0, bound=1.0,
+                         optimal=True, solve_time_s=0.1, library_hash="h", library_index=0, library_size=4,
+                         accepted_at=datetime.now(UTC)) for q in seqs]
+        acceptor.pending.extend(rows)
+        s.state.plans["p"].generated = 2
+        other = RunOutputs(s.cfg, Actor.current("densegen", run_id="t"))  # another task commits one of them first
+        assert other.commit(build_table(rows[:1], run_id="t"), {"p": 3}).added == {"p": 1}
+        res = acceptor.flush()
+        assert res is not None and res.added == {"p": 1} and res.duplicates == 1
+        assert s.state.plans["p"].generated == 2 and not s.state.plans["p"].done  # 2 of 3: the loop goes on
+        assert s.state.plans["p"].duplicates == 1
+    finally:
+        s.lock.release()
+        s.diag.close()
+    assert_dataset_valid(s.cfg.outputs_dir / "usr_datasets", "densegen/t")
