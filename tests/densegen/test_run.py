@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 sys.path.insert(0, str(Path(__file__).parent))
-from run_fixtures import dense, diagnostics, make_workspace, parquet_rows, usr_events, usr_rows  # noqa: E402
+from run_fixtures import dense, diagnostics, make_workspace, parquet_rows, usr_events, usr_rows
 
 from tests.helpers_validate import assert_workspace_valid
 

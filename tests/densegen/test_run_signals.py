@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
-from run_fixtures import dense, dense_popen, diagnostics, make_workspace, parquet_rows, usr_events, usr_rows, wait_for  # noqa: E402
+from run_fixtures import dense, dense_popen, diagnostics, make_workspace, parquet_rows, usr_events, usr_rows, wait_for
 
 from tests.helpers_validate import assert_workspace_valid
 
@@ -108,8 +108,9 @@ def test_group_signal_through_uv_run_repeated_is_one_graceful_stop(tmp_path, sig
     import os
     import subprocess
 
-    from tests.conftest import REPO
     from run_fixtures import clean_env
+
+    from tests.conftest import REPO
 
     ws = tmp_path / "ws"
     cfg = make_workspace(ws, quotas={"plain": 12, "sigma70": 12}, overrides={"runtime": {"checkpoint_every": 50}})

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import polars as pl
 import pyarrow.parquet as pq
@@ -20,7 +20,7 @@ def _acc(seq: str, plan: str = "p") -> Accepted:
     site = seq[2:8]
     return Accepted(plan=plan, sequence=seq, placements=(Placement("s1", "LexA", 2, "-", site), Placement("prom:up", "promoter", 10, "+", seq[10:16], True)),
                     objective=1.0, bound=1.0, optimal=True, solve_time_s=0.1, library_hash="abc", library_index=0,
-                    library_size=8, accepted_at=datetime.now(timezone.utc))
+                    library_size=8, accepted_at=datetime.now(UTC))
 
 
 SEQS = ["ACGTACGTACGTTTGACAGG", "TTTTACGTACGTTTGACAGG", "GGGGACGTACGTTTGACAGG", "CCCCACGTACGTTTGACAGG"]

@@ -10,7 +10,15 @@ import subprocess
 import pytest
 
 from tests.conftest import REPO, require_component
-from tests.densegen.run_fixtures import clean_env, dense_bin, diagnostics, make_workspace, usr_events, usr_rows, wait_for
+from tests.densegen.run_fixtures import (
+    clean_env,
+    dense_bin,
+    diagnostics,
+    make_workspace,
+    usr_events,
+    usr_rows,
+    wait_for,
+)
 from tests.helpers_validate import assert_workspace_valid
 
 pytestmark = [pytest.mark.e2e, pytest.mark.scheduler, pytest.mark.slow]
