@@ -120,6 +120,7 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=2)
     a = ap.parse_args()
     sys.path.insert(0, str(REPO / "src"))
+    commit = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
     load_before = os.getloadavg()
     single, array = [], []
     with tempfile.TemporaryDirectory(prefix="dense-array-bench-") as d:
@@ -132,7 +133,7 @@ def main() -> None:
     wn = statistics.median(x["wall_s"] for x in array)
     runs = single + array
     print(json.dumps({
-        "bench": "dense_array", "tasks": a.tasks, "quota_total": 2 * a.quota, "repeats": a.repeats,
+        "bench": "dense_array", "commit": commit or None, "tasks": a.tasks, "quota_total": 2 * a.quota, "repeats": a.repeats,
         "wall_single_s": w1, "wall_array_s": wn, "speedup_wall": round(w1 / wn, 2) if wn else None,
         "cpu_s_per_row_single": round(sum(x["cpu_s"] for x in single) / sum(x["rows"] for x in single), 3),
         "cpu_s_per_row_array": round(sum(x["cpu_s"] for x in array) / sum(x["rows"] for x in array), 3),
