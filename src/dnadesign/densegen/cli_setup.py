@@ -80,13 +80,14 @@ def register(app: typer.Typer, inspect_app: typer.Typer) -> None:
         from ..core.errors import DnadesignError
         from .library import build_pools, preflight
         from .plans import resolve_plans, total_quota
+        from .plots import check_plot_names
 
         t0 = time.perf_counter()
         try:
             cfg = _load(config)
             plans = resolve_plans(cfg)
             pools = build_pools(cfg)
-            warnings = preflight(cfg, plans=plans, pools=pools)
+            warnings = preflight(cfg, plans=plans, pools=pools) + check_plot_names(cfg)
             probe_s = probe_solver() if probe else None
         except DnadesignError as exc:
             if as_json:
