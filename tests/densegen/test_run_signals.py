@@ -113,7 +113,7 @@ def test_group_signal_through_uv_run_repeated_is_one_graceful_stop(tmp_path, sig
     from tests.conftest import REPO
 
     ws = tmp_path / "ws"
-    cfg = make_workspace(ws, quotas={"plain": 12, "sigma70": 12}, overrides={"runtime": {"checkpoint_every": 50}})
+    cfg = make_workspace(ws, quotas={"plain": 25, "sigma70": 25}, overrides={"runtime": {"checkpoint_every": 100}})
     env = clean_env(UV_FROZEN="1", **SGE_JOB)
     proc = subprocess.Popen([_uv(), "run", "--project", str(REPO), "dense", "run", "--no-plot", "-c", str(cfg)],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, start_new_session=True)
@@ -137,7 +137,7 @@ def test_group_signal_through_uv_run_repeated_is_one_graceful_stop(tmp_path, sig
     r = dense("run", "--no-plot", "-c", str(cfg), env=env)
     assert r.returncode == 0, r.stderr
     rows = usr_rows(ws)
-    assert rows.height == 24 and rows["id"].n_unique() == 24
+    assert rows.height == 50 and rows["id"].n_unique() == 50
     assert_workspace_valid(ws)
 
 

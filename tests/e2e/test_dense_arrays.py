@@ -121,8 +121,8 @@ def test_slurm_two_workspaces_sharing_one_dataset_never_overshoot(slurm, tmp_pat
 
 def test_slurm_scancel_of_an_array_through_the_template_then_resubmit(slurm, tmp_path):
     ws = tmp_path / "ws"
-    quotas = {"plain": 15, "sigma70": 15}
-    cfg = make_workspace(ws, quotas=quotas, overrides={"runtime": {"checkpoint_every": 50}})
+    quotas = {"plain": 40, "sigma70": 40}  # large enough that the cancel lands mid-run on an idle machine too
+    cfg = make_workspace(ws, quotas=quotas, overrides={"runtime": {"checkpoint_every": 100}})
     env = _uv_env(DENSEGEN_CONFIG=str(cfg))
     sub = subprocess.run(["sbatch", "--parsable", "--array=1-2", "--cpus-per-task=1", "-o", str(tmp_path / "slurm-%A_%a.out"),
                           str(JOBS / "densegen-array.sh")], capture_output=True, text=True, timeout=60, env=env, cwd=tmp_path)
@@ -130,6 +130,9 @@ def test_slurm_scancel_of_an_array_through_the_template_then_resubmit(slurm, tmp
     job_id = sub.stdout.strip().split(";")[0]
     try:
         assert wait_for(lambda: len(_accepted_by_task(ws)) == 2, timeout=300), _logs(tmp_path, "slurm-*.out")
+        live = json.loads(run_cli("dense", "inspect", "run", "--json", "-c", str(cfg), env=clean_env()).stdout)
+        assert {t["task"]: t["state"] for t in live["tasks"]} == {"1": "running", "2": "running"}
+        assert live["status"].startswith("running (array: 2 task(s), 2 running")
         subprocess.run(["scancel", job_id], check=True, timeout=30)
         assert wait_for(lambda: sum(e["action"] == "job_finished" for e in _events(ws)) == 2, timeout=120), \
             _logs(tmp_path, "slurm-*.out")
@@ -143,7 +146,7 @@ def test_slurm_scancel_of_an_array_through_the_template_then_resubmit(slurm, tmp
         assert (job["state"], job["signal"], job["exit_code"]) == ("cancelled", 15, 143), job
         state = json.loads((ws / "outputs" / "meta" / "tasks" / f"task-000{task}" / "run_state.json").read_text())
         assert state["status"] == "interrupted"
-    # checkpoint_every is 50: every row below was committed by the signal path, none lost
+    # checkpoint_every is 100: every row below was committed by the signal path, none lost
     assert usr_rows(ws).height == sum(_accepted_by_task(ws).values())
     logs = _logs(tmp_path, "slurm-*.out")
     assert "exiting without waiting" not in logs  # the group signal + uv's forwarded copy are one request
@@ -153,14 +156,14 @@ def test_slurm_scancel_of_an_array_through_the_template_then_resubmit(slurm, tmp
                           str(JOBS / "densegen-array.sh")], capture_output=True, text=True, timeout=1200, env=env, cwd=tmp_path)
     assert res.returncode == 0, res.stderr + _logs(tmp_path, "again-*.out")
     rows = usr_rows(ws)
-    assert rows.height == 30 and rows["id"].n_unique() == 30
+    assert rows.height == 80 and rows["id"].n_unique() == 80
     assert dict(rows.group_by("densegen__plan").len().rows()) == quotas
     assert_workspace_valid(ws)
 
 
 def test_slurm_sigkilled_task_is_reconciled_lost_and_the_array_completes(slurm, tmp_path):
     ws = tmp_path / "ws"
-    quotas = {"plain": 10, "sigma70": 10}
+    quotas = {"plain": 40, "sigma70": 40}  # large enough that task 1 is still running when it is killed
     cfg = make_workspace(ws, quotas=quotas)
     proc = subprocess.Popen(["sbatch", "--wait", "--array=1-2", "--cpus-per-task=1", "-o", str(tmp_path / "slurm-%A_%a.out"),
                              str(JOBS / "densegen-array.sh")], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
@@ -180,7 +183,7 @@ def test_slurm_sigkilled_task_is_reconciled_lost_and_the_array_completes(slurm, 
     finished = {e["job"]["task_id"]: e["job"] for e in events if e["action"] == "job_finished"}
     assert "1" not in finished and finished["2"]["state"] == "completed"
     rows = usr_rows(ws)
-    assert rows.height == 20 and rows["id"].n_unique() == 20  # the surviving task completed the quota
+    assert rows.height == 80 and rows["id"].n_unique() == 80  # the surviving task completed the quota
     r = run_cli("usr", "--root", str(ws / "outputs" / "usr_datasets"), "events", "reconcile", DATASET, "--json")
     assert r.returncode == 0, r.stderr
     assert [j["task_id"] for j in json.loads(r.stdout)["lost"]] == ["1"]
@@ -206,8 +209,8 @@ def test_sge_array_fills_one_config_exactly_once(sge, tmp_path, n):
 
 def test_sge_qdel_through_the_template_then_resubmit(sge, tmp_path):
     ws = tmp_path / "demo_hpc"
-    quotas = {"plain": 20, "sigma70": 20}
-    cfg = make_workspace(ws, quotas=quotas, overrides={"runtime": {"checkpoint_every": 50}})
+    quotas = {"plain": 30, "sigma70": 30}
+    cfg = make_workspace(ws, quotas=quotas, overrides={"runtime": {"checkpoint_every": 100}})
     env = {**_uv_env(DENSEGEN_CONFIG=str(cfg)), **{k: v for k, v in sge.items() if k.startswith("SGE_")}}
     base = ["qsub", "-V", "-pe", "smp", "1", "-wd", str(tmp_path)]
     sub = subprocess.run([*base, "-terse", str(JOBS / "densegen-cpu.sh")], capture_output=True, text=True, timeout=60, env=env)
@@ -226,14 +229,14 @@ def test_sge_qdel_through_the_template_then_resubmit(sge, tmp_path):
     assert (job["state"], job["signal"], job["exit_code"]) == ("cancelled", 12, 140), job
     assert json.loads((ws / "outputs" / "meta" / "run_state.json").read_text())["status"] == "interrupted"
     accepted = sum(1 for e in diagnostics(ws) if e["event"] == "accepted")
-    assert usr_rows(ws).height == accepted  # committed == accepted (checkpoint_every is 50)
+    assert usr_rows(ws).height == accepted  # committed == accepted (checkpoint_every is 100)
     assert_workspace_valid(ws)
 
     res = subprocess.run([*base, "-sync", "y", str(JOBS / "densegen-cpu.sh")], capture_output=True, text=True,
                          timeout=1200, env=env)
     assert res.returncode == 0, res.stdout + res.stderr + _logs(tmp_path, "densegen.*")
     rows = usr_rows(ws)
-    assert rows.height == 40 and rows["id"].n_unique() == 40
+    assert rows.height == 60 and rows["id"].n_unique() == 60
     assert_workspace_valid(ws)
 
 
