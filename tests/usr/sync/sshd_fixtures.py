@@ -7,6 +7,7 @@ reason. Every daemon is stopped by its own PID.
 
 from __future__ import annotations
 
+import contextlib
 import getpass
 import os
 import shutil
@@ -25,7 +26,7 @@ from tests.conftest import require_component as need
 
 SSHD = shutil.which("sshd") or "/usr/sbin/sshd"
 
-__all__ = ["SshHost", "SyncEnv", "NetnsHost", "sshd_host", "sync_env", "netns_host", "netns_env"]
+__all__ = ["NetnsHost", "SshHost", "SyncEnv", "netns_env", "netns_host", "sshd_host", "sync_env"]
 
 
 def _free_port() -> int:
@@ -111,10 +112,8 @@ def sshd_host():
         time.sleep(0.02)
     pid = int(pidf.read_text().strip())
     yield SshHost("127.0.0.1", port, d, d / "user_ed25519", d / "known_hosts", d / "sshd.log", pid, getpass.getuser())
-    try:
+    with contextlib.suppress(ProcessLookupError):
         os.kill(pid, signal.SIGTERM)
-    except ProcessLookupError:
-        pass
     shutil.rmtree(d, ignore_errors=True)
 
 
