@@ -5,7 +5,7 @@ Figures (one JSON line on stdout, progress on stderr):
   bytes plus the remote-call output) vs the bytes of the new part files;
 - `noop_parts`: a no-op `diff` on a dataset of 1,000 part files: seconds (cold: includes the SSH
   authentication; warm: over the ControlMaster a previous command left) and SSH authentications;
-- `noop_events`: a no-op `usr diff` and `usr pull` with a 2-line and a 1M-line `.events.log` on both
+- `noop_events`: a no-op `usr diff`, `usr pull` and `usr push` with a 2-line and a 1M-line `.events.log` on both
   sides: CPU seconds and peak RSS of the client process (with its ssh children) and of everything the
   remote ran for it (measured by a ForceCommand wrapper in this benchmark's own sshd), after the
   per-remote checkpoint exists; also the first diff (no checkpoint yet). With `--baseline REV` the same
@@ -205,9 +205,9 @@ def noop_events(a: argparse.Namespace, work: Path, out: dict) -> None:
                 Connection(prof).ensure_master()  # authentication is not part of the figure
                 first = run_measured([*cli, "diff", ds_id, "bench"], cenv, remote_log)
                 row = {"first_diff": first}
-                for op in ("diff", "pull"):
+                for op in ("diff", "pull", "push"):
                     Connection(prof).ensure_master()
-                    argv = [*cli, op, ds_id, "bench"] + (["-y"] if op == "pull" else [])
+                    argv = [*cli, op, ds_id, "bench"] + (["-y"] if op != "diff" else [])
                     row[op] = run_measured(argv, cenv, remote_log)
                     log(f"  {code:8s} {op:4s} {label:5s}: client {row[op]['client_cpu_s']} s / {row[op]['client_peak_rss_mb']} MB, "
                         f"remote {row[op]['remote_cpu_s']} s / {row[op]['remote_peak_rss_mb']} MB (exit {row[op]['exit']})")
@@ -215,7 +215,7 @@ def noop_events(a: argparse.Namespace, work: Path, out: dict) -> None:
         for code in codes:
             r = res[code]
             res[f"{code}_large_over_small_client_cpu"] = {op: round(r["large"][op]["client_cpu_s"] / max(r["small"][op]["client_cpu_s"], 1e-3), 2)
-                                                         for op in ("diff", "pull")}
+                                                         for op in ("diff", "pull", "push")}
     finally:
         for sock in Path(os.environ["USR_SSH_CONTROL_DIR"]).glob("*"):
             subprocess.run(["ssh", "-o", f"ControlPath={sock}", "-O", "exit", "x"], capture_output=True)
@@ -315,7 +315,7 @@ def main() -> None:
             ok &= out["transfer_ratio"] < 2 and out["noop_diff_warm_s"] < 1 and out["noop_diff_exit"] == 0 and out["noop_diff_ssh_auths"] <= 2
         if "noop_events" in out:
             new = out["noop_events"]["new"]
-            ok &= all(new[s][op]["exit"] == 0 for s in ("small", "large") for op in ("diff", "pull"))
+            ok &= all(new[s][op]["exit"] == 0 for s in ("small", "large") for op in ("diff", "pull", "push"))
             ok &= all(v <= 1.5 for v in out["noop_events"]["new_large_over_small_client_cpu"].values())
         out["ok"] = bool(ok)
         out["bench_process_peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)

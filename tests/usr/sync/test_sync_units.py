@@ -207,12 +207,16 @@ def test_commit_script_checks_expectations_verifies_and_reports_structured_resul
     assert sec["status"] == b"moved" and sec["manifest"] == b"old\n"
     assert (d / "manifest.json").read_bytes() == b"old\n" and (d / ".usr-sync/in/records/part-a.parquet").exists()
     # a file that fails verification -> verify_failed naming it; it is removed, nothing switched
-    bad = CommitRequest(**{**ok.__dict__, "data": (FileCheck("records/part-a.parquet", "hash", "0" * 64),
-                                                    FileCheck("records/part-b.parquet", "size", "3"))})
+    bad = CommitRequest(**{**ok.__dict__, "data": (FileCheck("records/part-a.parquet", "hash", "0" * 64),)})
     sec = _commit(tmp_path, bad, ["x"])
-    assert sec["status"] == b"verify_failed"
-    assert sec["bad"].split() == [b"records/part-a.parquet"] and sec["missing"].split() == [b"records/part-b.parquet"]
-    assert not (d / "records" / "part-a.parquet").exists() and (d / "manifest.json").read_bytes() == b"old\n"
+    assert sec["status"] == b"verify_failed" and sec["bad"].split() == [b"records/part-a.parquet"]
+    assert not (d / ".usr-sync/in/records/part-a.parquet").exists() and not (d / "records" / "part-a.parquet").exists()
+    assert (d / "manifest.json").read_bytes() == b"old\n"
+    # a named file that is neither staged nor in place -> verify_failed naming it as missing
+    missing = CommitRequest(**{**ok.__dict__, "data": (FileCheck("records/part-b.parquet", "size", "3"),)})
+    sec = _commit(tmp_path, missing, ["x"])
+    assert sec["status"] == b"verify_failed" and sec["missing"].split() == [b"records/part-b.parquet"] and not sec["bad"]
+    assert (d / "manifest.json").read_bytes() == b"old\n"
     # success: staged file moved in, meta (no trailing newline, byte-exact) and manifest replaced, torn line closed
     (d / ".usr-sync" / "in" / "records" / "part-a.parquet").write_bytes(b"data-a")
     (d / ".events.log").write_bytes(b'{"event_id":"torn"')
@@ -278,3 +282,31 @@ def test_union_diff_directions(tmp_path):
     assert len(d.groups["primary"]["remote_only"]) == 1 and d.events["remote_only"] == 1
     d2 = plan.compute_diff("ns/one", la, la, plan.SyncOptions())
     assert d2.status == "up-to-date"
+
+
+def test_commit_script_rehashes_a_staged_file_replaced_while_it_waited_for_the_lock(tmp_path):
+    """Staged files are hashed before the lock; one replaced meanwhile (new inode) is hashed again under it."""
+    d = tmp_path / "ns" / "one"
+    staged = d / ".usr-sync" / "in" / "records" / "part-a.parquet"
+    staged.parent.mkdir(parents=True)
+    staged.write_bytes(b"data-a")
+    req = CommitRequest("-", "-", b"m\n", None, data=(FileCheck("records/part-a.parquet", "hash", sha256_bytes(b"data-a")),), lock_wait=30)
+    tok = scripts.token()
+    with FileLock(d / ".usr.lock", timeout=1):
+        proc = subprocess.Popen(["sh", "-s", "--", *scripts.commit_args(tok, str(tmp_path), "ns/one", req)], stdin=subprocess.PIPE,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        proc.stdin.write(scripts.commit_script(req, []).encode())
+        proc.stdin.close()
+        import time
+
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and not any(p.stat().st_size for p in (d / ".usr-sync").glob("commit.*.pre")):
+            time.sleep(0.01)  # readiness: the pre-lock check has recorded the file it hashed
+        tmp = staged.with_name("swap")
+        tmp.write_bytes(b"data-X")  # same size, other content, new inode
+        os.replace(tmp, staged)
+    out = proc.stdout.read()
+    proc.wait(timeout=30)
+    sec = scripts.parse_sections(out, tok)
+    assert sec["status"] == b"verify_failed" and sec["bad"].split() == [b"records/part-a.parquet"]
+    assert not (d / "manifest.json").exists() and not (d / "records" / "part-a.parquet").exists()

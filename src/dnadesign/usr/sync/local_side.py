@@ -43,6 +43,11 @@ from .state import (
 )
 
 
+def _matches(path: Path, kind: str, expected: str) -> bool:
+    """A file's sha256 (kind "hash") or byte size (kind "size") is the expected one."""
+    return (sha256_file(path) if kind == "hash" else str(path.stat().st_size)) == expected
+
+
 def _pread(fh, start: int, length: int) -> bytes:
     return os.pread(fh.fileno(), length, start) if length > 0 else b""
 
@@ -155,11 +160,30 @@ class LocalSide:
 
     # -- the commit ----------------------------------------------------------------------------
     def commit(self, req: CommitRequest) -> CommitResult:
-        """Apply `req` under `.usr.lock` and `.events.lock` (the store's own locks), as the remote script does."""
+        """Apply `req` under `.usr.lock` and `.events.lock` (the store's own locks), as the remote script does.
+
+        Staged data files are hashed before the locks are taken (a long hash must not block the
+        writers of this dataset); under the locks a staged file is trusted only if it is still the
+        very file that was hashed (same inode, size and mtime), and every other named file is hashed there.
+        """
         p = self.paths
         p.dir.mkdir(parents=True, exist_ok=True)
         staging = p.dir / STAGING_DIR
         staging.mkdir(parents=True, exist_ok=True)
+        trusted: dict[str, tuple[int, int, int]] = {}
+        bad: list[str] = []
+        for c in req.data:
+            staged = staging / c.file
+            if not staged.is_file():
+                continue
+            st = staged.stat()
+            if _matches(staged, c.kind, c.expected):
+                trusted[c.file] = (st.st_ino, st.st_size, st.st_mtime_ns)
+            else:
+                bad.append(c.file)
+                staged.unlink(missing_ok=True)
+        if bad:
+            return CommitResult("verify_failed", bad=tuple(bad))
         try:
             lock = FileLock(p.lock, timeout=req.lock_wait, what=f"dataset {p.dataset_id} lock").acquire()
         except LockTimeoutError as exc:
@@ -170,13 +194,13 @@ class LocalSide:
             except LockTimeoutError as exc:
                 return CommitResult("lock_timeout", holder=exc.message)
             try:
-                return self._commit_locked(req, staging)
+                return self._commit_locked(req, staging, trusted)
             finally:
                 evlock.release()
         finally:
             lock.release()
 
-    def _commit_locked(self, req: CommitRequest, staging: Path) -> CommitResult:
+    def _commit_locked(self, req: CommitRequest, staging: Path, trusted: dict[str, tuple[int, int, int]]) -> CommitResult:
         p = self.paths
         cur = p.manifest.read_bytes() if p.manifest.exists() else None
         cur_meta = p.meta.read_bytes() if p.meta.exists() else None
@@ -203,13 +227,16 @@ class LocalSide:
         for c in req.data:
             target = p.file(c.file)
             staged = staging / c.file
+            known = False
             if staged.is_file():
+                st = staged.stat()
+                known = trusted.get(c.file) == (st.st_ino, st.st_size, st.st_mtime_ns)
                 target.parent.mkdir(parents=True, exist_ok=True)
                 os.replace(staged, target)
                 touched.add(target.parent)
             if not target.is_file():
                 missing.append(c.file)
-            elif (sha256_file(target) if c.kind == "hash" else str(target.stat().st_size)) != c.expected:
+            elif not known and not _matches(target, c.kind, c.expected):
                 bad.append(c.file)
                 target.unlink()
         if missing or bad:

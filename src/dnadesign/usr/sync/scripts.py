@@ -99,8 +99,19 @@ echo "host $(hostname 2>/dev/null || uname -n)"
 # 6 lock wait seconds, 7 events_seen. The lists and payloads are written by `commit_script`.
 _COMMIT_BODY = r"""
 S=.usr-sync/in
-: > "$W.missing"; : > "$W.bad"
+: > "$W.missing"; : > "$W.bad"; : > "$W.pre"
 fail() { sec status; printf error; end; sec detail; printf '%s' "$1"; end; exit 0; }
+matches() {  # matches KIND EXPECTED FILE: sha256 or byte size as expected
+  if [ "$1" = hash ]; then [ "$(sha256sum < "$3" | cut -c1-64)" = "$2" ]; else [ "$(wc -c < "$3" | tr -d ' ')" = "$2" ]; fi
+}
+# staged data files are checked before the lock (a long hash must not block this dataset's writers)
+while read -r k x r; do
+  [ -n "$r" ] || continue
+  [ -f "$S/$r" ] || continue
+  if matches "$k" "$x" "$S/$r"; then printf '%s %s\n' "$(stat -c '%i %s %Y' "$S/$r")" "$r" >> "$W.pre"
+  else printf '%s\n' "$r" >> "$W.bad"; rm -f -- "$S/$r"; fi
+done < "$W.data"
+if [ -s "$W.bad" ]; then sec status; printf verify_failed; end; sec missing; end; sec bad; cat "$W.bad"; end; exit 0; fi
 exec 9>>.usr.lock
 if ! flock -w "$6" 9; then sec status; printf lock_timeout; end; sec holder; cat .usr.lock 2>/dev/null; end; exit 0; fi
 : > .usr.lock
@@ -130,13 +141,13 @@ while read -r h r; do
 done < "$W.aux"
 while read -r k x r; do
   [ -n "$r" ] || continue
-  if [ -f "$S/$r" ]; then mkdir -p "$(dirname -- "$r")" && mv -f -- "$S/$r" "$r" || fail "cannot move $r into place"; fi
-  if [ ! -f "$r" ]; then printf '%s\n' "$r" >> "$W.missing"
-  elif [ "$k" = hash ]; then
-    [ "$(sha256sum < "$r" | cut -c1-64)" = "$x" ] || { printf '%s\n' "$r" >> "$W.bad"; rm -f -- "$r"; }
-  else
-    [ "$(wc -c < "$r" | tr -d ' ')" = "$x" ] || { printf '%s\n' "$r" >> "$W.bad"; rm -f -- "$r"; }
+  known=""
+  if [ -f "$S/$r" ]; then
+    grep -qxF "$(stat -c '%i %s %Y' "$S/$r") $r" "$W.pre" && known=y   # still the very file checked above
+    mkdir -p "$(dirname -- "$r")" && mv -f -- "$S/$r" "$r" || fail "cannot move $r into place"
   fi
+  if [ ! -f "$r" ]; then printf '%s\n' "$r" >> "$W.missing"
+  elif [ -z "$known" ] && ! matches "$k" "$x" "$r"; then printf '%s\n' "$r" >> "$W.bad"; rm -f -- "$r"; fi
 done < "$W.data"
 if [ -s "$W.missing" ] || [ -s "$W.bad" ]; then
   sec status; printf verify_failed; end
