@@ -285,6 +285,7 @@ def test_unknown_host_key_is_refused(sync_env, tmp_path):
     assert "host key" in res.output
     res = usr("remotes", "doctor", "--remote", "stranger", code=1)
     assert "FAIL" in res.output and "fix:" in res.output
+    valid(sync_env.local_root)
 
 
 def test_remotes_doctor_and_show(sync_env):

@@ -10,6 +10,8 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import tempfile
+from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -26,10 +28,10 @@ from dnadesign.usr.sync.eventlog import (
     LogMark,
     MarkMismatch,
     build_view,
-    cut_lines,
     event_key,
     rebased,
 )
+from dnadesign.usr.sync.local_side import prefix_view, read_lines, read_log
 from dnadesign.usr.sync.plan import SyncOptions, content_key, make_plan
 from dnadesign.usr.sync.state import SideState
 
@@ -208,32 +210,45 @@ def keys_of(data: bytes) -> set[str]:
 
 
 class Pair:
-    """Two logs and the checkpoint the engine keeps for them, driven like `engine.Session`."""
+    """Two logs (real files) and the checkpoint the engine keeps for them, driven like `engine.Session`."""
 
-    def __init__(self) -> None:
-        self.logs = {"L": b"", "R": b""}
+    def __init__(self, d: Path) -> None:
+        self.path = {"L": d / "L.log", "R": d / "R.log"}
+        for p in self.path.values():
+            p.write_bytes(b"")
         self.cp: checkpoint.Checkpoint | None = None
         self.n = 0
+
+    def data(self, side: str) -> bytes:
+        return self.path[side].read_bytes()
+
+    def append(self, side: str, data: bytes) -> None:
+        with open(self.path[side], "ab") as fh:
+            fh.write(data)
 
     def write(self, side: str, sync: bool = False, pad: int = 300) -> str:
         self.n += 1
         key = f"{side}{self.n:04d}"
-        self.logs[side] += event_line(key, sync, pad)
+        self.append(side, event_line(key, sync, pad))
         return key
 
     def inspect(self):
         cp = self.cp
-        lv = read(self.logs["L"], cp.local if cp else EMPTY_MARK, cp.local_pending if cp else [])
+        lv = read_log(self.path["L"], cp.local if cp else EMPTY_MARK, cp.local_pending if cp else [])
         rmark, rpend = (cp.remote, cp.remote_pending) if cp and not lv.reset else (EMPTY_MARK, [])
-        rv = read(self.logs["R"], rmark, rpend)
+        rv = read_log(self.path["R"], rmark, rpend, lv if rmark.size == 0 and lv.from_start else None)
+        if rv.prefix_of_other is not None:
+            rv = prefix_view(self.path["L"], lv, *rv.prefix_of_other) or read_log(self.path["R"], EMPTY_MARK, [])
         if rv.reset and not lv.from_start:
-            lv = read(self.logs["L"], EMPTY_MARK, [])
+            lv = read_log(self.path["L"], EMPTY_MARK, [])
         self.cp = checkpoint.between("k", lv, rv)
         # the checkpoint-based diff equals the diff of the full logs
-        kl, kr = keys_of(self.logs["L"]), keys_of(self.logs["R"])
+        kl, kr = keys_of(self.data("L")), keys_of(self.data("R"))
         assert set(lv.lines) - set(rv.lines) == kl - kr
         assert set(rv.lines) - set(lv.lines) == kr - kl
         assert lv.count == len(kl) and rv.count == len(kr)
+        assert lv.mark == read(self.data("L"), EMPTY_MARK, []).mark  # the marks are where a full read ends
+        assert rv.mark == read(self.data("R"), EMPTY_MARK, []).mark
         return lv, rv
 
     def transfer(self, direction: str) -> None:
@@ -243,17 +258,17 @@ class Pair:
         src, dst = ("R", "L") if direction == "pull" else ("L", "R")
         sv, dv = (rv, lv) if direction == "pull" else (lv, rv)
         todo = [ln for ln in sorted(sv.lines.values(), key=lambda ln: ln.start) if ln.key not in dv.lines]
-        raws = cut_lines([ln for ln in todo if ln.raw is None], {(0, len(self.logs[src])): self.logs[src]})
-        payload = [ln.raw or raws[ln.key] for ln in todo] + [event_line(f"{direction}{self.n}", True)]
+        raws = read_lines(self.path[src], todo)  # what Side.event_lines returns
+        payload = [raws[ln.key] for ln in todo] + [event_line(f"{direction}{self.n}", True)]
         self.n += 1
         # the commit: skip lines appended after the inventory (none here), append
-        seen = {event_key(r[:-1]) for r in self.logs[dst][dv.mark.size:].splitlines(keepends=True) if r.strip()}
-        self.logs[dst] += b"".join(r for r in payload if event_key(r[:-1]) not in seen)
+        seen = {event_key(r[:-1]) for r in self.data(dst)[dv.mark.size:].splitlines(keepends=True) if r.strip()}
+        self.append(dst, b"".join(r for r in payload if event_key(r[:-1]) not in seen))
         if direction == "push":
-            self.logs["L"] += payload[-1]
+            self.append("L", payload[-1])
         dmark, dpend = (base.local, base.local_pending) if direction == "pull" else (base.remote, base.remote_pending)
         smark, spend = (base.remote, base.remote_pending) if direction == "pull" else (base.local, base.local_pending)
-        after = read(self.logs[dst], dmark, dpend)
+        after = read_log(self.path[dst], dmark, dpend)
         src_view = rebased(smark, spend, sv.count)
         assert set(src_view.lines) <= set(after.lines)  # every source event arrived
         if not after.reset:
@@ -261,43 +276,75 @@ class Pair:
             self.cp = checkpoint.between("k", lv2, rv2)
 
     def replace(self, side: str) -> None:
-        lines = self.logs[side].splitlines(keepends=True)
-        self.logs[side] = b"".join(lines[1:] + lines[:1])
+        lines = self.data(side).splitlines(keepends=True)
+        self.path[side].write_bytes(b"".join(lines[1:] + lines[:1]))
+
+    def copy(self, src: str, dst: str) -> None:
+        """The other log becomes a byte copy of this one (as after a push to an empty copy)."""
+        self.path[dst].write_bytes(self.data(src))
 
 
-OPS = st.lists(st.sampled_from(["L", "R", "Lsync", "diff", "pull", "push", "replaceL", "replaceR", "torn"]), max_size=40)
+OPS = st.lists(st.sampled_from(["L", "R", "Lsync", "diff", "pull", "push", "replaceL", "replaceR", "torn", "forget", "copyLR",
+                                "copyRL"]), max_size=40)
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(OPS)
 def test_checkpoint_diffs_equal_full_diffs_and_logs_never_duplicate(ops):
-    pair = Pair()
-    pair.write("L")
+    with tempfile.TemporaryDirectory() as tmp:
+        pair = Pair(Path(tmp))
+        pair.write("L")
+        pair.write("R")
+        for op in ops:
+            if op in ("L", "R"):
+                pair.write(op)
+            elif op == "Lsync":
+                pair.write("L", sync=True)
+            elif op == "diff":
+                pair.inspect()
+            elif op in ("pull", "push"):
+                pair.transfer(op)
+            elif op.startswith("replace"):
+                pair.replace(op[-1])
+            elif op == "forget":
+                pair.cp = None  # no checkpoint: the logs' shared prefix is found by hashing, or both are read
+            elif op.startswith("copy"):
+                pair.copy(op[-2], op[-1])
+            elif op == "torn":
+                pair.n += 1
+                pair.append("R", b'{"event_id":"half%d' % pair.n)  # a writer mid-line: not an event yet
+                pair.inspect()
+                pair.append("R", b'-done"}\n')
+            for name in ("L", "R"):
+                ids = [json.loads(x)["event_id"] for x in pair.data(name).splitlines() if x.strip()]
+                assert len(ids) == len(set(ids)), f"{name} holds an event twice"
+        pair.transfer("pull")
+        pair.transfer("push")
+        assert keys_of(pair.data("L")) >= keys_of(pair.data("R"))
+        lv, rv = pair.inspect()
+        assert not {k for k, ln in lv.lines.items() if k not in rv.lines and not ln.sync}
+
+
+def test_without_a_checkpoint_the_shared_prefix_is_not_read_twice(tmp_path):
+    """No checkpoint: a remote log that extends ours (or that ours extends) is matched by hash, not re-read."""
+    pair = Pair(tmp_path)
+    for _ in range(40):
+        pair.write("L")
+    pair.copy("L", "R")
     pair.write("R")
-    for op in ops:
-        if op in ("L", "R"):
-            pair.write(op)
-        elif op == "Lsync":
-            pair.write("L", sync=True)
-        elif op == "diff":
-            pair.inspect()
-        elif op in ("pull", "push"):
-            pair.transfer(op)
-        elif op.startswith("replace"):
-            pair.replace(op[-1])
-        elif op == "torn":
-            pair.n += 1
-            pair.logs["R"] += b'{"event_id":"half%d' % pair.n  # a writer mid-line: not an event yet
-            pair.inspect()
-            pair.logs["R"] += b'-done"}\n'
-        for name, data in pair.logs.items():
-            ids = [json.loads(x)["event_id"] for x in data.splitlines() if x.strip()]
-            assert len(ids) == len(set(ids)), f"{name} holds an event twice"
-    pair.transfer("pull")
-    pair.transfer("push")
-    assert keys_of(pair.logs["L"]) >= keys_of(pair.logs["R"])
-    lv, rv = pair.inspect()
-    assert not {k for k, ln in lv.lines.items() if k not in rv.lines and not ln.sync}
+    lv = read_log(pair.path["L"], EMPTY_MARK, [])
+    rv = read_log(pair.path["R"], EMPTY_MARK, [], lv)
+    assert rv.read_bytes == len(pair.data("R")) - len(pair.data("L")) and rv.count == 41 and rv.mark == read(pair.data("R"), EMPTY_MARK, []).mark
+    pair.write("L")
+    pair.write("L")
+    lv = read_log(pair.path["L"], EMPTY_MARK, [])
+    pair.copy("L", "R")
+    pair.write("L")
+    lv = read_log(pair.path["L"], EMPTY_MARK, [])
+    short = read_log(pair.path["R"], EMPTY_MARK, [], lv)
+    assert short.prefix_of_other is not None and not short.lines
+    rv = prefix_view(pair.path["L"], lv, *short.prefix_of_other)
+    assert rv is not None and rv.count == lv.count - 1 and rv.mark == read(pair.data("R"), EMPTY_MARK, []).mark
 
 
 @settings(max_examples=100, deadline=None)

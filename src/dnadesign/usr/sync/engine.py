@@ -101,10 +101,15 @@ class Session:
         lmark, lpend = (cp.local, cp.local_pending) if cp else (EMPTY_MARK, [])
         rmark, rpend = (cp.remote, cp.remote_pending) if cp else (EMPTY_MARK, [])
         self.local_state = self.local.inventory(lmark, lpend)
-        if self.local_state.events.reset:  # the local log changed under the checkpoint: read both in full
+        lv = self.local_state.events
+        if lv.reset:  # the local log changed under the checkpoint: read both in full
             rmark, rpend = EMPTY_MARK, []
-        self.remote_state = self.remote.inventory(rmark, rpend)
-        if self.remote_state.events.reset and not self.local_state.events.from_start:
+        same = lv if rmark.size == 0 and lv.from_start else None  # no checkpoint: spare the bytes both logs share
+        self.remote_state = self.remote.inventory(rmark, rpend, same)
+        other = self.remote_state.events.prefix_of_other
+        if other is not None:  # the remote log is shorter than ours: is it exactly our first bytes?
+            self.remote_state.events = self.local.prefix_view(lv, *other) or self.remote.read_all_events(other[0])
+        if self.remote_state.events.reset and not lv.from_start:
             self.local_state.events = self.local.read_events(EMPTY_MARK, [])
         self.checkpoint_used = cp is not None and not (self.local_state.events.reset or self.remote_state.events.reset)
         self.base = checkpoint.between(self.key, self.local_state.events, self.remote_state.events)
@@ -182,8 +187,9 @@ class Session:
             raise RemoteError(f"the commit on {self._where(dst)} failed ({res.detail})",
                               hint=f"run `usr remotes doctor --remote {self.profile.name}`, then rerun the same command")
         else:
-            raise ConflictError(f"{self._where(dst)} kept changing its manifest during {action} ({MAX_COMMIT_ATTEMPTS} attempts)",
-                                hint="rerun when the writer there is idle")
+            raise ConflictError(f"{self._where(dst)} kept changing during {action} ({MAX_COMMIT_ATTEMPTS} commit attempts: its manifest "
+                                "moved or files it needs vanished each time); nothing was committed",
+                                hint="rerun when the writer there (e.g. `dense run` or `usr compact`) is idle")
         if not pull:  # the push event goes to both logs
             ev.append_event(self.local.paths.events_log, sync_event)
         have = {e.file for e in D.manifest.all_files()} if D.manifest else set()
@@ -242,8 +248,8 @@ class Session:
 
     def _event_raws(self, src: Side, S: SideState, plan: Plan) -> dict[str, bytes]:
         lines = S.events.lines
-        raws = {k: lines[k].raw for k in plan.events if lines[k].raw is not None}
-        todo = [lines[k] for k in plan.events if lines[k].raw is None]
+        raws: dict[str, bytes | None] = {k: S.events.raw(lines[k]) for k in plan.events}
+        todo = [lines[k] for k, v in raws.items() if v is None]
         if todo:
             try:
                 raws.update(src.event_lines(todo))

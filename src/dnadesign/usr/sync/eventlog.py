@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
@@ -48,9 +49,13 @@ class LogMark:
 EMPTY_MARK = LogMark()
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class EventLine:
-    """One event line of a log: its key (event_id), byte span, whether it is a sync event, the raw bytes if loaded."""
+    """One event line of a log: its key (event_id), byte span, whether it is a sync event.
+
+    `raw` is set only when a caller loaded the bytes; a view keeps the bytes it read in one buffer
+    (`EventView.raw`), and pending lines are remembered without them.
+    """
 
     key: str
     start: int
@@ -82,18 +87,39 @@ class EventView:
     from_start: bool = True   # read from byte 0 with nothing pending: `lines` holds every event of the log
     reset: bool = False       # a mark was given but the log no longer matched it, so it was read from byte 0
     read_bytes: int = 0       # bytes of the log this view read (head + lead windows + tail)
+    prefix_sha: str | None = None   # from_start views: sha256 of bytes [0, mark.size) (lets the other side reuse them)
+    buffer: bytes = b""       # complete lines read, bytes [buffer_start, ...) (may be dropped: raws are then re-read)
+    buffer_start: int = 0
+    head_bytes: bytes = b""   # the windows at `mark` (bytes [0, min(WINDOW, size)) and the WINDOW bytes before size)
+    lead_bytes: bytes = b""
+    prefix_of_other: tuple[int, str] | None = None  # not read: "my log is (size, sha256); it may be a prefix of yours"
 
     @property
     def keys(self) -> set[str]:
         return set(self.lines)
+
+    def raw(self, line: EventLine) -> bytes | None:
+        """The bytes of `line` if this view read them (tail lines), else None (pending lines)."""
+        if line.raw is not None:
+            return line.raw
+        if self.buffer_start <= line.start and line.end <= self.buffer_start + len(self.buffer):
+            return self.buffer[line.start - self.buffer_start: line.end - self.buffer_start]
+        return None
 
 
 class MarkMismatch(Exception):
     """The log no longer matches the remembered mark (replaced, truncated or rewritten)."""
 
 
+# The start of every line `core.events.encode_event` writes; such lines are keyed without a JSON parse.
+_OWN_LINE = re.compile(rb'\{"event_version":\d+,"event_id":"([^"\\]+)","ts":"[^"\\]*","action":"([a-z_]+)"')
+
+
 def parse_line(raw: bytes) -> tuple[str, bool]:
     """(key, is_sync_event) of one line; lines without an event_id are keyed by their content hash."""
+    m = _OWN_LINE.match(raw)
+    if m is not None and raw.rstrip().endswith(b"}") and m.group(2) not in (b"pull", b"push"):
+        return m.group(1).decode(), False
     try:
         obj = json.loads(raw)
     except (ValueError, UnicodeDecodeError):
@@ -133,13 +159,15 @@ def check_mark(mark: LogMark, head: bytes, lead: bytes) -> None:
         raise MarkMismatch("head")
 
 
-def build_view(head: bytes, lead: bytes, tail: bytes, mark: LogMark, pending: Iterable[EventLine]) -> EventView:
+def build_view(head: bytes, lead: bytes, tail: bytes, mark: LogMark, pending: Iterable[EventLine],
+               prefix_sha: str | None = None) -> EventView:
     """The view of a log read from `mark`.
 
     `head` = bytes [0, min(WINDOW, mark.size)), `lead` = bytes [max(0, mark.size - WINDOW), mark.size),
     `tail` = every byte from mark.size on (a torn last line is ignored). `pending` are the lines
     before the mark that the other side lacked at the mark (raw bytes not loaded). Raises
-    MarkMismatch when the windows do not match the mark.
+    MarkMismatch when the windows do not match the mark. A view read from byte 0 records the sha256
+    of what it read (`prefix_sha`; pass it when already known).
     """
     check_mark(mark, head, lead)
     lines: dict[str, EventLine] = {}
@@ -148,22 +176,65 @@ def build_view(head: bytes, lead: bytes, tail: bytes, mark: LogMark, pending: It
     pending_keys = bool(lines)
     complete = complete_prefix(tail)
     count = mark.lines
-    pos = mark.size
-    for raw in complete.split(b"\n")[:-1] if complete else []:
-        end = pos + len(raw) + 1
+    pos, n = 0, len(complete)
+    while pos < n:
+        nl = complete.index(b"\n", pos)
+        raw = complete[pos:nl]
         if raw.strip():
             key, sync = parse_line(raw)
             if key not in lines:
-                lines[key] = EventLine(key, pos, end, sync, raw + b"\n")
+                lines[key] = EventLine(key, mark.size + pos, mark.size + nl + 1, sync)
                 count += 1
-        pos = end
-    size = mark.size + len(complete)
-    known = lead + complete                       # bytes [mark.size - len(lead), size)
-    new_lead = known[len(known) - min(WINDOW, size):]
-    new_head = head if mark.size >= WINDOW else known[: min(WINDOW, size)]
+        pos = nl + 1
+    size = mark.size + n
+    if n >= WINDOW or mark.size == 0:
+        new_lead = complete[n - min(WINDOW, n):]
+    else:  # a short tail: the window reaches back before the mark
+        new_lead = (lead + complete)[-min(WINDOW, size):]
+    new_head = head if mark.size >= WINDOW else (lead + complete[:WINDOW])[: min(WINDOW, size)]
     new_mark = LogMark(size, count, sha256_bytes(new_head), sha256_bytes(new_lead))
-    return EventView(new_mark, lines, count, from_start=(mark.size == 0 and not pending_keys),
-                     read_bytes=len(head) + len(lead) + len(tail))
+    from_start = mark.size == 0 and not pending_keys
+    return EventView(new_mark, lines, count, from_start=from_start, read_bytes=len(head) + len(lead) + len(tail),
+                     prefix_sha=prefix_sha if from_start else None, buffer=complete, buffer_start=mark.size,
+                     head_bytes=new_head, lead_bytes=new_lead)
+
+
+def truncated_view(base: EventView, size: int, head: bytes, lead: bytes) -> EventView:
+    """The view of a log that is exactly the first `size` bytes of the log `base` (read from byte 0) read.
+
+    `head`/`lead` are the windows at the last line end within `size` (the caller reads them).
+    """
+    assert base.from_start
+    lines = {k: ln for k, ln in base.lines.items() if ln.end <= size}
+    end = max((ln.end for ln in lines.values()), default=0)
+    mark = LogMark(end, len(lines), sha256_bytes(head), sha256_bytes(lead))
+    return EventView(mark, lines, len(lines), from_start=True, head_bytes=head, lead_bytes=lead, buffer_start=end)
+
+
+def last_line_end(base: EventView, size: int) -> int:
+    """Where the last complete line of `base` that ends within `size` ends."""
+    return max((ln.end for ln in base.lines.values() if ln.end <= size), default=0)
+
+
+def extend_view(base: EventView, tail: bytes) -> EventView:
+    """The view of a log whose first `base.mark.size` bytes are exactly what `base` (read from byte 0) read."""
+    assert base.from_start
+    lines = dict(base.lines)
+    view = build_view(b"", b"", tail, EMPTY_MARK, ())
+    new_lines = {}
+    count = base.count
+    for k, ln in view.lines.items():
+        if k not in lines:
+            new_lines[k] = EventLine(k, base.mark.size + ln.start, base.mark.size + ln.end, ln.sync)
+            count += 1
+    lines.update(new_lines)
+    size = base.mark.size + view.mark.size
+    lead = (base.lead_bytes + view.buffer[-WINDOW:])[-min(WINDOW, size):]
+    head = (base.head_bytes + view.buffer[:WINDOW])[: min(WINDOW, size)]
+    mark = LogMark(size, count, sha256_bytes(head), sha256_bytes(lead))
+    # the shared prefix is also the other side's: only the tail's bytes can ever need sending from here
+    return EventView(mark, lines, count, from_start=True, read_bytes=len(tail), buffer=view.buffer, buffer_start=base.mark.size,
+                     head_bytes=head, lead_bytes=lead)
 
 
 def settle(a: EventView, b: EventView) -> tuple[list[EventLine], list[EventLine]]:
@@ -178,7 +249,7 @@ def rebased(mark: LogMark, pending: Iterable[EventLine], count: int) -> EventVie
     lines: dict[str, EventLine] = {}
     for p in pending:
         lines.setdefault(p.key, p)
-    return EventView(mark, lines, count, from_start=False)
+    return EventView(mark, lines, count, from_start=False, buffer_start=mark.size)
 
 
 def spans_to_read(lines: Iterable[EventLine], max_gap: int = 65536, max_reads: int = 64) -> list[tuple[int, int]]:

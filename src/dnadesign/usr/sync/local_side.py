@@ -6,6 +6,7 @@ mount): the same inventory, the same staged commit under the same `.usr.lock` th
 
 from __future__ import annotations
 
+import hashlib
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -26,9 +27,13 @@ from .eventlog import (
     MarkMismatch,
     build_view,
     check_mark,
+    complete_prefix,
     cut_lines,
     event_key,
+    extend_view,
+    last_line_end,
     spans_to_read,
+    truncated_view,
 )
 from .side import CommitRequest, CommitResult, Endpoint
 from .state import (
@@ -52,8 +57,25 @@ def _pread(fh, start: int, length: int) -> bytes:
     return os.pread(fh.fileno(), length, start) if length > 0 else b""
 
 
-def read_log(log: Path, mark: LogMark, pending: Sequence[EventLine]) -> EventView:
-    """The view of a local event log from `mark` (from byte 0 when the mark no longer matches)."""
+def _sha_range(fh, start: int, length: int) -> str:
+    h = hashlib.sha256()
+    pos, end = start, start + length
+    while pos < end:
+        block = os.pread(fh.fileno(), min(1 << 20, end - pos), pos)
+        if not block:
+            break
+        h.update(block)
+        pos += len(block)
+    return h.hexdigest()
+
+
+def read_log(log: Path, mark: LogMark, pending: Sequence[EventLine], same_prefix: EventView | None = None) -> EventView:
+    """The view of a local event log from `mark` (from byte 0 when the mark no longer matches).
+
+    Without a mark, `same_prefix` (the other copy's log, read from byte 0) is tried first: when this log
+    starts with exactly those bytes only the rest is parsed; when this log is shorter, only its size and
+    sha256 are returned (`prefix_of_other`) for the caller to check against the other copy.
+    """
     if not log.exists():
         return EventView(reset=mark.size > 0)
     with open(log, "rb") as fh:
@@ -64,12 +86,38 @@ def read_log(log: Path, mark: LogMark, pending: Sequence[EventLine]) -> EventVie
             lead = _pread(fh, lead_start, mark.size - lead_start)
             try:
                 check_mark(mark, head, lead)
-                return build_view(head, lead, _pread(fh, mark.size, size - mark.size), mark, pending)
+                view = build_view(head, lead, _pread(fh, mark.size, size - mark.size), mark, pending)
+                view.buffer = b""  # raws are re-read from the file when needed
+                return view
             except MarkMismatch:
                 pass
-        view = build_view(b"", b"", _pread(fh, 0, size), EMPTY_MARK, ())
+        elif mark.size == 0 and same_prefix is not None and same_prefix.prefix_sha and same_prefix.mark.size > 0:
+            other = same_prefix.mark.size
+            if size >= other and _sha_range(fh, 0, other) == same_prefix.prefix_sha:
+                view = extend_view(same_prefix, _pread(fh, other, size - other))
+                view.buffer = b""
+                return view
+            if size < other:
+                return EventView(prefix_of_other=(size, _sha_range(fh, 0, size)))
+        data = _pread(fh, 0, size)
+    complete = complete_prefix(data)
+    view = build_view(b"", b"", complete, EMPTY_MARK, (), prefix_sha=sha256_bytes(complete))
+    view.buffer = b""
     view.reset = mark.size > 0
     return view
+
+
+def prefix_view(log: Path, base: EventView, size: int, sha: str) -> EventView | None:
+    """The view of another copy's log that is exactly the first `size` bytes of this log (`base`: this log read from 0)."""
+    if not log.exists() or not base.from_start:
+        return None
+    with open(log, "rb") as fh:
+        if os.fstat(fh.fileno()).st_size < size or _sha_range(fh, 0, size) != sha:
+            return None
+        end = last_line_end(base, size)
+        head = _pread(fh, 0, min(WINDOW, end))
+        lead = _pread(fh, max(0, end - WINDOW), min(WINDOW, end))
+    return truncated_view(base, end, head, lead)
 
 
 def read_lines(log: Path, lines: Sequence[EventLine]) -> dict[str, bytes]:
@@ -93,8 +141,8 @@ class LocalSide:
         self.mounted_remote = mounted_remote
 
     # -- reading ------------------------------------------------------------------------------
-    def inventory(self, mark: LogMark, pending: Sequence[EventLine]) -> SideState:
-        """Manifest, meta, snapshots (sha256), data files, auxiliary files (sha256) and events after `mark`."""
+    def inventory(self, mark: LogMark, pending: Sequence[EventLine], same_prefix: EventView | None = None) -> SideState:
+        """Manifest, meta, snapshots (sha256), data files, auxiliary files (sha256) and events after `mark` (see `read_log`)."""
         p = self.paths
         st = SideState(self.name, dir=str(p.dir))
         if p.root.is_dir():
@@ -112,7 +160,7 @@ class LocalSide:
                 check_relpath(e.file, f"the manifest {p.manifest}")
         if p.meta.exists():
             st.meta = p.meta.read_bytes()
-        st.events = read_log(p.events_log, mark, pending)
+        st.events = read_log(p.events_log, mark, pending, same_prefix)
         if p.snapshots_dir.is_dir():
             for f in p.snapshots_dir.iterdir():
                 if f.is_file() and SNAPSHOT_FILE.match(f.name):
@@ -145,6 +193,14 @@ class LocalSide:
     def read_events(self, mark: LogMark, pending: Sequence[EventLine]) -> EventView:
         """Only the event view (see `read_log`)."""
         return read_log(self.paths.events_log, mark, pending)
+
+    def read_all_events(self, size: int) -> EventView:
+        """This log read from byte 0 (`size` is ignored: a local read sees the whole file)."""
+        return read_log(self.paths.events_log, EMPTY_MARK, ())
+
+    def prefix_view(self, base: EventView, size: int, sha: str) -> EventView | None:
+        """See `prefix_view` (module function): another copy's log that is a prefix of this one."""
+        return prefix_view(self.paths.events_log, base, size, sha)
 
     def event_lines(self, lines: Sequence[EventLine]) -> dict[str, bytes]:
         return read_lines(self.paths.events_log, lines)

@@ -25,10 +25,13 @@ B=$2
 case $B in "~") B=$HOME;; "~/"*) B=$HOME/${B#"~/"};; esac
 """
 
-# Args: 1 token, 2 base_dir, 3 dataset id, 4 mark size, 5 mark head sha256, 6 mark lead sha256, 7 window.
-# Events: the log is read from the mark on when the windows before it still hash to what the mark
-# remembers (sections events_head/events_lead/events_tail, events_from = the mark); otherwise from
-# byte 0 (events_from = 0). Only `head -c`/`tail -c +N` are used, which seek: cost follows the tail.
+# Args: 1 token, 2 base_dir, 3 dataset id, 4 mark size, 5 mark head sha256, 6 mark lead sha256, 7 window,
+# 8 prefix sha256 or -. Events, mark mode (8 = -): the log is read from the mark on when the windows before it
+# still hash to what the mark remembers (sections events_head/events_lead/events_tail, events_from = the
+# mark); otherwise from byte 0 (events_from = 0). Prefix mode (no checkpoint yet; 4 = the caller's own log
+# size, 8 = its sha256): when this log starts with exactly those bytes only the rest is sent; when this log
+# is shorter, only its size and sha256 are sent (events_whole_sha: the caller checks whether it is a prefix
+# of its own). Only `head -c`/`tail -c +N` are used, which seek: cost follows the bytes sent.
 INVENTORY = _PRELUDE + r"""
 sec tools; for c in rsync flock sha256sum mv base64 awk; do command -v "$c" >/dev/null 2>&1 && printf '%s ' "$c"; done; end
 if [ -d "$B" ]; then sec base; (cd "$B" && pwd -P) | tr -d '\n'; end; fi
@@ -40,9 +43,17 @@ if [ -f manifest.json ]; then sec manifest; cat manifest.json; end; fi
 if [ -f meta.md ]; then sec meta; cat meta.md; end; fi
 if [ -f .events.log ]; then
   sz=$(wc -c < .events.log | tr -d ' ')
-  M=$4; W=$7; h=0; l=0
+  sec events_size; printf %s "$sz"; end
+  M=$4; W=$7; h=0; l=0; mode=mark
   if [ "$M" -gt 0 ]; then
-    if [ "$sz" -lt "$M" ]; then M=0
+    if [ "$8" != "-" ]; then
+      mode=prefix
+      if [ "$sz" -lt "$M" ]; then
+        sec events_whole_sha; head -c "$sz" .events.log | sha256sum | cut -c1-64 | tr -d '\n'; end
+        M=-1
+      elif [ "$(head -c "$M" .events.log | sha256sum | cut -c1-64)" != "$8" ]; then M=0
+      fi
+    elif [ "$sz" -lt "$M" ]; then M=0
     else
       h=$W; [ "$M" -lt "$h" ] && h=$M
       l=$((M - W)); [ "$l" -lt 0 ] && l=0
@@ -51,13 +62,15 @@ if [ -f .events.log ]; then
       if [ "$ls" != "$6" ]; then M=0; elif [ "$M" -gt "$W" ] && [ "$hs" != "$5" ]; then M=0; fi
     fi
   fi
-  sec events_size; printf %s "$sz"; end
-  sec events_from; printf %s "$M"; end
-  if [ "$M" -gt 0 ]; then
-    sec events_head; head -c "$h" .events.log; end
-    sec events_lead; tail -c +$((l + 1)) .events.log | head -c $((M - l)); end
+  if [ "$M" -ge 0 ]; then
+    sec events_from; printf %s "$M"; end
+    sec events_mode; printf %s "$mode"; end
+    if [ "$M" -gt 0 ] && [ "$mode" = mark ]; then
+      sec events_head; head -c "$h" .events.log; end
+      sec events_lead; tail -c +$((l + 1)) .events.log | head -c $((M - l)); end
+    fi
+    sec events_tail; tail -c +$((M + 1)) .events.log | head -c $((sz - M)); end
   fi
-  sec events_tail; tail -c +$((M + 1)) .events.log | head -c $((sz - M)); end
 fi
 if [ -d _snapshots ]; then sec snapshots; find _snapshots -maxdepth 1 -type f -name '*.json' -exec sha256sum {} + 2>/dev/null; end; fi
 sec files; find records _derived -type f -name '*.parquet' ! -path '*/.usr-partial/*' -exec stat -c '%s %n' {} + 2>/dev/null; end
@@ -231,8 +244,8 @@ def commit_args(tok: str, base_dir: str, dataset_id: str, req: CommitRequest) ->
     return [tok, base_dir, dataset_id, req.expect_manifest, req.expect_meta, str(req.lock_wait), str(req.events_seen)]
 
 
-def inventory_args(tok: str, base_dir: str, dataset_id: str, size: int, head_sha: str, lead_sha: str) -> list[str]:
-    return [tok, base_dir, dataset_id, str(size), head_sha, lead_sha, str(WINDOW)]
+def inventory_args(tok: str, base_dir: str, dataset_id: str, size: int, head_sha: str, lead_sha: str, prefix_sha: str = "-") -> list[str]:
+    return [tok, base_dir, dataset_id, str(size), head_sha, lead_sha, str(WINDOW), prefix_sha]
 
 
 def spans_script(spans: Sequence[tuple[int, int]]) -> str:
@@ -241,13 +254,19 @@ def spans_script(spans: Sequence[tuple[int, int]]) -> str:
 
 
 def parse_sections(data: bytes, tok: str) -> dict[str, bytes]:
-    """Split framed output into {section name: content}."""
+    """Split framed output into {section name: content} (one copy of each body, however large)."""
     out: dict[str, bytes] = {}
     marker = f"--{tok} ".encode()
-    pieces = data.split(marker)
-    for piece in pieces[1:]:
-        name, _, body = piece.partition(b"\n")
-        if body.endswith(b"\n"):
-            body = body[:-1]
-        out[name.decode().strip()] = body
+    pos = data.find(marker)
+    while pos != -1:
+        nl = data.find(b"\n", pos)
+        if nl == -1:
+            out[data[pos + len(marker):].decode(errors="replace").strip()] = b""
+            break
+        nxt = data.find(marker, nl + 1)
+        end = len(data) if nxt == -1 else nxt
+        if end > nl + 1 and data[end - 1:end] == b"\n":
+            end -= 1
+        out[data[pos + len(marker):nl].decode(errors="replace").strip()] = data[nl + 1:end]
+        pos = nxt
     return out

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from .eventlog import EventLine, LogMark
+from .eventlog import EventLine, EventView, LogMark
 from .state import SideState
 
 
@@ -82,8 +82,16 @@ class Side(Protocol):
     name: str       # "local" or the remote profile name
     label: str      # where it is, for messages (a path, or host:path)
 
-    def inventory(self, mark: LogMark, pending: Sequence[EventLine]) -> SideState:
-        """Manifest, meta, snapshots, data files, auxiliary files and the events after `mark` (full if it does not match)."""
+    def inventory(self, mark: LogMark, pending: Sequence[EventLine], same_prefix: EventView | None = None) -> SideState:
+        """Manifest, meta, snapshots, data files, auxiliary files and the events after `mark` (full if it does not match).
+
+        Without a mark, `same_prefix` (the other copy's log read from byte 0) spares reading the bytes
+        both logs share; a log shorter than it comes back unread as `EventView.prefix_of_other`.
+        """
+        ...
+
+    def read_all_events(self, size: int) -> EventView:
+        """This side's log from byte 0 (up to `size` bytes where the side cannot read more consistently)."""
         ...
 
     def event_lines(self, lines: Sequence[EventLine]) -> dict[str, bytes]:

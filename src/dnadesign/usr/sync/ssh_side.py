@@ -21,6 +21,7 @@ from .eventlog import (
     build_view,
     cut_lines,
     event_key,
+    extend_view,
     spans_to_read,
 )
 from .remotes import RemoteProfile
@@ -46,12 +47,21 @@ class SshSide:
         self._base: str | None = None
 
     # -- reading ------------------------------------------------------------------------------
-    def inventory(self, mark: LogMark, pending: Sequence[EventLine]) -> SideState:
-        """ONE remote call: manifest, meta.md, snapshots, file lists, auxiliary files, and the events after `mark`."""
+    def inventory(self, mark: LogMark, pending: Sequence[EventLine], same_prefix: EventView | None = None) -> SideState:
+        """ONE remote call: manifest, meta.md, snapshots, file lists, auxiliary files, and the events after `mark`.
+
+        Without a mark, `same_prefix` (this machine's log read from byte 0) lets the remote send only what
+        follows those exact bytes, or only its size and sha256 when its log is shorter.
+        """
         prof = self.profile
         tok = scripts.token()
-        res = self.transport.run_script(scripts.INVENTORY, scripts.inventory_args(tok, prof.base_dir, self.dataset_id, mark.size,
-                                                                                  mark.head_sha, mark.lead_sha))
+        use_prefix = mark.size == 0 and same_prefix is not None and bool(same_prefix.prefix_sha) and same_prefix.mark.size > 0
+        if use_prefix:
+            assert same_prefix is not None and same_prefix.prefix_sha is not None
+            args = scripts.inventory_args(tok, prof.base_dir, self.dataset_id, same_prefix.mark.size, "-", "-", same_prefix.prefix_sha)
+        else:
+            args = scripts.inventory_args(tok, prof.base_dir, self.dataset_id, mark.size, mark.head_sha, mark.lead_sha)
+        res = self.transport.run_script(scripts.INVENTORY, args)
         sec = scripts.parse_sections(res.stdout, tok)
         st = SideState(prof.name)
         st.tools = set(sec.get("tools", b"").decode().split())
@@ -73,7 +83,7 @@ class SshSide:
                 check_relpath(e.file, f"the manifest on {prof.name}")
         if "meta" in sec:
             st.meta = sec["meta"]
-        st.events = self._events(sec, mark, pending)
+        st.events = self._events(sec, mark, pending, same_prefix if use_prefix else None)
         for line in sec.get("snapshots", b"").decode().splitlines():
             h, _, path = line.partition("  ")
             name = path.strip().removeprefix("_snapshots/")
@@ -99,11 +109,17 @@ class SshSide:
                 st.skipped.append(rel)
         return st
 
-    def _events(self, sec: dict[str, bytes], mark: LogMark, pending: Sequence[EventLine]) -> EventView:
+    def _events(self, sec: dict[str, bytes], mark: LogMark, pending: Sequence[EventLine], same_prefix: EventView | None) -> EventView:
+        if "events_whole_sha" in sec:  # shorter than ours: maybe a prefix of it (the engine checks)
+            return EventView(prefix_of_other=(int(sec.get("events_size", b"0") or 0), sec["events_whole_sha"].decode()))
         if "events_from" not in sec:  # no log there
             return EventView(reset=mark.size > 0)
         start = int(sec["events_from"] or 0)
         tail = sec.get("events_tail", b"")
+        if sec.get("events_mode") == b"prefix":
+            if start > 0 and same_prefix is not None and start == same_prefix.mark.size:
+                return extend_view(same_prefix, tail)
+            return build_view(b"", b"", tail, EMPTY_MARK, ())
         if start > 0 and start == mark.size:
             try:
                 return build_view(sec.get("events_head", b""), sec.get("events_lead", b""), tail, mark, pending)
@@ -112,6 +128,16 @@ class SshSide:
         view = build_view(b"", b"", tail, EMPTY_MARK, ())
         view.reset = mark.size > 0
         return view
+
+    def read_all_events(self, size: int) -> EventView:
+        """The remote log's first `size` bytes, read from byte 0 (one remote call)."""
+        tok = scripts.token()
+        res = self.transport.run_script(scripts.spans_script([(0, size)]), [tok, self.profile.base_dir, self.dataset_id])
+        return build_view(b"", b"", scripts.parse_sections(res.stdout, tok).get(f"span 0 {size}", b""), EMPTY_MARK, ())
+
+    def prefix_view(self, base: EventView, size: int, sha: str) -> EventView | None:
+        """Only this machine's files can be checked against (the engine asks the local side)."""
+        return None
 
     def event_lines(self, lines: Sequence[EventLine]) -> dict[str, bytes]:
         if not lines:
