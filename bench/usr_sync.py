@@ -203,14 +203,14 @@ def noop_events(a: argparse.Namespace, work: Path, out: dict) -> None:
                 shutil.rmtree(local / ds_id / ".usr-sync", ignore_errors=True)  # no checkpoint before the first diff
                 cli = [sys.executable, "-c", "from dnadesign.usr.cli import main; main()", "--root", str(local)]
                 Connection(prof).ensure_master()  # authentication is not part of the figure
-                first = run_measured([*cli, "diff", ds_id, "bench"], cenv, remote_log)
-                row = {"first_diff": first}
+                row = {"first_diff": run_measured([*cli, "diff", ds_id, "bench"], cenv, remote_log)}
                 for op in ("diff", "pull", "push"):
                     Connection(prof).ensure_master()
                     argv = [*cli, op, ds_id, "bench"] + (["-y"] if op != "diff" else [])
                     row[op] = run_measured(argv, cenv, remote_log)
-                    log(f"  {code:8s} {op:4s} {label:5s}: client {row[op]['client_cpu_s']} s / {row[op]['client_peak_rss_mb']} MB, "
-                        f"remote {row[op]['remote_cpu_s']} s / {row[op]['remote_peak_rss_mb']} MB (exit {row[op]['exit']})")
+                for op, r in row.items():
+                    log(f"  {code:8s} {op:10s} {label:5s}: client {r['client_cpu_s']} s / {r['client_peak_rss_mb']} MB, "
+                        f"remote {r['remote_cpu_s']} s / {r['remote_peak_rss_mb']} MB (exit {r['exit']})")
                 res[code][label] = row
         for code in codes:
             r = res[code]
