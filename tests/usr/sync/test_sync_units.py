@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import stat
 import subprocess
+import threading
 
 import pytest
 from hypothesis import given, settings
@@ -244,6 +246,26 @@ def test_commit_script_waits_for_the_store_lock(tmp_path):
     assert sec["status"] == b"ok" and (d / "manifest.json").read_bytes() == b"m\n"
 
 
+@contextlib.contextmanager
+def held_elsewhere(path):
+    """Hold a FileLock from another thread for the duration of the block."""
+    taken, release = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        with FileLock(path, timeout=10):
+            taken.set()
+            release.wait(30)
+
+    t = threading.Thread(target=hold)
+    t.start()
+    assert taken.wait(30)
+    try:
+        yield
+    finally:
+        release.set()
+        t.join(30)
+
+
 def test_local_commit_matches_the_script(tmp_path):
     """LocalSide.commit gives the same structured results as the remote script."""
     side = LocalSide(tmp_path, "ns/one")
@@ -258,7 +280,7 @@ def test_local_commit_matches_the_script(tmp_path):
     assert res.status == "moved" and res.manifest == b"old\n" and res.meta is None
     res = side.commit(CommitRequest(**{**ok.__dict__, "data": (FileCheck("records/part-b.parquet", "size", "3"),)}))
     assert res.status == "verify_failed" and res.missing == ("records/part-b.parquet",)
-    with FileLock(d / ".usr.lock", timeout=1):
+    with held_elsewhere(d / ".usr.lock"):  # another thread (this thread's own holds nest)
         assert side.commit(CommitRequest(**{**ok.__dict__, "lock_wait": 0})).status == "lock_timeout"
     res = side.commit(ok)
     assert res.status == "ok" and res.events_appended == 1

@@ -201,8 +201,8 @@ def remotes_add(name: str = typer.Argument(..., help="Profile name, e.g. bu-scc.
                 location: str | None = typer.Argument(None, help="For a remote that is a mounted path: /path, ~/path or file:///path."),
                 host: str | None = typer.Option(None, "--host", help="SSH remote: host name or ~/.ssh/config alias."),
                 base_dir: str | None = typer.Option(None, "--base-dir", help="SSH remote: USR root on the remote (absolute or ~/...)."),
-                user: str | None = typer.Option(None, "--user"),
-                port: int | None = typer.Option(None, "--port"),
+                user: str | None = typer.Option(None, "--user", help="SSH remote: login name (default: from ~/.ssh/config or $USER)."),
+                port: int | None = typer.Option(None, "--port", help="SSH remote: port (default: from ~/.ssh/config, else 22)."),
                 identity_file: str | None = typer.Option(None, "--identity-file", help="Private key (ssh -i)."),
                 ssh_config: str | None = typer.Option(None, "--ssh-config", help="ssh config file (ssh -F)."),
                 known_hosts: str | None = typer.Option(None, "--known-hosts", help="known_hosts file to trust."),
@@ -250,7 +250,7 @@ def remotes_list(as_json: bool = JsonOpt) -> None:
 
 @remotes_app.command("show")
 @handled
-def remotes_show(name: str = typer.Argument(...), as_json: bool = JsonOpt) -> None:
+def remotes_show(name: str = typer.Argument(..., help="Profile name (see `usr remotes list`)."), as_json: bool = JsonOpt) -> None:
     """Show one profile: host, user, base_dir and the ssh wiring sync uses."""
     p = get_profile(name)
     if as_json:
@@ -272,7 +272,7 @@ def remotes_show(name: str = typer.Argument(...), as_json: bool = JsonOpt) -> No
 
 @remotes_app.command("remove")
 @handled
-def remotes_remove(name: str = typer.Argument(...)) -> None:
+def remotes_remove(name: str = typer.Argument(..., help="Profile name (see `usr remotes list`).")) -> None:
     """Delete a profile."""
     get_profile(name)
     profiles = load_profiles()
