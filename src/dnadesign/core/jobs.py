@@ -9,11 +9,12 @@ requeues or errors the job on those).
 from __future__ import annotations
 
 import signal as _signal
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
 from .events import Actor, append_event, job_block, make_event
+from .scheduler_query import end_reason
 
 CANCEL_SIGNALS = {int(_signal.SIGTERM), int(_signal.SIGKILL), int(_signal.SIGINT), int(_signal.SIGUSR2)}
 TERMINAL_STATES = ("completed", "failed", "cancelled", "lost")
@@ -49,8 +50,10 @@ def job_started(log_path: str | Path, dataset_id: str, actor: Actor, env: Mappin
 
 def job_finished(log_path: str | Path, dataset_id: str, actor: Actor, *, exit_code: int, signal: int | None = None,
                  env: Mapping[str, str] | None = None, metrics: Mapping[str, Any] | None = None) -> dict[str, Any] | None:
+    # A signal may be the scheduler's time limit rather than a cancel: record what the scheduler says.
+    told = end_reason(env) if signal is not None else {}
     return emit_job_event(log_path, dataset_id, actor, "job_finished", env=env, metrics=metrics,
-                          state=classify(exit_code, signal), exit_code=exit_code, signal=signal)
+                          state=classify(exit_code, signal), exit_code=exit_code, signal=signal, **told)
 
 
 def job_key(job: Mapping[str, Any]) -> tuple[str, str, str]:
@@ -85,7 +88,7 @@ def scheduler_still_knows(job: Mapping[str, Any]) -> bool | None:
     return None
 
 
-def find_unfinished(events: list[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+def find_unfinished(events: Iterable[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
     """`job_started` events with no later `job_finished` / `job_lost` for the same job task."""
     started: dict[tuple[str, str, str], Mapping[str, Any]] = {}
     for event in events:

@@ -56,6 +56,8 @@ def register(app: typer.Typer, inspect_app: typer.Typer) -> None:
                                                     help="Stop cleanly after this many seconds (default: runtime.max_seconds)."),
         parallel_libraries: int = typer.Option(1, "--parallel-libraries", min=1, metavar="K",
                                                help="Solve K libraries at once, each with workers/K CP-SAT workers (one writer)."),
+        metrics_dir: Path | None = typer.Option(None, "--metrics-dir", metavar="DIR",
+                                                help="Write Prometheus textfile metrics here while running (node_exporter's textfile directory)."),
     ) -> None:
         """Design sequences until every plan meets its quota; resumes when outputs exist."""
         if fresh and resume:
@@ -69,8 +71,10 @@ def register(app: typer.Typer, inspect_app: typer.Typer) -> None:
         with SignalGuard(stop):
             from ..core.jobs import safe_exit_code
             from .pipeline import RunOptions, run
+            from .run_metrics import metered
 
             cfg = _load(config)
+            run = metered(run, metrics_dir, cfg)  # the same run, with textfile metrics when --metrics-dir is given
             result = run(cfg, RunOptions(fresh=fresh, resume=resume or None, extend_quota=extend_quota, workers=workers,
                                          progress=progress, max_seconds=max_seconds, stop=stop,
                                          parallel_libraries=parallel_libraries,
@@ -80,6 +84,7 @@ def register(app: typer.Typer, inspect_app: typer.Typer) -> None:
             err.print(f"[green]{result.message}[/green]", highlight=False)
             for loc in result.sinks:
                 err.print(f"  output: {loc}", highlight=False)
+            _report_unplaced(cfg)
             if not no_plot:
                 _plots_after_run(cfg)
         else:
@@ -91,13 +96,20 @@ def register(app: typer.Typer, inspect_app: typer.Typer) -> None:
             os._exit(safe_exit_code(result.exit_code))
         raise typer.Exit(safe_exit_code(result.exit_code))
 
+    def _report_unplaced(cfg) -> None:
+        from .coverage_report import render_line
+        from .inspect_run import inspect_run
+
+        for entry in inspect_run(cfg)["unplaced_regulators"]:
+            err.print(f"[yellow]warning:[/yellow] {render_line(entry)}", highlight=False)
+
     def _plots_after_run(cfg) -> None:
         from .plots import render_plots
 
         try:
             paths = render_plots(cfg)
             err.print(f"  plots: {len(paths)} file(s) in {Path(cfg.outputs_dir) / 'plots'}", highlight=False)
-        except Exception as exc:  # the run succeeded; a plot problem must not turn it into a failure
+        except Exception as exc:  # noqa: BLE001 - the run succeeded; a plot problem must not turn it into a failure
             err.print(f"[yellow]warning:[/yellow] plots were not rendered ({exc}); retry with `dense plot`", highlight=False)
 
     @inspect_app.command("run")
@@ -141,6 +153,10 @@ def register(app: typer.Typer, inspect_app: typer.Typer) -> None:
             out.print(f"{name}: {loc}", highlight=False)
         if info.get("usr_events_path"):
             out.print(f"usr events: {info['usr_events_path']}", highlight=False)
+        from .coverage_report import render_line
+
+        for entry in info.get("unplaced_regulators") or []:
+            out.print(f"warning: {render_line(entry)}", highlight=False)
         if info.get("last_session"):
             s = info["last_session"]
             out.print(f"last session: {s.get('status')} at {s.get('finished_at')} (exit {s.get('exit_code')})"

@@ -7,6 +7,7 @@ from typing import Any
 
 from ..core.errors import InputError
 from ..usr.layout import DatasetPaths, resolve_root
+from .coverage_report import placed_regulators, unplaced_regulators
 from .sinks.records import PLAN_COL, RUN_COL
 from .state import MetaDir
 
@@ -53,7 +54,8 @@ def inspect_run(cfg) -> dict[str, Any]:
     manifest = meta.load_manifest() or {}
     state = meta.load_state()
     eff = meta.load_effective() or {}
-    frame, _ = committed_frame(cfg, ["id", PLAN_COL, RUN_COL, "densegen__n_sites", "densegen__sites_per_100bp", "densegen__gc"])
+    frame, _ = committed_frame(cfg, ["id", PLAN_COL, RUN_COL, "densegen__n_sites", "densegen__sites_per_100bp", "densegen__gc",
+                                     "densegen__regulators"])
     plans = resolve_plans(cfg)
     prev = eff.get("quotas", {})
     plans = [with_quota(p, max(plan_quota(p), int(prev.get(p.name, 0)))) for p in plans]
@@ -102,4 +104,5 @@ def inspect_run(cfg) -> dict[str, Any]:
         "usr_events_path": str(usr_events_path(cfg)) if cfg.usr_target() is not None else None,
         "diagnostics": str(meta.events_path),
         "state": state.as_dict() if state else None,
+        "unplaced_regulators": unplaced_regulators(cfg, *placed_regulators(frame)),
     }

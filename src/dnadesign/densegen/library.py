@@ -355,6 +355,15 @@ def _distinct_bound(plan: PlanSpec) -> int | None:
     return bound
 
 
+def _too_long_by_regulator(plan: PlanSpec, pools: Mapping[str, Pool]) -> dict[str, int]:
+    """Shortest site length of each regulator whose sites are all longer than the sequence."""
+    shortest: dict[str, int] = {}
+    for name in plan.include_inputs:
+        for s in pools[name].sites if name in pools else ():
+            shortest[s.regulator] = min(shortest.get(s.regulator, len(s.sequence)), len(s.sequence))
+    return {reg: n for reg, n in shortest.items() if n > plan.sequence_length}
+
+
 def check_plan(plan: PlanSpec, pools: Mapping[str, Pool], cfg_path: Any = "") -> list[str]:
     """Errors (raised) and warnings (returned) for one plan against its pools."""
     where = f"plan {plan.name!r}"
@@ -376,8 +385,16 @@ def check_plan(plan: PlanSpec, pools: Mapping[str, Pool], cfg_path: Any = "") ->
         warnings.append(f"{where}: the promoters together need more than {L} bp unless they overlap")
     by_reg = Counter(s.regulator for s in sites)
     avail = ", ".join(sorted(by_reg)[:12]) + (" ..." if len(by_reg) > 12 else "") if by_reg else "none"
+    too_long = _too_long_by_regulator(plan, pools)
     for g in plan.groups:
         present = [m for m in g.members if by_reg.get(m)]
+        cut = {m: too_long[m] for m in g.members if m in too_long and not by_reg.get(m)}
+        if cut and len(present) < g.min_required:
+            shortest = min(cut.values())
+            regs = ", ".join(f"{m} (shortest site {n} bp)" for m, n in sorted(cut.items()))
+            raise ConfigError(f"{pre}{where}: regulator group {g.name!r} cannot be met: sequence_length is {L} bp but every "
+                              f"site of {regs} is longer", hint=f"raise generation.sequence_length to at least {shortest} "
+                              "(or the plan's sequence_length), or use shorter sites for these regulators")
         if not present and g.min_required > 0:
             raise ConfigError(f"{pre}{where}: regulator group {g.name!r} has no members in the plan's inputs "
                               f"(members: {', '.join(g.members) or 'none'}; regulators available: {avail})",
@@ -394,6 +411,10 @@ def check_plan(plan: PlanSpec, pools: Mapping[str, Pool], cfg_path: Any = "") ->
     if unknown_bias:
         warnings.append(f"{where}: side_biases name(s) {', '.join(unknown_bias)} match no regulator or site id in the inputs")
     for reg, n in plan.min_count_by_regulator:
+        if by_reg.get(reg, 0) < n and reg in too_long:
+            raise ConfigError(f"{pre}{where}: min_count_by_regulator asks {n} site(s) of {reg!r} but sequence_length is {L} bp "
+                              f"and its shortest site is {too_long[reg]} bp",
+                              hint=f"raise generation.sequence_length to at least {too_long[reg]} or lower the minimum")
         if by_reg.get(reg, 0) < n:
             raise ConfigError(f"{pre}{where}: min_count_by_regulator asks {n} site(s) of {reg!r} but the plan's inputs "
                               f"have {by_reg.get(reg, 0)} usable", hint="lower the minimum or add sites for that regulator")

@@ -248,6 +248,7 @@ def usr_events_watch(
                                                                               "with --follow (default 600).")] = 600.0,
     allow_insecure_localhost: InsecureOpt = False,
     as_json: JsonOpt = False,
+    metrics_dir: Annotated[Path | None, typer.Option("--metrics-dir", metavar="DIR", help="Write Prometheus textfile metrics here (node_exporter's textfile directory).")] = None,
 ) -> None:
     """Read events after the cursor and notify; with --follow keep polling (works on NFS).
 
@@ -259,6 +260,7 @@ def usr_events_watch(
     from .profile import load_profile
     from .runtime import sender_for, watch_config, webhook_ref
     from .watch import run_watch
+    from .watch_metrics import WatchMetrics
 
     if from_start and from_end:
         raise UsageError("--from-start and --from-end are exclusive")
@@ -281,7 +283,8 @@ def usr_events_watch(
             cfg.spool.ensure()
     _install_stop(stop)
     try:
-        summary = run_watch(cfg)
+        with WatchMetrics(metrics_dir, cfg):
+            summary = run_watch(cfg)
     finally:
         if cfg.sender is not None:
             cfg.sender.close()

@@ -82,6 +82,7 @@ class WatchConfig:
     on_ready: Callable[[str], None] | None = None
     # Called on every poll and after every batch with the live counters (e.g. a metrics writer).
     on_tick: Callable[[WatchSummary], None] | None = None
+    summary: WatchSummary | None = None  # pass one to read the counters while the watch runs (metrics)
 
 
 @dataclass
@@ -149,7 +150,7 @@ def _aligned_end(path: Path) -> int:
 class _Watcher:
     def __init__(self, cfg: WatchConfig):
         self.cfg = cfg
-        self.s = WatchSummary()
+        self.s = cfg.summary if cfg.summary is not None else WatchSummary()
         self.persist = not cfg.dry_run or cfg.advance_on_dry_run
         self.state: CursorState = CursorState(events=str(cfg.events))
         self.reader: LogReader | None = None
