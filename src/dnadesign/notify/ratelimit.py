@@ -143,11 +143,6 @@ class RateGate:
             wait = max(wait, self._last_post + gap - now)
         return max(0.0, wait)
 
-    def not_before(self) -> float:
-        """The persisted not-before time (epoch seconds)."""
-        self._refresh()
-        return self._limit.not_before
-
     def posted(self) -> None:
         """Record a post; while a learned spacing applies, other processes see the next allowed time."""
         now = self._clock()

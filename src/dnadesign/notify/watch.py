@@ -80,8 +80,6 @@ class WatchConfig:
     payload_shape: str = "native"
     # Called once the watcher holds its cursor lock and knows where it starts: a readiness signal.
     on_ready: Callable[[str], None] | None = None
-    # Called on every poll and after every batch with the live counters (e.g. a metrics writer).
-    on_tick: Callable[[WatchSummary], None] | None = None
     summary: WatchSummary | None = None  # pass one to read the counters while the watch runs (metrics)
 
 
@@ -356,8 +354,6 @@ class _Watcher:
         last_status = time.monotonic()
         try:
             while not self.done:
-                if cfg.on_tick is not None:
-                    cfg.on_tick(self.s)
                 if self.reader is None and not self.open_reader():
                     if not cfg.follow:
                         cfg.warn(f"events file {cfg.events} does not exist yet")
