@@ -12,7 +12,8 @@ from dnadesign.notify.spool import Spool
 from dnadesign.notify.throttle import ProgressThrottle
 from dnadesign.notify.watch import WatchConfig
 
-FAST = DeliveryPolicy(connect_timeout=0.5, read_timeout=0.5, max_attempts=2, backoff_base=0.01, backoff_max=0.05, min_interval=0)
+# Generous timeouts: a loaded CI node must not turn a slow local reply into a retry. Tests of timeouts set their own.
+FAST = DeliveryPolicy(connect_timeout=5, read_timeout=10, max_attempts=2, backoff_base=0.01, backoff_max=0.05, min_interval=0)
 
 
 def config(tmp: Path, url: str | None, *, spool: bool = True, **kw) -> WatchConfig:
