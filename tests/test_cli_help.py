@@ -17,7 +17,7 @@ from dnadesign.core.cli import build_command, walk
 TOOLS = {"usr": "dnadesign.usr.cli", "dense": "dnadesign.densegen.cli", "notify": "dnadesign.notify.cli",
          "infer": "dnadesign.infer.cli"}
 # Flip to True once the notify help texts are merged; then a missing notify description fails too.
-NOTIFY_HELP_DONE = False
+NOTIFY_HELP_DONE = True
 
 
 def _tree(tool: str):
