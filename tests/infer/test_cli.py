@@ -24,7 +24,8 @@ from dnadesign.usr.store import Dataset
 from tests.conftest import invoke, run_cli
 from tests.infer.conftest import DS, make_dataset, overlay_ids, random_seqs, state
 
-NS = "infer__regulondb"
+NS = "infer__regulondb"  # the column prefix; the overlay namespace is "infer"
+OV = "infer"
 
 
 def infer(root, *args: str, **kw):
@@ -44,9 +45,9 @@ def test_write_back_commits_one_overlay_part_per_batch_with_types_and_events(roo
     r = infer(root, *run_args("--write-back", "--batch-size", "100", "--json"))
     assert r.returncode == 0, r.stderr
     res = json.loads(r.stdout)
-    assert (res["scored"], res["batches"], res["skipped"], res["namespace"]) == (250, 3, 0, NS)
+    assert (res["scored"], res["batches"], res["skipped"], res["namespace"]) == (250, 3, 0, OV)
     man = Manifest.load(root / DS / "manifest.json")
-    assert [e.rows for e in man.overlays[NS]] == [100, 100, 50]
+    assert [e.rows for e in man.overlays[OV]] == [100, 100, 50]
     assert man.columns[f"{NS}__hits_total"] == "int32" and man.columns[f"{NS}__lexa_best"] == "double"
     assert man.columns[f"{NS}__top_tf"] == "string" and len([c for c in man.columns if c.startswith(NS)]) == 92 * 2 + 3
     # the stored values are the scanner's, row for row
@@ -74,7 +75,7 @@ def test_incremental_rerun_scores_only_new_rows_and_overwrite_rescores(root):
     r = infer(root, *run_args("--write-back", "--json"))
     res = json.loads(r.stdout)
     assert (res["scored"], res["skipped"], res["visible_rows"]) == (30, 120, 150)
-    ids = overlay_ids(root, NS)
+    ids = overlay_ids(root, OV)
     assert len(ids) == len(set(ids)) == 150  # every row scored exactly once
     before = state(root)
     r = infer(root, *run_args("--write-back"))
@@ -82,7 +83,7 @@ def test_incremental_rerun_scores_only_new_rows_and_overwrite_rescores(root):
     assert state(root) == before  # a no-op run writes nothing, not even an event
     r = infer(root, *run_args("--write-back", "--overwrite", "--json"))
     assert json.loads(r.stdout)["scored"] == 150
-    assert len(overlay_ids(root, NS)) == 300
+    assert len(overlay_ids(root, OV)) == 300
     assert Dataset.open(root, DS).scan().collect().height == 150
 
 
@@ -91,7 +92,7 @@ def test_tombstoned_rows_are_not_scored(root):
     gone = ds.scan().collect()["id"].to_list()[:5]
     ds.delete(gone, reason="bad design")
     assert json.loads(infer(root, *run_args("--write-back", "--json")).stdout)["scored"] == 45
-    assert not set(gone) & set(overlay_ids(root, NS))
+    assert not set(gone) & set(overlay_ids(root, OV))
 
 
 def test_without_write_back_nothing_is_stored_and_out_files_are_written(root, tmp_path):
@@ -203,7 +204,7 @@ def test_a_second_writer_is_refused_while_the_run_lock_is_held(root):
 def test_a_column_recorded_with_another_type_is_a_conflict(root):
     ds = make_dataset(root, 20, seed=10)
     ids = ds.scan().collect()["id"].to_list()
-    ds.write_overlay(NS, pa.table({"id": ids[:2], f"{NS}__hits_total": ["x", "y"]}))
+    ds.write_overlay(OV, pa.table({"id": ids[:2], f"{NS}__hits_total": ["x", "y"]}))
     before = state(root)
     r = run_cli("infer", "run", *run_args("--write-back"), env={"DNADESIGN_USR_ROOT": str(root)})
     _one_line_failure(r, 1, f"{NS}__hits_total", "recorded as string", "--name")

@@ -46,7 +46,7 @@ def wait_for_committed_batches(root, proc: subprocess.Popen, n: int, timeout: fl
 
 
 def check_every_row_scored_once(root) -> None:
-    ids = overlay_ids(root, NS)
+    ids = overlay_ids(root, "infer")
     rows = Dataset.open(root, DS).scan().collect()
     assert len(ids) == len(set(ids)) == ROWS == rows.height  # nothing lost, nothing duplicated
     direct = PwmScanner(read_motifs(REGULONDB_PSSM, "regulondb")).score(pa.array(rows["sequence"].to_list()))
@@ -62,7 +62,7 @@ def test_sigkill_after_a_committed_batch_then_rerun_scores_each_row_once(root):
     wait_for_committed_batches(root, proc, 1)
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait(timeout=30)
-    committed = len(overlay_ids(root, NS))
+    committed = len(overlay_ids(root, "infer"))
     assert 0 < committed < ROWS, "the kill must land mid-run (after a commit, before the end)"
     assert committed % BATCH == 0  # whole batches only
     rep = validate(Dataset.open(root, DS))
@@ -87,7 +87,7 @@ def test_sigterm_stops_between_batches_with_a_failed_event_then_rerun_completes(
     assert len(lines) == 1 and "stopped by a signal" in lines[0] and "Rerun the same command" in lines[0]
     health = [e for e in ev.read_events(root / DS / ".events.log") if e["action"] == "infer_health"]
     assert health[-1]["args"]["status"] == "failed" and "stopped by a signal" in health[-1]["args"]["error"]
-    committed = len(overlay_ids(root, NS))
+    committed = len(overlay_ids(root, "infer"))
     assert health[-1]["metrics"]["scored"] == committed and 0 < committed < ROWS
     r = run_cli("infer", "run", "--preset", "regulondb/pwm_scan", "--usr", DS, "--field", "sequence", "--device", "cpu",
                 "--write-back", env={"DNADESIGN_USR_ROOT": str(root)})

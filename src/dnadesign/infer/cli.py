@@ -152,7 +152,7 @@ def _report(result, as_json: bool, write_back: bool, out_path: Path | None, prev
         out.print(f"Nothing to score in {result.dataset}: {result.visible_rows} row(s) {what}"
                   + ("; pass --overwrite to rescore." if write_back and result.visible_rows else "."), highlight=False)
         return
-    where = f"into {result.namespace} ({len(result.columns)} column(s))" if write_back else "(not stored: add --write-back)"
+    where = f"into {result.prefix}__* ({len(result.columns)} column(s))" if write_back else "(not stored: add --write-back)"
     out.print(f"Scored {result.scored} row(s) of {result.dataset} with {result.preset} {where} in {result.batches} batch(es)"
               + (f"; {result.skipped} already scored, skipped" if result.skipped else "")
               + f"; {result.cpu_seconds:.1f} s CPU.", highlight=False)
@@ -164,7 +164,7 @@ def _report(result, as_json: bool, write_back: bool, out_path: Path | None, prev
         head = pa.concat_tables(preview).slice(0, 5)
         cols = head.column_names[:7]
         rows = [[_short(head.column(c)[i].as_py()) for c in cols] for i in range(head.num_rows)]
-        out.print(table(f"first rows of {result.dataset}", [c.replace(f"{result.namespace}__", "") for c in cols], rows))
+        out.print(table(f"first rows of {result.dataset}", [c.replace(f"{result.prefix}__", "") for c in cols], rows))
         if len(head.column_names) > 7:
             info(f"({len(head.column_names) - 7} more column(s); use --out FILE.parquet or --write-back to keep them all)")
 

@@ -3,7 +3,7 @@
 A scorer has `outputs` (field name, Arrow type), a `done_output` that is never null once a row
 was scored (the write-back skips rows that have it), `params()` for the events, and
 `score(values) -> {field: array}` over a batch of sequences. Columns are
-`infer__<model>__<field>` in the overlay namespace `infer__<model>`.
+`infer__<model>__<field>` in the overlay namespace `infer`.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from .pwm_scan import PwmScanner
 DATA = Path(__file__).parent / "data"
 REGULONDB_PSSM = DATA / "regulondb_pssm_v4.0.txt"
 MOTIF_FORMATS = ("meme", "jaspar", "regulondb", "artifact")
-MODEL_NAME = re.compile(r"^[a-z][a-z0-9]*(_[a-z0-9]+)*$")  # no "__": it separates namespace and field
+MODEL_NAME = re.compile(r"^[a-z][a-z0-9]*(_[a-z0-9]+)*$")  # no "__": it separates the parts of a column name
 
 
 class Scorer(Protocol):

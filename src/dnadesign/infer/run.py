@@ -3,7 +3,7 @@
 Write-back protocol (resumable, nothing lost or duplicated):
 1. Check everything that can fail before touching the dataset: the dataset, the field, the preset's
    inputs and the machine (Evo2's package, checkpoint, device), recorded column types.
-2. Take the run lock for (dataset, namespace), so two runs cannot score the same rows.
+2. Take the run lock for (dataset, model), so two runs cannot score the same rows.
 3. Select the visible rows that still lack the preset's `done` column (all rows with `--overwrite`),
    streaming them to a temporary Parquet file.
 4. Per batch: score, then `Dataset.write_overlay` commits the batch as one immutable overlay part
@@ -38,7 +38,7 @@ from .presets import Preset, PresetOptions, Scorer
 from .progress import ScoreProgress
 
 HEALTH_ACTION = "infer_health"
-NAMESPACE_PREFIX = "infer"
+NAMESPACE = "infer"  # every column is infer__<model>__<output> in the overlay namespace `infer`
 LOCK_DIR = ".infer-locks"
 
 
@@ -59,6 +59,7 @@ class RunResult:
     dataset: str
     preset: str
     namespace: str
+    prefix: str
     columns: list[str]
     done_column: str = ""
     visible_rows: int = 0
@@ -80,8 +81,9 @@ class Stopped(DnadesignError):
     """The run was asked to stop (SIGTERM) between batches; committed batches stay."""
 
 
-def namespace_for(model: str) -> str:
-    return f"{NAMESPACE_PREFIX}__{model}"
+def prefix_for(model: str) -> str:
+    """The column prefix of a model: `infer__<model>` (columns are `<prefix>__<output>`)."""
+    return f"{NAMESPACE}__{model}"
 
 
 def _open(root: Path | None, dataset_id: str, actor: ev.Actor) -> Dataset:
@@ -116,12 +118,12 @@ def check_field(ds: Dataset, field_name: str) -> list[str]:
     return namespaces
 
 
-def check_types(ds: Dataset, namespace: str, scorer: Scorer) -> list[str]:
+def check_types(ds: Dataset, prefix: str, scorer: Scorer) -> list[str]:
     """Column names of the preset; a column recorded earlier with another type is a conflict."""
     recorded = ds.manifest().columns
     cols = []
     for name, typ in scorer.outputs:
-        col = f"{namespace}__{name}"
+        col = f"{prefix}__{name}"
         if col in recorded and recorded[col] != str(typ):
             raise ConflictError(f"column {col} of {ds.id} was recorded as {recorded[col]}, but this preset writes {typ}",
                                 hint="write under another model name with --name")
@@ -129,11 +131,11 @@ def check_types(ds: Dataset, namespace: str, scorer: Scorer) -> list[str]:
     return cols
 
 
-def run_lock(ds: Dataset, namespace: str) -> FileLock:
-    """One writer per (dataset, namespace): a lock file under the USR root, outside the synced dataset."""
-    key = hashlib.sha256(f"{ds.id}|{namespace}".encode()).hexdigest()[:20]
+def run_lock(ds: Dataset, prefix: str) -> FileLock:
+    """One writer per (dataset, model): a lock file under the USR root, outside the synced dataset."""
+    key = hashlib.sha256(f"{ds.id}|{prefix}".encode()).hexdigest()[:20]
     path = ds.paths.root / LOCK_DIR / f"{key}.lock"
-    return FileLock(path, timeout=0, what=f"infer run lock for {namespace} in {ds.id}")
+    return FileLock(path, timeout=0, what=f"infer run lock for {prefix} in {ds.id}")
 
 
 def _select(ds: Dataset, field_name: str, namespaces: list[str], done_col: str | None, dest: Path) -> int:
@@ -145,7 +147,7 @@ def _select(ds: Dataset, field_name: str, namespaces: list[str], done_col: str |
     return pq.ParquetFile(dest).metadata.num_rows
 
 
-def _batch_table(ids: pa.Array, scores: dict[str, pa.Array], scorer: Scorer, namespace: str) -> pa.Table:
+def _batch_table(ids: pa.Array, scores: dict[str, pa.Array], scorer: Scorer, prefix: str) -> pa.Table:
     arrays = [ids]
     names = ["id"]
     for name, typ in scorer.outputs:
@@ -153,7 +155,7 @@ def _batch_table(ids: pa.Array, scores: dict[str, pa.Array], scorer: Scorer, nam
         if arr.type != typ:
             arr = arr.cast(typ)
         arrays.append(arr)
-        names.append(f"{namespace}__{name}")
+        names.append(f"{prefix}__{name}")
     return pa.table(arrays, names=names)
 
 
@@ -169,17 +171,18 @@ def execute(req: RunRequest, *, stop: threading.Event | None = None, progress: b
     ds = _open(req.root, req.dataset, actor)
     namespaces = check_field(ds, req.field)
     model = req.preset.model_name(req.options)
-    namespace = namespace_for(model)
+    prefix = prefix_for(model)
     scorer = req.preset.build(req.options)  # preset inputs, training, model load: may fail, nothing written yet
-    columns = check_types(ds, namespace, scorer)
-    result = RunResult(ds.id, req.preset.name, namespace, columns, f"{namespace}__{scorer.done_output}", params=scorer.params())
+    columns = check_types(ds, prefix, scorer)
+    result = RunResult(ds.id, req.preset.name, NAMESPACE, prefix, columns, f"{prefix}__{scorer.done_output}",
+                       params=scorer.params())
     batch_size = max(1, req.batch_size or req.preset.batch_size)
-    written = [*namespaces, namespace] if namespace in ds.manifest().overlays else namespaces
+    written = [*namespaces, NAMESPACE] if NAMESPACE in ds.manifest().overlays else namespaces
     schema_names = ds.scan(namespaces=written).collect_schema().names()  # materialized columns count too
     incremental = req.write_back and not req.overwrite and all(c in schema_names for c in columns)
-    done_col = f"{namespace}__{scorer.done_output}" if incremental else None
+    done_col = result.done_column if incremental else None
     join = written if incremental else namespaces
-    lock = run_lock(ds, namespace) if req.write_back else None
+    lock = run_lock(ds, prefix) if req.write_back else None
     if lock is not None:
         lock.acquire()
     try:
@@ -195,7 +198,7 @@ def execute(req: RunRequest, *, stop: threading.Event | None = None, progress: b
         if lock is not None:
             lock.release()
     if req.write_back and result.scored:
-        ds.add_note(f"infer {req.preset.name}: {result.scored} row(s) scored into {namespace} "
+        ds.add_note(f"infer {req.preset.name}: {result.scored} row(s) scored into {prefix}__* "
                     f"({result.batches} batch(es), run {actor.run_id})")
     return _finish(result, t0, c0)
 
@@ -210,7 +213,7 @@ def _score_batches(ds: Dataset, req: RunRequest, scorer: Scorer, result: RunResu
                    stop: threading.Event | None, progress: bool | None, sink: Callable[[pa.Table], None] | None) -> None:
     total = result.to_score
     n_batches = -(-total // batch_size)
-    common = {"preset": req.preset.name, "namespace": result.namespace, "field": req.field}
+    common = {"preset": req.preset.name, "namespace": result.namespace, "prefix": result.prefix, "field": req.field}
     if req.write_back:
         ds.log_event(HEALTH_ACTION, args={**common, "status": "started", "overwrite": req.overwrite,
                                           "batch_size": batch_size, "params": result.params},
@@ -223,7 +226,7 @@ def _score_batches(ds: Dataset, req: RunRequest, scorer: Scorer, result: RunResu
                 if stop is not None and stop.is_set():
                     raise Stopped(f"stopped by a signal after {result.scored} of {total} row(s)",
                                   hint="rerun the same command to score the rest")
-                table = _batch_table(batch.column(0), scorer.score(batch.column(1)), scorer, result.namespace)
+                table = _batch_table(batch.column(0), scorer.score(batch.column(1)), scorer, result.prefix)
                 result.batches += 1
                 if req.write_back:
                     ds.write_overlay(result.namespace, table, action="attach",
