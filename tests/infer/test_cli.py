@@ -245,3 +245,33 @@ def test_seed_command_form_with_default_root(root, monkeypatch):
     assert r.returncode == 0, r.stderr
     assert "Scored 25 row(s)" in r.stdout and not r.stderr.strip()  # no progress bar outside a terminal
     assert shutil.which("infer") or os.path.exists(os.path.join(os.path.dirname(os.sys.executable), "infer"))
+
+
+def test_progress_bar_is_drawn_on_a_terminal_only(root):
+    """stderr on a pseudo-terminal gets the bar; a pipe gets nothing (test_seed_command_form_with_default_root)."""
+    import pty
+    import subprocess
+
+    from tests.conftest import script
+
+    make_dataset(root, 300, seed=13)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SLURM_", "SGE_")) and k not in ("JOB_ID", "NSLOTS")}
+    env.update({"DNADESIGN_USR_ROOT": str(root), "COLUMNS": "120", "TERM": "xterm"})
+    master, slave = pty.openpty()
+    proc = subprocess.Popen([script("infer"), "run", *run_args("--write-back", "--batch-size", "100")], env=env,
+                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=slave)
+    os.close(slave)
+    chunks = []
+    while True:
+        try:
+            data = os.read(master, 4096)
+        except OSError:  # the child closed the terminal
+            break
+        if not data:
+            break
+        chunks.append(data)
+    os.close(master)
+    proc.wait(timeout=120)
+    assert proc.returncode == 0
+    drawn = b"".join(chunks).decode(errors="replace")
+    assert "regulondb/pwm_scan" in drawn and "300/300" in drawn and "100.0%" in drawn
