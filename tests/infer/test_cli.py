@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 
 import pyarrow as pa
 import pyarrow.csv as pacsv
@@ -244,7 +243,8 @@ def test_seed_command_form_with_default_root(root, monkeypatch):
     r = run_cli("infer", "run", *run_args("--write-back"), env={"DNADESIGN_USR_ROOT": str(root)})
     assert r.returncode == 0, r.stderr
     assert "Scored 25 row(s)" in r.stdout and not r.stderr.strip()  # no progress bar outside a terminal
-    assert shutil.which("infer") or os.path.exists(os.path.join(os.path.dirname(os.sys.executable), "infer"))
+    r = run_cli("infer", "--root", str(root), "run", *run_args("--write-back"))  # the global --root, as `usr --root`
+    assert r.returncode == 0 and "Nothing to score" in r.stdout, r.stderr
 
 
 def test_progress_bar_is_drawn_on_a_terminal_only(root):

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -194,7 +194,7 @@ def listing(opts: PresetOptions) -> list[dict[str, Any]]:
     """Every preset, whether this machine can run it (evo2 is checked for a CUDA device), and why not."""
     rows = []
     for p in PRESETS.values():
-        o = opts if p.cpu else PresetOptions(**{**opts.__dict__, "device": "cuda" if opts.device == "cpu" else opts.device})
+        o = opts if p.cpu or opts.device != "cpu" else replace(opts, device="cuda")
         reasons = p.problems(o)
         rows.append({"preset": p.name, "model": p.model, "job": p.job, "available": not reasons, "reasons": reasons,
                      "device": "cpu" if p.cpu else "cuda", "needs": p.needs, "outputs": p.outputs, "summary": p.summary,
