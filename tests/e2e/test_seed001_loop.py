@@ -9,7 +9,6 @@ $DNADESIGN_USR_ROOT, exactly as the runbook calls it without --root).
 from __future__ import annotations
 
 import json
-import re
 
 import pytest
 
@@ -31,18 +30,10 @@ def usr(root, *args: str, code: int | None = 0):
     return r
 
 
-# Issue 11 item 1 (usrstore/arrays): `usr validate` compares recorded Arrow types as strings, so the
-# list columns `dense` writes read back as `list<element: ...>` vs `list<item: ...>` and fail. Until
-# the structural comparison lands, those errors (and only those) are tolerated here.
-KNOWN_LIST_NAME_MISMATCH = re.compile(r": column densegen__\w+ is list<element: .*>, recorded as list<item: .*>$")
-
-
 def assert_validates(root) -> None:
     r = run_cli("usr", "--root", str(root), "validate", DATASET_ID, "--json")
     rep = json.loads(r.stdout)
-    other = [e for e in rep["errors"] if not KNOWN_LIST_NAME_MISMATCH.search(e)]
-    assert not other and rep["rows"] == 6, rep
-    assert r.returncode == (0 if not rep["errors"] else 1)
+    assert r.returncode == 0 and rep["ok"] and not rep["errors"] and rep["rows"] == 6, rep
 
 
 def test_seed001_dense_pull_infer_push(sync_env, tmp_path):

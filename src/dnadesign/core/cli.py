@@ -23,7 +23,7 @@ TOOLS = ("usr", "dense", "notify", "infer")
 
 
 def run_app(app: typer.Typer, prog_name: str) -> None:
-    """Entry point wrapper shared by `usr`, `dense`, `notify` and `infer`."""
+    """Entry point wrapper shared by every console script of the toolkit."""
     command = build_command(app)
     try:
         rv = command.main(prog_name=prog_name, standalone_mode=False)

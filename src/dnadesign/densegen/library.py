@@ -10,9 +10,9 @@ from __future__ import annotations
 import hashlib
 import math
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
@@ -20,21 +20,7 @@ from ..core.errors import ConfigError, DnadesignError, InputError
 from .config import LoadedConfig, SamplingConfig
 from .inputs import derive_rng, input_sources, load_input
 from .plans import PlanSpec, resolve_plans
-
-if TYPE_CHECKING:
-    from .solver import Site
-
-
-def _solver_types():
-    """The solver module that defines `Site` (the package, or its `types` module before it lands)."""
-    from . import solver
-
-    if hasattr(solver, "Site"):
-        return solver
-    from .solver import types
-
-    return types
-
+from .solver import Site, precheck
 
 _COMP = str.maketrans("ACGT", "TGCA")
 
@@ -73,18 +59,21 @@ class Pool:
         }
 
 
-def build_pools(cfg: LoadedConfig, *, seed: int | None = None, names: Sequence[str] | None = None) -> dict[str, Pool]:
+def build_pools(cfg: LoadedConfig, *, seed: int | None = None, names: Sequence[str] | None = None,
+                checkpoint: Callable[[], None] | None = None) -> dict[str, Pool]:
     """Input name -> Pool, in config order (only `names` when given).
 
     PWM and background inputs are sampled in-process, seeded from (seed, input name, motif), so
-    the same config and seed give the same pools on every machine.
+    the same config and seed give the same pools on every machine. `checkpoint` is called before
+    each input (a start-up stop raises from it).
     """
     seed = cfg.model.runtime.seed if seed is None else seed
-    Site = _solver_types().Site
     pools: dict[str, Pool] = {}
     for inp in cfg.model.inputs:
         if names is not None and inp.name not in names:
             continue
+        if checkpoint is not None:
+            checkpoint()
         records, notes = load_input(cfg, inp, seed=seed)
         kind = "pwm_sampled" if inp.type == "pwm" else ("background" if inp.type == "background_pool" else inp.type)
         pools[inp.name] = Pool(
@@ -438,14 +427,7 @@ def check_plan(plan: PlanSpec, pools: Mapping[str, Pool], cfg_path: Any = "") ->
     if bound is not None and plan.quota > bound:
         raise ConfigError(f"{pre}{where}: quota {plan.quota} is unreachable: at most {bound} distinct sequences of "
                           f"{L} bp fit these constraints", hint="lower `sequences` or lengthen the sequence")
-    # the solver's own precheck on a sampled library catches the rest (when the solver is available)
-    try:
-        solver = _solver_types()
-        precheck = getattr(solver, "precheck", None)
-        if precheck is None:
-            from .solver.precheck import precheck
-    except ImportError:
-        return warnings
+    # the solver's own precheck on a sampled library catches the rest
     lib = LibrarySampler(plan, pools, seed=0).next()
     try:
         precheck(plan.build_problem(lib))
@@ -455,12 +437,14 @@ def check_plan(plan: PlanSpec, pools: Mapping[str, Pool], cfg_path: Any = "") ->
 
 
 def preflight(cfg: LoadedConfig, *, plans: Sequence[PlanSpec] | None = None,
-              pools: Mapping[str, Pool] | None = None, seed: int | None = None) -> list[str]:
+              pools: Mapping[str, Pool] | None = None, seed: int | None = None,
+              checkpoint: Callable[[], None] | None = None) -> list[str]:
     """Check a config against its inputs before solving; return warnings, raise on errors.
 
     Catches missing or unreadable input files, invalid alphabets, promoters that cannot fit,
     regulator groups with no members in the inputs, constraints a library can never meet, and
     quotas above the number of distinct sequences the constraints allow (when that is small).
+    `checkpoint` is called before each plan (a start-up stop raises from it).
     """
     plans = list(plans) if plans is not None else resolve_plans(cfg)
     warnings: list[str] = []
@@ -469,30 +453,17 @@ def preflight(cfg: LoadedConfig, *, plans: Sequence[PlanSpec] | None = None,
         if inp.name not in used:
             warnings.append(f"input {inp.name!r} is not used by any plan")
     if pools is None:
-        pools = build_pools(cfg, seed=seed)
+        pools = build_pools(cfg, seed=seed, checkpoint=checkpoint)
     for pool in pools.values():
         warnings.extend(pool.notes)
     for plan in plans:
+        if checkpoint is not None:
+            checkpoint()
         for w in check_plan(plan, pools, cfg.path):
             if plan.variant:  # matrix variants share most warnings: report them once per base plan
                 w = w.replace(f"plan {plan.name!r}", f"plan {plan.base_plan!r} (matrix variants)", 1)
             warnings.append(w)
-    warnings.extend(_check_plot_names(cfg))
     return list(dict.fromkeys(warnings))
-
-
-def _check_plot_names(cfg: LoadedConfig) -> list[str]:
-    """Warn about `plots.default` names the plot registry does not know (when it is available)."""
-    if not cfg.model.plots.default:
-        return []
-    try:
-        from .plots import PLOTS
-    except Exception:  # plots are optional here; `dense plot` reports its own errors
-        return []
-    unknown = [n for n in cfg.model.plots.default if n not in PLOTS]
-    if unknown:
-        return [f"plots.default names unknown plot(s) {', '.join(unknown)}; known: {', '.join(sorted(PLOTS))}"]
-    return []
 
 
 def describe_inputs(cfg: LoadedConfig, pools: Mapping[str, Pool]) -> list[dict[str, Any]]:

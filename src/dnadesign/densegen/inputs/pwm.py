@@ -178,6 +178,6 @@ def sample_sites(m: Motif, *, n_sites: int, strategy: str, candidates: int, min_
             order = np.sort(rng.choice(len(X), size=n_sites, replace=False))
         X, scores, norm = X[order], scores[order], norm[order]
     seqs = decode(X)
-    out = [SampledSite(s, float(sc), float(nm)) for s, sc, nm in zip(seqs, scores, norm)]
+    out = [SampledSite(s, float(sc), float(nm)) for s, sc, nm in zip(seqs, scores, norm, strict=False)]
     out.sort(key=lambda x: (-x.score, x.sequence))
     return out

@@ -285,8 +285,8 @@ def solve(problem: Problem, options: SolverOptions | None = None, n_solutions: i
                 bound_value = min(bound_value, float((path_bound + 1) * scale - 1))
             at = math.floor(bound_value / scale + 1e-9)
             best = None
-            for cand in [start, *relaxation.layouts[:8], *layouts[:8]]:
-                got = screen(cand, 0, at)
+            for option in [start, *relaxation.layouts[:8], *layouts[:8]]:
+                got = screen(option, 0, at)
                 if got is not None and (best is None or got[0].n_sites > best[0].n_sites):
                     best = got
             if found is not None and (best is None or best[0].n_sites <= found[0].value(pm.n_sites_expr)):

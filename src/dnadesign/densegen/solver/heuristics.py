@@ -63,10 +63,11 @@ def pack_segment(
                 cands.append((si, strand, seq))
     width = hi - lo
     # state: (sites, -length, chain tuple of candidate indices, used frozenset)
-    beam = [(0, 0, (), frozenset())]
+    State = tuple[int, int, tuple[int, ...], frozenset[int]]
+    beam: list[State] = [(0, 0, (), frozenset())]
     best = beam[0]
     while beam and not (stop is not None and best[0] > 0 and stop()):
-        nxt = {}
+        nxt: dict[tuple[frozenset[int], int], State] = {}
         for count, neg_len, chain, used in beam:
             length = -neg_len
             last = cands[chain[-1]][2] if chain else ""
@@ -124,13 +125,12 @@ def greedy_layouts(
     """
     if not problem.promoters:
         return _greedy_layouts(problem, seed, exclude, lambda n: n // 2, stop)
-    best: list[Layout] | None = None
-    for pick in (lambda n: n // 2, lambda n: 0, lambda n: n - 1):
-        if best is not None and stop is not None and stop():
+    best = _greedy_layouts(problem, seed, exclude, lambda n: n // 2, stop)
+    for pick in (lambda n: 0, lambda n: n - 1):
+        if stop is not None and stop():
             break
         out = _greedy_layouts(problem, seed, exclude, pick, stop)
-        n_best = len(best[0].library_sites) if best else -1
-        if len(out[0].library_sites) > n_best:
+        if len(out[0].library_sites) > len(best[0].library_sites):
             best = out
     return best
 
@@ -167,7 +167,7 @@ def _greedy_layouts(problem: Problem, seed: int, exclude: frozenset[int], pick, 
     unused = set(range(len(problem.sites))) - set(exclude)
     fixed_items = list(items)
     alternatives: list = []
-    first_seg = None
+    first_seg: tuple[int, int] = (0, 0)
     rest: list = []
     for n_seg, (lo, hi) in enumerate(segments):
         placed, text = pack_segment(problem, lo, hi, unused, rng, forbidden, alternatives if n_seg == 0 else None, stop=stop)
@@ -303,7 +303,7 @@ def _permuted_layouts(problem: Problem, layout: Layout, blocks, spans, rng: rand
             rng.shuffle(order)
             pos = lo
             text = []
-            for g, k in zip(gaps, order):
+            for g, k in zip(gaps, order, strict=False):
                 text.append(g)
                 pos += len(g)
                 blo, bhi = spans[k]
