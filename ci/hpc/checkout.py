@@ -118,8 +118,12 @@ def prepare(harness: Path, env: Mapping[str, str], python: Path, log) -> Checkou
         except CIError:
             if not commit:
                 raise
-            git("fetch", "--quiet", "origin", commit, cwd=workdir)  # a commit no branch of the clone has yet
-            git("checkout", "--quiet", "--detach", commit, cwd=workdir)
+            try:  # a commit no branch of the clone has yet
+                git("fetch", "--quiet", "origin", commit, cwd=workdir)
+                git("checkout", "--quiet", "--detach", commit, cwd=workdir)
+            except CIError as exc:
+                raise CIError(f"commit {commit} is not in {mask_url(source)}" + (f" (branch {branch})" if branch else ""),
+                              hint=f"push it first, or check HPC_CI_COMMIT / HPC_CI_REPO ({exc.message})") from None
         co.commit = git("rev-parse", "HEAD", cwd=workdir)
         if commit and not co.commit.lower().startswith(commit.lower()):
             raise CIError(f"HPC_CI_COMMIT {commit} resolved to {co.commit}", hint="pass the full SHA")
