@@ -87,7 +87,7 @@ def test_driver_under_slurm_on_a_commit(slurm, origin, tmp_path):
     env = driver_env(tmp_path, HPC_CI_REPO=str(bare), HPC_CI_COMMIT=sha, HPC_CI_BRANCH="ci-canary",
                      HPC_CI_PYTEST_ARGS="tests/core/test_zz_ci_canary.py tests/core/test_job_view.py -k 'not cli'",
                      HPC_CI_BENCH_SELECTION=str(tmp_path / "selection.json"), HPC_CI_BASELINE=str(tmp_path / "baseline.json"),
-                     HPC_RESULTS_REMOTE=str(results), DNADESIGN_REPO=str(REPO))
+                     HPC_RESULTS_REMOTE=str(results), DNADESIGN_REPO=str(REPO), HPC_CI_WORKDIR=str(tmp_path / "clone"))
     res = subprocess.run(["sbatch", "--parsable", "--wait", "--cpus-per-task=2", "--time=20", "-o", str(tmp_path / "job.%j.out"),
                           str(REPO / "jobs" / "hpc-ci.sh"), "--no-codecov"],
                          capture_output=True, text=True, env=env, cwd=tmp_path, timeout=1200)
@@ -136,7 +136,7 @@ def test_driver_under_slurm_on_a_commit(slurm, origin, tmp_path):
     assert all(f.endswith((".json", ".md")) for f in files)
     latest = json.loads(git("--git-dir", str(results), "show", "hpc-results:latest-tests.json", cwd=tmp_path))
     assert latest["status"] == "failed" and latest["commit"] == sha
-    assert not list(Path(os.environ.get("TMPDIR", "/tmp")).glob(f"hpc-ci-*/{'tests/core/test_zz_ci_canary.py'}"))  # clone removed
+    assert not (tmp_path / "clone").exists()  # the scratch clone is removed
 
 
 def test_driver_in_place_tests_only_passes(tmp_path):
