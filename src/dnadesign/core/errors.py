@@ -34,7 +34,7 @@ class DnadesignError(Exception):
         text = self.message.rstrip(".") + "."
         if self.hint:
             hint = self.hint.rstrip(".")
-            text += " " + hint[:1].upper() + hint[1:] + "."
+            text += " " + hint[:1].upper() + hint[1:] + ("" if hint.endswith(("?", "!")) else ".")
         return text
 
 

@@ -42,10 +42,20 @@ def probe_solver(workers: int = 1) -> float:
                           hint="reinstall with `uv sync` (ortools is required)") from None
     except ConfigError:
         raise
-    except Exception as e:  # any solver failure is a failed probe, not a crash
+    except Exception as e:  # noqa: BLE001  # any solver failure is a failed probe, not a crash
         raise ConfigError(f"solver probe failed: {type(e).__name__}: {e}",
                           hint="check the ortools installation (`uv sync`) and the CPU allocation") from None
     return time.perf_counter() - t0
+
+
+def invalid_document(config: Path | None, exc) -> dict:
+    """The `validate-config --json` document for a config that failed: every problem with its key path."""
+    from .config import default_config_path
+
+    problems = getattr(exc, "problems", None)
+    errors = [p.as_dict() for p in problems] if problems else [{"key": None, "problem": exc.message, "hint": exc.hint}]
+    return {"config": str(config if config is not None else default_config_path()), "valid": False,
+            "errors": errors, "exit_code": int(exc.exit_code)}
 
 
 def register(app: typer.Typer, inspect_app: typer.Typer) -> None:
@@ -61,17 +71,27 @@ def register(app: typer.Typer, inspect_app: typer.Typer) -> None:
         probe: bool = typer.Option(False, "--probe-solver/--no-probe-solver", help="Also solve a tiny problem to prove the solver works here."),
         as_json: bool = JsonOpt,
     ) -> None:
-        """Validate the config strictly and check it against its inputs (no solving)."""
+        """Validate the config strictly and check it against its inputs (no solving).
+
+        With --json an invalid config prints `{"valid": false, "errors": [...]}` (every problem,
+        each with its key path and hint) on stdout, the error line on stderr, and exits 1.
+        """
         from ..core import console
+        from ..core.errors import DnadesignError
         from .library import build_pools, preflight
         from .plans import resolve_plans, total_quota
 
         t0 = time.perf_counter()
-        cfg = _load(config)
-        plans = resolve_plans(cfg)
-        pools = build_pools(cfg)
-        warnings = preflight(cfg, plans=plans, pools=pools)
-        probe_s = probe_solver() if probe else None
+        try:
+            cfg = _load(config)
+            plans = resolve_plans(cfg)
+            pools = build_pools(cfg)
+            warnings = preflight(cfg, plans=plans, pools=pools)
+            probe_s = probe_solver() if probe else None
+        except DnadesignError as exc:
+            if as_json:
+                console.print_json(invalid_document(config, exc))
+            raise
         result = {"config": str(cfg.path), "valid": True, "inputs": len(cfg.model.inputs), "plans": len(plans),
                   "total_quota": total_quota(plans), "warnings": warnings,
                   "solver_probe_s": round(probe_s, 3) if probe_s is not None else None,

@@ -12,12 +12,12 @@ import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from ..core.errors import ConfigError
+from ..core.errors import ConfigError, DatasetIdError
 from ..core.ids import sha256_bytes, validate_dataset_id
 
 SCHEMA_VERSION = 1
@@ -137,7 +137,7 @@ class UsrSequencesInput(Strict):
     def _ds(cls, v: str) -> str:
         try:
             return validate_dataset_id(v)
-        except Exception:
+        except DatasetIdError:
             raise ValueError(f"dataset {v!r} must be namespace/name with lowercase letters, digits, '_', '.', '-'") from None
 
 
@@ -198,7 +198,7 @@ class KmerRule(Strict):
         return [_dna(k, "k-mer") for k in v]
 
 
-KmerSpec = Union[str, KmerRule]
+KmerSpec = str | KmerRule
 
 
 def _kmer_items(v: list) -> list:
@@ -269,7 +269,7 @@ class UsrOutput(Strict):
             return v
         try:
             return validate_dataset_id(v)
-        except Exception:
+        except DatasetIdError:
             raise ValueError(f"dataset {v!r} must be namespace/name with lowercase letters, digits, '_', '.', '-'") from None
 
 
@@ -460,6 +460,9 @@ class SolverConfig(Strict):
     # End a library's first (optimising) solve after this many seconds without improvement;
     # null = use the whole time_limit_s. The benchmark's 13x figure uses 1 s.
     stall_time_s: float | None = Field(default=None, gt=0)
+    # How time limits are measured: "wall" seconds or "cpu" seconds of the process (the same
+    # budget of computation on an oversubscribed node as on an idle one; see docs/solver.md).
+    clock: Literal["wall", "cpu"] = "wall"
 
 
 class RuntimeConfig(Strict):
@@ -681,35 +684,67 @@ _DROPPED = {"backend": "the solver is always CP-SAT", "log_dir": "logs always go
             "pool_strategy": "libraries are always sampled per solve round"}
 
 
-def _format_error(exc: ValidationError, raw: Any, path: Path) -> ConfigError:
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with a config: where (key path), what, and what to do."""
+
+    where: str
+    message: str
+    hint: str | None = None
+
+    def line(self) -> str:
+        return self.message + (f"; {self.hint}" if self.hint else "")
+
+    def as_dict(self) -> dict[str, str | None]:
+        return {"key": self.where, "problem": self.message, "hint": self.hint}
+
+
+class ConfigProblems(ConfigError):
+    """A config with one or more schema problems; `problems` lists every one of them."""
+
+    def __init__(self, path: Path, problems: list[Problem]):
+        self.problems = problems
+        if len(problems) == 1:
+            super().__init__(f"{path}: {problems[0].message}", hint=problems[0].hint)
+        else:
+            lines = "".join(f"\n  - {p.line()}" for p in problems)
+            super().__init__(f"{path} has {len(problems)} problems:{lines}", hint="see docs/dense-config.md")
+
+
+def _problem(err: Any, raw: Any) -> Problem:
+    """One pydantic error as a Problem (key path, message, hint)."""
     import difflib
 
-    errors = sorted(exc.errors(), key=lambda e: e["type"] != "extra_forbidden")  # unknown keys explain the rest
-    err = errors[0]
     loc = tuple(err.get("loc", ()))
     where = _key_path(loc, raw)
-    more = f" (and {len(errors) - 1} more problem(s))" if len(errors) > 1 else ""
     if err["type"] == "extra_forbidden":
         allowed = _allowed_keys(DenseConfig, loc, raw)
         key = str(loc[-1]) if loc else ""
-        guess = _RENAMED.get(key) or (difflib.get_close_matches(key, allowed or [], n=1, cutoff=0.6) or [None])[0]
+        guess = _RENAMED.get(key) or next(iter(difflib.get_close_matches(key, allowed or [], n=1, cutoff=0.6)), None)
         did = f" (did you mean `{guess}`?)" if guess else ""
         if key in _DROPPED:
             did = f" (not needed: {_DROPPED[key]})"
         hint = f"allowed keys here: {', '.join(allowed)}" if allowed else "see docs/dense-config.md for the allowed keys"
-        return ConfigError(f"{path}: unknown key `{where}`{did}{more}", hint=hint)
+        return Problem(where, f"unknown key `{where}`{did}", hint)
     if err["type"] == "missing":
-        return ConfigError(f"{path}: missing required key `{where}`{more}", hint="see docs/dense-config.md")
+        return Problem(where, f"missing required key `{where}`", "see docs/dense-config.md")
     msg = err.get("msg", "invalid value")
     msg = re.sub(r"^(Value error|Assertion failed), ", "", msg)
     if err["type"] in ("union_tag_invalid", "union_tag_not_found"):
         ctx = err.get("ctx") or {}
         hint = f"use one of: {ctx.get('expected_tags', '')}".rstrip(": ")
         got = f"unknown type {ctx['tag']!r}" if "tag" in ctx else "missing `type`"
-        return ConfigError(f"{path}: `{where}.type`: {got}{more}", hint=hint)
+        return Problem(f"{where}.type", f"`{where}.type`: {got}", hint)
     if where == "(top level)":
-        return ConfigError(f"{path}: {msg}{more}")
-    return ConfigError(f"{path}: `{where}`: {msg}{more}")
+        return Problem(where, msg)
+    return Problem(where, f"`{where}`: {msg}")
+
+
+def _format_error(exc: ValidationError, raw: Any, path: Path) -> ConfigProblems:
+    """Every problem pydantic found, unknown keys first (they often explain the rest), duplicates merged."""
+    errors = sorted(exc.errors(), key=lambda e: e["type"] != "extra_forbidden")
+    problems = list({(p.where, p.message): p for p in (_problem(e, raw) for e in errors)}.values())
+    return ConfigProblems(path, problems)
 
 
 def default_config_path() -> Path:
@@ -817,7 +852,7 @@ class LoadedConfig:
         return SolverOptions(time_limit_s=s.time_limit_s, seed=self.model.runtime.seed if seed is None else seed,
                              workers=max(1, int(n)), mode=s.strategy, run_time_limit_s=s.run_time_limit_s,
                              deterministic=s.deterministic, min_objective_fraction=s.min_objective_fraction,
-                             stall_time_s=s.stall_time_s)
+                             stall_time_s=s.stall_time_s, clock=s.clock)
 
 
 def load_config(path: str | Path | None = None) -> LoadedConfig:

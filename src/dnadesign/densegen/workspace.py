@@ -13,11 +13,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from ..core.atomic import atomic_write_text
 from ..core.errors import ConfigError, ConflictError, InputError, NotFoundError
-from .config import _RUN_ID, DEFAULT_CONFIG_NAME, read_yaml
+from . import yaml_rt
+from .config import _RUN_ID, DEFAULT_CONFIG_NAME, parse_config, read_yaml
 
 WORKSPACE_ROOT_ENV = "DENSEGEN_WORKSPACE_ROOT"
 OUTPUT_SUBDIRS = ("meta", "tables", "plots", "logs")
@@ -60,7 +59,7 @@ def _describe(path: Path) -> str:
     try:
         raw, _ = read_yaml(path / DEFAULT_CONFIG_NAME)
         return str(((raw or {}).get("run") or {}).get("description") or "")
-    except Exception:
+    except (ConfigError, AttributeError):  # unreadable, or not a mapping
         return "(config unreadable)"
 
 
@@ -90,7 +89,7 @@ def find_packaged(name: str) -> Path:
 
 def _rewrite_inputs(raw: dict, src_dir: Path, dest: Path, copy_inputs: bool) -> list[str]:
     """Point input paths of a config copied from `src_dir` at files usable from `dest`."""
-    notes = []
+    notes: list[str] = []
     for inp in raw.get("inputs") or []:
         if not isinstance(inp, dict):
             continue
@@ -127,8 +126,8 @@ def init_workspace(ws_id: str, *, root: Path, from_workspace: str | None = None,
                    usr_root: Path | None = None) -> tuple[Path, list[str]]:
     """Create `<root>/<ws_id>/` with config.yaml, inputs/ and outputs/; returns (path, notes).
 
-    The new config gets `run.id = ws_id`, `run.root = "."`, and its USR dataset becomes
-    `densegen/<ws_id>` (when one was set). Input paths are rewritten: copied into `inputs/`
+    The config is copied with every comment and its layout kept (round-trip YAML); it gets
+    `run.id = ws_id`, `run.root = "."`, and its USR dataset becomes `densegen/<ws_id>` (when one was set). Input paths are rewritten: copied into `inputs/`
     (default) or made absolute (`copy_inputs=False`). `targets` replaces `output.targets`;
     `usr_root` points USR output at a shared root (stored as an absolute path). Refuses to touch
     an existing non-empty directory.
@@ -145,14 +144,17 @@ def init_workspace(ws_id: str, *, root: Path, from_workspace: str | None = None,
     dest = (root / ws_id).resolve()
     if dest.exists() and any(dest.iterdir()):
         raise ConflictError(f"{dest} already exists and is not empty", hint="choose another id or --root")
-    src_cfg = find_packaged(from_workspace) / DEFAULT_CONFIG_NAME if from_workspace else Path(from_config).expanduser().resolve()
-    raw, _ = read_yaml(src_cfg)
-    if not isinstance(raw, dict):
+    if from_workspace is not None:
+        src_cfg = find_packaged(from_workspace) / DEFAULT_CONFIG_NAME
+    else:
+        assert from_config is not None
+        src_cfg = Path(from_config).expanduser().resolve()
+    strict, _ = read_yaml(src_cfg)
+    if not isinstance(strict, dict):
         raise ConfigError(f"{src_cfg}: the config must be a YAML mapping")
-    # validate the source before copying anything
-    from .config import parse_config
-
-    parse_config(raw, src_cfg)
+    parse_config(strict, src_cfg)  # validate the source before copying anything
+    doc = yaml_rt.load(src_cfg)  # the same document, with its comments, to edit and write back
+    raw = doc.data
     dest.mkdir(parents=True, exist_ok=True)
     try:
         (dest / "inputs").mkdir(exist_ok=True)
@@ -170,20 +172,20 @@ def init_workspace(ws_id: str, *, root: Path, from_workspace: str | None = None,
             if not q.is_absolute() and not str(q).startswith("outputs"):
                 out["usr"]["root"] = str((src_cfg.parent / q).resolve())
         if targets is not None or usr_root is not None:
-            out = raw.setdefault("output", {})
+            out = raw.setdefault("output", yaml_rt.mapping())
             if targets is not None:
-                out["targets"] = list(dict.fromkeys(targets))
+                out["targets"] = yaml_rt.sequence(list(dict.fromkeys(targets)), flow=True)
             if usr_root is not None:
-                usr = out.setdefault("usr", {})
+                usr = out.setdefault("usr", yaml_rt.mapping())
                 usr["root"] = str(Path(usr_root).expanduser().resolve())
                 usr.setdefault("dataset", f"densegen/{ws_id}")
-                if "usr" not in out.setdefault("targets", ["parquet"]):
-                    out["targets"] = [*list(out["targets"]), "usr"]
+                if "usr" not in out.setdefault("targets", yaml_rt.sequence(["parquet"], flow=True)):
+                    out["targets"].append("usr")
         header = (f"# DenseGen workspace {ws_id} (created from {from_workspace or src_cfg}).\n"
                   f"# Paths are relative to this file. Schema: docs/dense-config.md\n")
-        text = header + yaml.safe_dump(raw, sort_keys=False, default_flow_style=None, width=100)
+        text = doc.dump(header)
+        parse_config(yaml_rt.plain(yaml_rt.loads(text).data), dest / DEFAULT_CONFIG_NAME)
         atomic_write_text(dest / DEFAULT_CONFIG_NAME, text)
-        parse_config(yaml.safe_load(text), dest / DEFAULT_CONFIG_NAME)
     except BaseException:
         shutil.rmtree(dest, ignore_errors=True)
         raise

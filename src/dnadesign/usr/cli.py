@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -30,6 +31,7 @@ app.add_typer(snapshot_app, name="snapshot")
 app.add_typer(events_app, name="events")
 
 JsonOpt = typer.Option(False, "--json", help="Print machine-readable JSON.")
+DatasetArg = typer.Argument(..., help="Dataset id: namespace/name (e.g. densegen/demo_sites).", show_default=False)
 
 
 @app.callback()
@@ -43,15 +45,26 @@ def _root_of(ctx: typer.Context) -> Path:
     return resolve_root(obj.get("root"))
 
 
+def _require(ctx: typer.Context, dataset: str) -> DatasetPaths:
+    """The dataset's paths; a missing dataset is an error that suggests the likely right one."""
+    paths = DatasetPaths(_root_of(ctx), dataset)
+    if not paths.manifest.exists():
+        from .discover import dataset_not_found
+
+        raise dataset_not_found(paths.root, dataset)
+    return paths
+
+
 def _open(ctx: typer.Context, dataset: str) -> Dataset:
     from .store import Dataset
 
+    _require(ctx, dataset)
     return Dataset.open(_root_of(ctx), dataset)
 
 
 def _manifest(ctx: typer.Context, dataset: str) -> tuple[DatasetPaths, Manifest]:
     """The manifest alone (no Parquet libraries needed): for fast listing commands."""
-    paths = DatasetPaths(_root_of(ctx), dataset).require()
+    paths = _require(ctx, dataset)
     return paths, Manifest.load(paths.manifest)
 
 
@@ -77,7 +90,7 @@ def _short(value, width: int) -> str:
 # -- datasets ------------------------------------------------------------------------------------
 @app.command()
 @handled
-def init(ctx: typer.Context, dataset: str = typer.Argument(..., help="namespace/name"),
+def init(ctx: typer.Context, dataset: str = DatasetArg,
          source: str = typer.Option("", help="Where the data comes from (free text)."),
          notes: str = typer.Option("", help="Notes for meta.md.")) -> None:
     """Create an empty dataset."""
@@ -89,7 +102,7 @@ def init(ctx: typer.Context, dataset: str = typer.Argument(..., help="namespace/
 
 @app.command("import")
 @handled
-def import_(ctx: typer.Context, dataset: str = typer.Argument(..., help="namespace/name"),
+def import_(ctx: typer.Context, dataset: str = DatasetArg,
             path: Path = typer.Argument(..., help="CSV, Parquet or FASTA file."),
             fmt: str | None = typer.Option(None, "--format", help="csv | parquet | fasta (default: from the extension)."),
             bio_type: str = typer.Option("dna", "--bio-type", help="dna | rna | protein."),
@@ -125,39 +138,69 @@ def import_(ctx: typer.Context, dataset: str = typer.Argument(..., help="namespa
 @app.command("ls")
 @handled
 def ls(ctx: typer.Context, as_json: bool = JsonOpt) -> None:
-    """List datasets under the root."""
+    """List datasets under the root (and say where else datasets were found)."""
     root = _root_of(ctx)
+    obj = ctx.find_root().obj or {}
+    if not root.is_dir() and (obj.get("root") is not None or os.environ.get(ROOT_ENV)):
+        given = "--root" if obj.get("root") is not None else f"${ROOT_ENV}"
+        raise NotFoundError(f"the USR root {root} does not exist", hint=f"check {given}; `usr init namespace/name` creates a root")
     rows: list[dict[str, Any]] = []
     for did in list_dataset_ids(root):
         man = _manifest(ctx, did)[1]
         rows.append({"dataset": did, "rows": man.rows, "files": len(man.all_files()), "bytes": man.bytes,
-                     "namespaces": man.namespaces(), "updated_at": man.updated_at})
+                     "namespaces": man.derived_namespaces(), "updated_at": man.updated_at})
     if as_json:
         print_json(rows)
     elif not rows:
-        out.print(f"No datasets under {root}")
+        out.print(f"No datasets under {root}" + ("" if root.is_dir() else " (it does not exist yet)"), highlight=False)
     else:
         out.print(table(str(root), ["dataset", "rows", "files", "size", "namespaces", "updated"],
                         [[r["dataset"], r["rows"], r["files"], _size(r["bytes"]), ",".join(r["namespaces"]), r["updated_at"]] for r in rows]))
+    _ls_hints(root, empty=not rows)
 
 
-def _size(n: float) -> str:
+def _ls_hints(root: Path, *, empty: bool) -> None:
+    """On stderr: incumbent datasets waiting for `usr migrate`, and (for an empty root) workspace roots."""
+    from ..core.console import info
+    from .discover import display, workspace_roots
+    from .incumbent import find_incumbent_datasets
+
+    cwd = Path.cwd()
+    for ref in find_incumbent_datasets(root):
+        to = ref.new_id or "<namespace/name>"
+        if ref.new_id and (root / ref.new_id / "manifest.json").exists():
+            info(f"{ref.old_id}: dataset of the previous usr, already converted to {to} (remove {ref.path} when satisfied)")
+        else:
+            extra = "" if ref.new_id else " --to namespace/name"
+            info(f"{ref.old_id}: dataset of the previous usr; convert it with `usr --root {root} migrate {ref.old_id}{extra}` (becomes {to})")
+    if empty:
+        found = [ws for ws in workspace_roots(cwd) if ws.resolve() != root.resolve()]
+        for ws in found[:5]:
+            ids = ", ".join(list_dataset_ids(ws)[:3])
+            info(f"datasets written by `dense run` live in their workspace: {ids} in `usr --root {display(ws, cwd)} ls`")
+        if not found:
+            info(f"(`dense run` writes into its workspace's own root, <workspace>/outputs/usr_datasets; pass it with --root, "
+                 f"or set output.usr.root or ${ROOT_ENV} to share one root)")
+
+
+def _size(n: int) -> str:
+    size = float(n)
     for unit in ("B", "KB", "MB", "GB"):
-        if n < 1024 or unit == "GB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    return str(n)
+        if size < 1024 or unit == "GB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return str(size)
 
 
 @app.command()
 @handled
-def info(ctx: typer.Context, dataset: str, as_json: bool = JsonOpt) -> None:
+def info(ctx: typer.Context, dataset: str = DatasetArg, as_json: bool = JsonOpt) -> None:
     """Rows, files, size, namespaces and snapshots of a dataset (read from the manifest only)."""
     paths, man = _manifest(ctx, dataset)
     snapshots = sorted(p.stem for p in paths.snapshots_dir.glob("*.json"))
     data = {"dataset": dataset, "path": str(paths.dir), "rows": man.rows, "parts": len(man.parts),
             "overlay_files": sum(len(v) for v in man.overlays.values()), "bytes": man.bytes,
-            "namespaces": man.namespaces(), "derived_columns": man.columns, "bio_types": man.bio_types,
+            "namespaces": man.derived_namespaces(), "overlay_namespaces": man.namespaces(), "derived_columns": man.columns, "bio_types": man.bio_types,
             "snapshots": snapshots, "created_at": man.created_at, "updated_at": man.updated_at,
             "events_log": str(paths.events_log)}
     if as_json:
@@ -169,7 +212,7 @@ def info(ctx: typer.Context, dataset: str, as_json: bool = JsonOpt) -> None:
 
 @app.command()
 @handled
-def schema(ctx: typer.Context, dataset: str, as_json: bool = JsonOpt) -> None:
+def schema(ctx: typer.Context, dataset: str = DatasetArg, as_json: bool = JsonOpt) -> None:
     """Column names and types (records plus overlays)."""
     ds = _open(ctx, dataset)
     sch = ds.scan(include_deleted=True).collect_schema()
@@ -183,7 +226,7 @@ def schema(ctx: typer.Context, dataset: str, as_json: bool = JsonOpt) -> None:
 
 @app.command()
 @handled
-def head(ctx: typer.Context, dataset: str, n: int = typer.Option(10, "-n", help="Number of records."),
+def head(ctx: typer.Context, dataset: str = DatasetArg, n: int = typer.Option(10, "-n", help="Number of records."),
          columns: str | None = typer.Option(None, "--columns", help="Comma-separated columns to show."),
          include_deleted: bool = typer.Option(False, "--include-deleted", help="Show tombstoned records too."),
          as_json: bool = JsonOpt) -> None:
@@ -192,15 +235,35 @@ def head(ctx: typer.Context, dataset: str, n: int = typer.Option(10, "-n", help=
 
     ds = _open(ctx, dataset)
     frame = query.head(ds, n, include_deleted=include_deleted, columns=_split(columns))
-    if not columns and not as_json:
-        frame = frame.select([c for c in frame.columns if c in ("id", "sequence", "length", "source") or (c.count("__") and not c.startswith("usr__"))][:8])
-    _show_frame(frame, as_json)
+    if columns or as_json:
+        _show_frame(frame, as_json)
+        return
+    _show_fitted(frame)
+
+
+def _show_fitted(frame: pl.DataFrame) -> None:
+    """The default `head` view: the columns that fit the terminal whole (see usr/view.py)."""
+    from rich.table import Table
+
+    from ..core.console import info
+    from .view import fit, rows
+
+    view = fit(frame, out.width)
+    t = Table(box=None, pad_edge=False, padding=(0, 1), show_edge=False, header_style="bold")
+    for label, width in zip(view.headers, view.widths, strict=True):
+        t.add_column(label, width=width, no_wrap=True, overflow="ellipsis")
+    for r in rows(frame, view):
+        t.add_row(*r)
+    out.print(t, highlight=False)
+    if view.caption:
+        info(f"({view.caption})")
 
 
 @app.command()
 @handled
-def get(ctx: typer.Context, dataset: str, record_id: str = typer.Argument(..., help="Record id (sha1)."),
-        include_deleted: bool = typer.Option(False, "--include-deleted"), as_json: bool = JsonOpt) -> None:
+def get(ctx: typer.Context, dataset: str = DatasetArg, record_id: str = typer.Argument(..., help="Record id (sha1)."),
+        include_deleted: bool = typer.Option(False, "--include-deleted", help="Find the record even if it is tombstoned."),
+        as_json: bool = JsonOpt) -> None:
     """One record by id, with its overlay columns."""
     from . import query
 
@@ -222,8 +285,9 @@ def _is_sha1(text: str) -> bool:
 
 @app.command()
 @handled
-def grep(ctx: typer.Context, dataset: str, pattern: str = typer.Argument(..., help="Regular expression over sequences (case-insensitive)."),
-         limit: int = typer.Option(20, "--limit"), include_deleted: bool = typer.Option(False, "--include-deleted"),
+def grep(ctx: typer.Context, dataset: str = DatasetArg, pattern: str = typer.Argument(..., help="Regular expression over sequences (case-insensitive)."),
+         limit: int = typer.Option(20, "--limit", help="Most records to print."),
+         include_deleted: bool = typer.Option(False, "--include-deleted", help="Search tombstoned records too."),
          as_json: bool = JsonOpt) -> None:
     """Records whose sequence matches PATTERN."""
     import re
@@ -243,33 +307,39 @@ def grep(ctx: typer.Context, dataset: str, pattern: str = typer.Argument(..., he
 
 @app.command()
 @handled
-def export(ctx: typer.Context, dataset: str, path: Path = typer.Argument(..., help="Output file."),
+def export(ctx: typer.Context, dataset: str = DatasetArg, path: Path = typer.Argument(..., help="Output file."),
            fmt: str | None = typer.Option(None, "--format", help="csv | parquet | fasta (default: from the extension)."),
-           columns: str | None = typer.Option(None, "--columns"),
-           include_deleted: bool = typer.Option(False, "--include-deleted")) -> None:
-    """Write records (overlays joined) to a CSV, Parquet or FASTA file, atomically."""
+           columns: str | None = typer.Option(None, "--columns", help="Comma-separated columns to write (default: all)."),
+           include_deleted: bool = typer.Option(False, "--include-deleted", help="Write tombstoned records too.")) -> None:
+    """Write records (overlays joined) to a CSV, Parquet or FASTA file, streaming and atomically."""
     from . import query
-    from .io import detect_format, export_frame
+    from .io import detect_format, export_batches
+    from .reader import Selection
 
     ds = _open(ctx, dataset)
     fmt = detect_format(path, fmt)
-    frame = ds.scan(include_deleted=include_deleted).collect()
+    rd = query.reader(ds)
+    schema = rd.polars_schema(None)
     cols = _split(columns)
     if cols:
-        frame = query._select(frame, cols if fmt != "fasta" else list(dict.fromkeys(["id", "sequence", *cols])))
-    export_frame(frame, path, fmt)
-    out.print(f"Wrote {frame.height} record(s) to {path}")
+        query.check_columns(cols, schema)
+    if fmt == "fasta":
+        cols = ["id", "sequence"]
+    chosen = cols or list(schema)
+    n = export_batches(rd.batches(Selection(tuple(chosen), None, include_deleted)), path, fmt, {c: schema[c] for c in chosen})
+    out.print(f"Wrote {n} record(s) to {path}")
 
 
 @app.command()
 @handled
-def attach(ctx: typer.Context, dataset: str, path: Path = typer.Argument(..., help="CSV or Parquet with a key column and value columns."),
+def attach(ctx: typer.Context, dataset: str = DatasetArg, path: Path = typer.Argument(..., help="CSV or Parquet with a key column and value columns."),
            namespace: str = typer.Option(..., "--namespace", help="Namespace for the columns (stored as <namespace>__<field>)."),
            key: str = typer.Option("id", "--key", help="id | sequence."),
            key_col: str | None = typer.Option(None, "--key-col", help="Column holding the key (default: same as --key)."),
            columns: str | None = typer.Option(None, "--columns", help="Comma-separated columns to attach (default: all)."),
            allow_missing: bool = typer.Option(False, "--allow-missing", help="Drop keys that are not records instead of failing."),
-           fmt: str | None = typer.Option(None, "--format"), as_json: bool = JsonOpt) -> None:
+           fmt: str | None = typer.Option(None, "--format", help="csv | parquet (default: from the extension)."),
+           as_json: bool = JsonOpt) -> None:
     """Attach derived columns as an overlay (types are fixed by the first attach)."""
     from .io import read_overlay
 
@@ -302,9 +372,10 @@ def _collect_ids(ids: list[str], id_file: Path | None) -> list[str]:
 
 @app.command()
 @handled
-def delete(ctx: typer.Context, dataset: str, ids: list[str] = typer.Option([], "--id", help="Record id (repeatable)."),
+def delete(ctx: typer.Context, dataset: str = DatasetArg, ids: list[str] = typer.Option([], "--id", help="Record id (repeatable)."),
            id_file: Path | None = typer.Option(None, "--id-file", help="File with one id per line."),
-           reason: str = typer.Option("", "--reason"), allow_missing: bool = typer.Option(False, "--allow-missing")) -> None:
+           reason: str = typer.Option("", "--reason", help="Why the records are hidden (kept with the tombstone)."),
+           allow_missing: bool = typer.Option(False, "--allow-missing", help="Skip ids that are not in the dataset instead of failing.")) -> None:
     """Hide records (tombstones); nothing is erased and `usr restore` brings them back."""
     ds = _open(ctx, dataset)
     n = ds.delete(_collect_ids(ids, id_file), reason=reason, allow_missing=allow_missing)
@@ -313,8 +384,9 @@ def delete(ctx: typer.Context, dataset: str, ids: list[str] = typer.Option([], "
 
 @app.command()
 @handled
-def restore(ctx: typer.Context, dataset: str, ids: list[str] = typer.Option([], "--id", help="Record id (repeatable)."),
-            id_file: Path | None = typer.Option(None, "--id-file"), allow_missing: bool = typer.Option(False, "--allow-missing")) -> None:
+def restore(ctx: typer.Context, dataset: str = DatasetArg, ids: list[str] = typer.Option([], "--id", help="Record id (repeatable)."),
+            id_file: Path | None = typer.Option(None, "--id-file", help="File with one id per line."),
+            allow_missing: bool = typer.Option(False, "--allow-missing", help="Skip ids that are not in the dataset instead of failing.")) -> None:
     """Un-hide tombstoned records."""
     ds = _open(ctx, dataset)
     n = ds.restore(_collect_ids(ids, id_file), allow_missing=allow_missing)
@@ -323,7 +395,7 @@ def restore(ctx: typer.Context, dataset: str, ids: list[str] = typer.Option([], 
 
 @app.command()
 @handled
-def materialize(ctx: typer.Context, dataset: str, namespaces: str | None = typer.Option(None, "--namespaces", help="Comma-separated (default: all)."),
+def materialize(ctx: typer.Context, dataset: str = DatasetArg, namespaces: str | None = typer.Option(None, "--namespaces", help="Comma-separated (default: all)."),
                 yes: bool = typer.Option(False, "-y", "--yes", help="Do not ask for confirmation.")) -> None:
     """Fold overlay columns into the base records (old files stay referenced by snapshots)."""
     ds = _open(ctx, dataset)
@@ -335,18 +407,21 @@ def materialize(ctx: typer.Context, dataset: str, namespaces: str | None = typer
 
 @app.command()
 @handled
-def compact(ctx: typer.Context, dataset: str, as_json: bool = JsonOpt) -> None:
-    """Merge small part files and remove files no manifest or snapshot references."""
-    res = _open(ctx, dataset).compact()
+def compact(ctx: typer.Context, dataset: str = DatasetArg,
+            target_rows: int = typer.Option(2_000_000, "--target-rows", min=1, help="Rows per merged part; parts of at least half this size are left alone."),
+            as_json: bool = JsonOpt) -> None:
+    """Merge small parts (folding their overlay values in), leave big ones; remove unreferenced and temp files."""
+    res = _open(ctx, dataset).compact(target_rows=target_rows)
     if as_json:
         print_json(res)
     else:
-        out.print(f"Compacted {dataset}: {res['files_before']} -> {res['files_after']} file(s), {res['files_removed']} removed")
+        out.print(f"Compacted {dataset}: {res['files_before']} -> {res['files_after']} file(s), "
+                  f"{res['parts_rewritten']} part(s) rewritten, {res['files_removed']} leftover file(s) removed")
 
 
 @app.command("validate")
 @handled
-def validate_cmd(ctx: typer.Context, dataset: str, no_hashes: bool = typer.Option(False, "--no-hashes", help="Skip sha256 of part files."),
+def validate_cmd(ctx: typer.Context, dataset: str = DatasetArg, no_hashes: bool = typer.Option(False, "--no-hashes", help="Skip sha256 of part files."),
                  as_json: bool = JsonOpt) -> None:
     """Check hashes, row counts, ids, alphabets and overlay keys. Exit 1 if anything is wrong."""
     from .validate import validate as validate_dataset
@@ -365,10 +440,28 @@ def validate_cmd(ctx: typer.Context, dataset: str, no_hashes: bool = typer.Optio
         raise typer.Exit(1)
 
 
+@app.command("migrate")
+@handled
+def migrate_cmd(ctx: typer.Context,
+                source: str = typer.Argument(..., help="Incumbent dataset: its directory, or its id under --root (e.g. densegen_demo)."),
+                to: str | None = typer.Option(None, "--to", help="Dataset id here (default: densegen_<ws> -> densegen/<ws>; see docs/migrate.md)."),
+                dry_run: bool = typer.Option(False, "--dry-run", help="Convert and validate in a scratch directory; publish nothing."),
+                as_json: bool = JsonOpt) -> None:
+    """Convert a dataset of the previous usr (records.parquet, overlays, snapshots, events) into this store."""
+    from .migrate import migrate
+
+    rep = migrate(source, _root_of(ctx), dataset_id=to, dry_run=dry_run)
+    if as_json:
+        print_json(rep.as_dict())
+        return
+    for line in rep.lines():
+        out.print(line, highlight=False, markup=False)
+
+
 # -- snapshots -----------------------------------------------------------------------------------
 @snapshot_app.command("create")
 @handled
-def snapshot_create(ctx: typer.Context, dataset: str, name: str | None = typer.Option(None, "--name")) -> None:
+def snapshot_create(ctx: typer.Context, dataset: str = DatasetArg, name: str | None = typer.Option(None, "--name", help="Snapshot name (default: snap-<UTC time>).")) -> None:
     """Save the current state (a manifest copy; costs a few KB)."""
     snap = _open(ctx, dataset).snapshot(name)
     out.print(f"Snapshot {snap.name} of {dataset}: {snap.rows} rows, {snap.files} file(s)")
@@ -376,7 +469,7 @@ def snapshot_create(ctx: typer.Context, dataset: str, name: str | None = typer.O
 
 @snapshot_app.command("list")
 @handled
-def snapshot_list(ctx: typer.Context, dataset: str, as_json: bool = JsonOpt) -> None:
+def snapshot_list(ctx: typer.Context, dataset: str = DatasetArg, as_json: bool = JsonOpt) -> None:
     """List snapshots."""
     snaps = _open(ctx, dataset).snapshots()
     if as_json:
@@ -387,7 +480,8 @@ def snapshot_list(ctx: typer.Context, dataset: str, as_json: bool = JsonOpt) -> 
 
 @snapshot_app.command("restore")
 @handled
-def snapshot_restore(ctx: typer.Context, dataset: str, name: str) -> None:
+def snapshot_restore(ctx: typer.Context, dataset: str = DatasetArg,
+                     name: str = typer.Argument(..., help="Snapshot name (see `usr snapshot list`).")) -> None:
     """Make a snapshot the current state (the event log keeps the history)."""
     man = _open(ctx, dataset).restore_snapshot(name)
     out.print(f"Restored {dataset} to snapshot {name} ({man.rows} rows)")
@@ -396,7 +490,7 @@ def snapshot_restore(ctx: typer.Context, dataset: str, name: str) -> None:
 # -- events --------------------------------------------------------------------------------------
 @events_app.command("tail")
 @handled
-def events_tail(ctx: typer.Context, dataset: str, n: int = typer.Option(10, "-n", help="Number of events."),
+def events_tail(ctx: typer.Context, dataset: str = DatasetArg, n: int = typer.Option(10, "-n", help="Number of events."),
                 follow: bool = typer.Option(False, "--follow", "-f", help="Keep printing new events."),
                 interval: float = typer.Option(0.5, "--interval", help="Poll interval with --follow (s)."),
                 idle_timeout: float | None = typer.Option(None, "--idle-timeout", help="With --follow, stop after this many idle seconds."),
@@ -409,6 +503,7 @@ def events_tail(ctx: typer.Context, dataset: str, n: int = typer.Option(10, "-n"
     if not follow:
         return
     offset = path.stat().st_size if path.exists() else 0
+    typer.echo(f"following {path} from byte {offset} (Ctrl-C to stop)", err=True)  # also a readiness signal for scripts
     idle_since = time.monotonic()
     while True:
         got = False
@@ -429,7 +524,7 @@ def events_tail(ctx: typer.Context, dataset: str, n: int = typer.Option(10, "-n"
 
 @events_app.command("reconcile")
 @handled
-def events_reconcile(ctx: typer.Context, dataset: str, as_json: bool = JsonOpt) -> None:
+def events_reconcile(ctx: typer.Context, dataset: str = DatasetArg, as_json: bool = JsonOpt) -> None:
     """Mark scheduler jobs that started but never finished, and are gone from the queue, as `job_lost`.
 
     A job killed with SIGKILL (SGE qdel without -notify, h_rt overrun) cannot write its own
@@ -437,7 +532,7 @@ def events_reconcile(ctx: typer.Context, dataset: str, as_json: bool = JsonOpt) 
     """
     from ..core.jobs import reconcile
 
-    paths = DatasetPaths(_root_of(ctx), dataset).require()
+    paths = _require(ctx, dataset)
     res = reconcile(paths.events_log, dataset, ev.Actor.current("usr"))
     if as_json:
         print_json(res)
@@ -454,7 +549,7 @@ def events_reconcile(ctx: typer.Context, dataset: str, as_json: bool = JsonOpt) 
 
 @events_app.command("jobs")
 @handled
-def events_jobs(ctx: typer.Context, dataset: str,
+def events_jobs(ctx: typer.Context, dataset: str = DatasetArg,
                 state: str | None = typer.Option(None, "--state", help="Only tasks in these states (comma-separated: running, completed, failed, cancelled, timeout, lost, unknown)."),
                 job: str | None = typer.Option(None, "--job", help="Only this job id (an array's master id)."),
                 as_json: bool = JsonOpt) -> None:

@@ -194,8 +194,8 @@ def _make_transfer(app: typer.Typer, action: str) -> None:
 def remotes_add(name: str = typer.Argument(..., help="Profile name, e.g. bu-scc."),
                 host: str = typer.Option(..., "--host", help="Host name or ~/.ssh/config alias."),
                 base_dir: str = typer.Option(..., "--base-dir", help="USR root on the remote (absolute or ~/...)."),
-                user: str | None = typer.Option(None, "--user"),
-                port: int | None = typer.Option(None, "--port"),
+                user: str | None = typer.Option(None, "--user", help="Login name on the remote (default: from ~/.ssh/config or $USER)."),
+                port: int | None = typer.Option(None, "--port", help="SSH port (default: from ~/.ssh/config, else 22)."),
                 identity_file: str | None = typer.Option(None, "--identity-file", help="Private key (ssh -i)."),
                 ssh_config: str | None = typer.Option(None, "--ssh-config", help="ssh config file (ssh -F)."),
                 known_hosts: str | None = typer.Option(None, "--known-hosts", help="known_hosts file to trust."),
@@ -229,7 +229,7 @@ def remotes_list(as_json: bool = JsonOpt) -> None:
 
 @remotes_app.command("show")
 @handled
-def remotes_show(name: str = typer.Argument(...), as_json: bool = JsonOpt) -> None:
+def remotes_show(name: str = typer.Argument(..., help="Profile name (see `usr remotes list`)."), as_json: bool = JsonOpt) -> None:
     """Show one profile: host, user, base_dir and the ssh wiring sync uses."""
     p = get_profile(name)
     if as_json:
@@ -246,7 +246,7 @@ def remotes_show(name: str = typer.Argument(...), as_json: bool = JsonOpt) -> No
 
 @remotes_app.command("remove")
 @handled
-def remotes_remove(name: str = typer.Argument(...)) -> None:
+def remotes_remove(name: str = typer.Argument(..., help="Profile name (see `usr remotes list`).")) -> None:
     """Delete a profile."""
     get_profile(name)
     profiles = load_profiles()
