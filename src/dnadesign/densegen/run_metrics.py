@@ -18,7 +18,6 @@ from types import TracebackType
 from typing import Any
 
 from ..core.console import warn
-from ..core.errors import InputError
 from ..core.metrics import MetricSet, PeriodicTextfile, check_metrics_dir, textfile_name
 from ..core.scheduler import detect_scheduler
 from .state import MetaDir, RunState
@@ -52,11 +51,7 @@ class RunMetrics:
         self.failed = False
         self.writer: PeriodicTextfile | None = None
         if directory is not None:
-            try:
-                check_metrics_dir(directory)
-            except OSError as exc:
-                raise InputError(f"--metrics-dir {directory} is not a writable directory ({exc.strerror or exc})",
-                                 hint="pass a directory you can write, e.g. node_exporter's textfile directory") from None
+            check_metrics_dir(directory)
             key = self.dataset + (f"_task{self.sched.task_id}" if self.sched.task_id else "")
             self.writer = PeriodicTextfile(Path(directory) / textfile_name("dense", key), self.collect,
                                            interval_s=self.interval_s, warn=warn)
