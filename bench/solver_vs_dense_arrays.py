@@ -7,8 +7,12 @@ tree with the same per-solve limit (10 s), the same number of requested solution
 same run budget per instance (checked between solves). dense-arrays runs in its own Python 3.12
 environment as a subprocess (``bench/_dense_arrays_runner.py``).
 
-Counted: distinct sequences only (also distinct site sets); sites = library sites per sequence
-(promoter elements excluded). Our solutions are checked by ``check_solution``.
+Counted: distinct *site sets* per second is the primary figure (what users value: a new
+combination of binding sites, not a rearrangement of the same ones); distinct sequences per
+second is secondary. sites = library sites per sequence (promoter elements excluded). Our
+solutions are checked by ``check_solution``; dense-arrays outputs shorter than L are padded with
+random bases to L and re-checked (only checked ones count; the padded ones are reported apart).
+``--out PATH`` also writes the JSON line (with the commit measured) to PATH.
 
     uv run python bench/solver_vs_dense_arrays.py [--quick] [--sizes 10,20] [--lengths 60] [--variants plain]
 
@@ -139,7 +143,7 @@ def run_theirs(insts, args) -> dict[str, dict]:
                 "run_budget_s": args.run_budget,
             }
         )
-    cmd = args.dense_arrays_cmd.split() + [str(Path(__file__).with_name("_dense_arrays_runner.py"))]
+    cmd = [*args.dense_arrays_cmd.split(), str(Path(__file__).with_name("_dense_arrays_runner.py"))]
     out = subprocess.run(cmd, input=json.dumps(payload), capture_output=True, text=True, cwd="/tmp")
     if out.returncode != 0:
         raise SystemExit(f"dense-arrays runner failed ({out.returncode}): {out.stderr[-2000:]}")
@@ -153,10 +157,13 @@ def run_theirs(insts, args) -> dict[str, dict]:
 
 def summarise(r: dict | None) -> dict:
     if not r:
-        return {"distinct": 0, "site_sets": 0, "rate": 0.0, "mean_sites": None, "proven": 0.0, "wall_s": 0.0}
+        return {"distinct": 0, "site_sets": 0, "rate": 0.0, "set_rate": 0.0, "mean_sites": None, "proven": 0.0, "wall_s": 0.0,
+                "padded": 0, "failed_recheck": 0, "first_sites": None}
     seqs, sets, sites, proven = {}, set(), [], []
+    padded = sum(1 for s in r["solutions"] if s.get("padded"))
+    unchecked = sum(1 for s in r["solutions"] if s.get("checked") is False)
     for s in r["solutions"]:
-        if s["sequence"] in seqs:
+        if s["sequence"] in seqs or s.get("checked") is False:
             continue
         seqs[s["sequence"]] = s
         sets.add(tuple(s["site_set"]))
@@ -167,6 +174,10 @@ def summarise(r: dict | None) -> dict:
         "distinct": n,
         "site_sets": len(sets),
         "rate": n / r["wall_s"] if r["wall_s"] > 0 else 0.0,
+        "set_rate": len(sets) / r["wall_s"] if r["wall_s"] > 0 else 0.0,
+        "padded": padded,
+        "failed_recheck": unchecked,
+        "first_sites": r["solutions"][0]["sites"] if r["solutions"] else None,
         "mean_sites": sum(sites) / n if n else None,
         "max_sites": max(sites) if sites else None,
         "proven": sum(proven) / n if n else 0.0,
@@ -222,6 +233,7 @@ def main(argv=None) -> int:
     ap.add_argument("--stall", type=float, default=None, help="our first solve stops after this long without improvement")
     ap.add_argument("--mode", default="optimal")
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--out", default=None, help="also write the JSON line to this file (e.g. bench/results/x.json)")
     ap.add_argument("--data", default=str(DATA))
     ap.add_argument("--quick", action="store_true", help="sizes 10,20 at L=60, plain only, 5 solutions")
     ap.add_argument("--skip-theirs", action="store_true")
@@ -246,6 +258,7 @@ def main(argv=None) -> int:
     args.lengths = [int(x) for x in str(args.lengths).split(",")]
     args.variants = [v for v in str(args.variants).split(",")]
     insts = list(instances(args))
+    commit = _commit()  # at the start: the code measured, not the tree at the end
     if args.compare_formulations:
         return compare_formulations(insts, args)
 
@@ -264,23 +277,28 @@ def main(argv=None) -> int:
         print(f"  ours {inst['name']}: {summarise(ours[inst['name']])}", file=sys.stderr, flush=True)
 
     rows = []
-    hdr = f"{'instance':22} {'ours sol/s':>10} {'theirs':>8} {'ratio':>7} {'ours n':>6} {'th n':>5} {'sets o/t':>9} {'sites o/t':>11} {'bound':>6} {'proven o/t':>11}"
+    hdr = (f"{'instance':22} {'sets/s o':>8} {'theirs':>7} {'ratio':>6} {'sol/s o':>7} {'theirs':>7} {'sets o/t':>9} "
+           f"{'sites o/t':>11} {'bound':>6} {'1st gap':>7} {'padded':>6}")
     print(hdr, file=sys.stderr)
-    tot = {"ours_n": 0, "ours_wall": 0.0, "th_n": 0, "th_wall": 0.0}
+    tot = {"ours_n": 0, "ours_wall": 0.0, "th_n": 0, "th_wall": 0.0, "ours_sets": 0, "th_sets": 0, "th_padded": 0}
     for inst in insts:
         o = summarise(ours[inst["name"]])
         t = reused[inst["name"]] if inst["name"] in reused else summarise(theirs.get(inst["name"]))
         bound = ours[inst["name"]]["bound"]
         ratio = (o["rate"] / t["rate"]) if t["rate"] > 0 else None
+        set_ratio = (o["set_rate"] / t["set_rate"]) if t.get("set_rate") else None
         gap = (bound - o["max_sites"]) if (bound is not None and o["max_sites"] is not None) else None
+        first_gap = (bound - o["first_sites"]) if (bound is not None and o.get("first_sites") is not None) else None
         rows.append(
             {
                 "instance": inst["name"],
                 "ours": o,
                 "theirs": t,
                 "rate_ratio": ratio,
+                "set_rate_ratio": set_ratio,
                 "bound": bound,
                 "gap_to_bound": gap,
+                "first_gap_to_bound": first_gap,
                 "sites_ge_theirs": (t["mean_sites"] is None) or (o["mean_sites"] is not None and o["mean_sites"] >= t["mean_sites"] - 1e-9),
             }
         )
@@ -288,16 +306,30 @@ def main(argv=None) -> int:
         tot["ours_wall"] += o["wall_s"]
         tot["th_n"] += t["distinct"]
         tot["th_wall"] += t["wall_s"]
+        tot["ours_sets"] += o["site_sets"]
+        tot["th_sets"] += t["site_sets"]
+        tot["th_padded"] += t.get("padded", 0)
         fmt = lambda v, f="{:.2f}": "-" if v is None else f.format(v)  # noqa: E731
         print(
-            f"{inst['name']:22} {o['rate']:10.2f} {t['rate']:8.3f} {fmt(ratio, '{:.1f}'):>7} {o['distinct']:6d} {t['distinct']:5d} "
-            f"{o['site_sets']:>4}/{t['site_sets']:<4} {fmt(o['mean_sites']):>5}/{fmt(t['mean_sites']):<5} {fmt(bound, '{:.1f}'):>6} "
-            f"{o['proven']:5.2f}/{t['proven']:.2f}",
+            f"{inst['name']:22} {o['set_rate']:8.2f} {t.get('set_rate', 0.0):7.3f} {fmt(set_ratio, '{:.1f}'):>6} {o['rate']:7.2f} "
+            f"{t['rate']:7.3f} {o['site_sets']:>4}/{t['site_sets']:<4} {fmt(o['mean_sites']):>5}/{fmt(t['mean_sites']):<5} "
+            f"{fmt(bound, '{:.1f}'):>6} {fmt(first_gap, '{:.0f}'):>7} {t.get('padded', 0):>6}",
             file=sys.stderr,
         )
     ours_rate = tot["ours_n"] / tot["ours_wall"] if tot["ours_wall"] else 0.0
     th_rate = tot["th_n"] / tot["th_wall"] if tot["th_wall"] else 0.0
+    ours_sets = tot["ours_sets"] / tot["ours_wall"] if tot["ours_wall"] else 0.0
+    th_sets = tot["th_sets"] / tot["th_wall"] if tot["th_wall"] else 0.0
     overall = {
+        "ours_site_sets_per_s": ours_sets,
+        "theirs_site_sets_per_s": th_sets,
+        "site_set_ratio": ours_sets / th_sets if th_sets else None,
+        "ours_site_sets": tot["ours_sets"],
+        "theirs_site_sets": tot["th_sets"],
+        "theirs_padded": tot["th_padded"],
+        "first_within_1_of_bound_at_n100_L120": all(
+            r["first_gap_to_bound"] is not None and r["first_gap_to_bound"] <= 1 for r in rows if r["instance"].endswith("-n100-L120")
+        ),
         "ours_solutions_per_s": ours_rate,
         "theirs_solutions_per_s": th_rate,
         "ratio": ours_rate / th_rate if th_rate else None,
@@ -307,6 +339,11 @@ def main(argv=None) -> int:
         "theirs_wall_s": tot["th_wall"],
         "sites_ge_theirs_on_every_instance": all(r["sites_ge_theirs"] for r in rows),
     }
+    print(
+        f"overall site sets: ours {ours_sets:.2f}/s ({tot['ours_sets']}), theirs {th_sets:.3f}/s ({tot['th_sets']}, "
+        f"{tot['th_padded']} padded), ratio {overall['site_set_ratio'] if overall['site_set_ratio'] is None else round(overall['site_set_ratio'], 1)}",
+        file=sys.stderr,
+    )
     print(
         f"overall: ours {ours_rate:.2f} sol/s ({tot['ours_n']} in {tot['ours_wall']:.0f} s), theirs {th_rate:.3f} sol/s "
         f"({tot['th_n']} in {tot['th_wall']:.0f} s), ratio {overall['ratio'] if overall['ratio'] is None else round(overall['ratio'], 1)}",
@@ -324,9 +361,33 @@ def main(argv=None) -> int:
         "load_avg_at_end": os.getloadavg(),
         "dense_arrays_total_s": t_theirs,
         "theirs_reused_from": args.reuse_theirs,
+        "commit": commit,
+        "cpu_s": _cpu_seconds(),
     }
-    print(json.dumps({"benchmark": "solver_vs_dense_arrays", "meta": meta, "overall": overall, "instances": rows}))
+    line = json.dumps({"benchmark": "solver_vs_dense_arrays", "meta": meta, "overall": overall, "instances": rows})
+    print(line)
+    if args.out:
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.out).write_text(line + "\n")
     return 0
+
+
+def _commit() -> str:
+    """The commit measured (with ``-dirty`` when the tree has uncommitted changes)."""
+    try:
+        head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True, text=True, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=REPO, capture_output=True, text=True).stdout
+        return head + ("-dirty" if dirty.strip() else "")
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def _cpu_seconds() -> dict:
+    """CPU seconds of this process and of its finished children (the dense-arrays runner)."""
+    import resource
+
+    me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return {"ours": me.ru_utime + me.ru_stime, "children": kids.ru_utime + kids.ru_stime}
 
 
 if __name__ == "__main__":

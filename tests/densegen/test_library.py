@@ -175,6 +175,22 @@ def test_preflight_catches_before_solving(demo_workspace, edit, exc, match):
         preflight(cfg)
 
 
+def test_sequence_length_shorter_than_every_site_says_so(write_config, tmp_path):
+    """Issue 11 item 7: not "group has no members" but the length, the shortest site and the fix."""
+    (tmp_path / "s.csv").write_text("tf,tfbs\nLexA,TACTGTATATATATACAGTA\nLexA,TACTGTATAAAAACACAGTA\nCpxR,GTAAAGTAAAGTAAAG\n")
+    cfg = load_config(write_config({
+        "schema_version": 1, "run": {"id": "t"}, "inputs": [{"name": "s", "type": "binding_sites", "path": "s.csv"}],
+        "generation": {"sequence_length": 12, "plans": [{"name": "p", "sequences": 2, "include_inputs": ["s"],
+                       "regulator_constraints": {"groups": [{"name": "stress", "members": ["LexA", "CpxR"],
+                                                             "min_required": 1}]}}]}}))
+    with pytest.raises(ConfigError) as err:
+        preflight(cfg)
+    msg = str(err.value) + " " + (err.value.hint or "")
+    assert "has no members" not in msg
+    assert "sequence_length is 12 bp" in msg and "CpxR (shortest site 16 bp)" in msg and "LexA (shortest site 20 bp)" in msg
+    assert "at least 16" in msg
+
+
 def test_unreachable_quota(write_config, tmp_path):
     (tmp_path / "s.csv").write_text("tf,tfbs\nR,ACGT\n")
     cfg = load_config(write_config({

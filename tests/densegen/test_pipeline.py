@@ -32,16 +32,16 @@ def _no_scheduler(monkeypatch):
 def test_flush_failure_is_reported_and_keeps_committed_rows(tmp_path, monkeypatch):
     ws = tmp_path / "ws"
     cfg = load_config(make_workspace(ws, quotas={"plain": 3, "sigma70": 1}, overrides={"runtime": {"checkpoint_every": 1}}))
-    real_write = ParquetSink.write
+    real_commit = ParquetSink.commit
     calls = {"n": 0}
 
-    def failing_write(self, table, **kw):  # fault injection: the disk fills up at the second batch
+    def failing_commit(self, table, **kw):  # fault injection: the disk fills up at the second batch
         calls["n"] += 1
         if calls["n"] >= 2:
             raise OSError(28, "No space left on device")
-        return real_write(self, table, **kw)
+        return real_commit(self, table, **kw)
 
-    monkeypatch.setattr(ParquetSink, "write", failing_write)
+    monkeypatch.setattr(ParquetSink, "commit", failing_commit)
     with pytest.raises(FlushFailedError) as exc:
         run(cfg, RunOptions(progress="off"))
     assert "parquet" in exc.value.message and "No space left" in exc.value.message
@@ -51,7 +51,7 @@ def test_flush_failure_is_reported_and_keeps_committed_rows(tmp_path, monkeypatc
     assert [e for e in ev if e["action"] == "densegen_health"][-1]["args"]["status"] == "failed"
     assert "flush_failed" in [e["event"] for e in diagnostics(ws)]
     # the first batch is committed in both outputs; the USR-only row of the failed batch is aligned on resume
-    monkeypatch.setattr(ParquetSink, "write", real_write)
+    monkeypatch.setattr(ParquetSink, "commit", real_commit)
     assert ParquetSink(ws / "outputs" / "tables" / "records.parquet").frame().height == 1
     result = run(cfg, RunOptions(progress="off"))
     assert result.status == "completed" and result.exit_code == 0
@@ -101,38 +101,6 @@ def test_signal_guard_sets_flag_and_restores_handler():
         assert stop.signum == signal.SIGTERM and stop.exit_code == 143 and stop.reason == "SIGTERM"
     assert signal.getsignal(signal.SIGTERM) == before
     assert signal.pthread_sigmask(signal.SIG_BLOCK, []) == mask_before
-
-
-def test_solve_in_thread_yields_in_order_and_stops_at_once():
-    import threading
-    import time
-
-    from dnadesign.densegen.pipeline import solve_in_thread
-
-    release = threading.Event()
-
-    def slow():
-        yield 1
-        yield 2
-        release.wait(30)  # an in-flight "solve" that would take long
-        yield 3
-
-    stop = StopFlag()
-    got = []
-    t0 = time.monotonic()
-    for x in solve_in_thread(slow, stop, poll_s=0.02):
-        got.append(x)
-        if x == 2:
-            threading.Timer(0.1, lambda: stop.request("test")).start()
-    assert got == [1, 2] and time.monotonic() - t0 < 5
-    release.set()
-
-    def boom():
-        yield 1
-        raise ValueError("bad")
-
-    with pytest.raises(ValueError):
-        list(solve_in_thread(boom, StopFlag()))
 
 
 def test_usr_sink_does_not_create_datasets_when_only_looking(tmp_path):

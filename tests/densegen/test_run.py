@@ -191,7 +191,7 @@ def test_one_writer_per_workspace(tmp_path):
     with lock:
         r = dense("run", "--no-plot", "-c", str(cfg))
     assert r.returncode == 1
-    assert "held by pid" in r.stderr and "one `dense run`" in r.stderr
+    assert "held by pid" in r.stderr and "One `dense run` may write a workspace at a time" in r.stderr
     assert r.stderr.count("\n") <= 2
 
 

@@ -7,11 +7,9 @@ from datetime import datetime, timezone
 import polars as pl
 import pyarrow.parquet as pq
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
 from dnadesign.core.events import Actor
-from dnadesign.densegen.pipeline import align_sinks, spread_quota
+from dnadesign.densegen.outputs import RunOutputs
 from dnadesign.densegen.sinks import COLUMNS, Accepted, ParquetSink, UsrSink, build_table
 from dnadesign.densegen.solver import Placement
 
@@ -81,7 +79,7 @@ def test_sinks_have_identical_columns_and_align(tmp_path):
     parquet = ParquetSink(tmp_path / "records.parquet")
     usr.write(build_table([_acc(SEQS[0]), _acc(SEQS[1])], run_id="r"))  # a crash before the parquet write
     parquet.write(build_table([_acc(SEQS[2])], run_id="r"))  # and a row only parquet has
-    moved = align_sinks(usr, parquet, "r")
+    moved = _outputs(usr, parquet).align()
     assert moved == {"to_parquet": 2, "to_usr": 1}
     u = usr.frame().sort("id")
     p = parquet.frame().sort("id")
@@ -90,16 +88,14 @@ def test_sinks_have_identical_columns_and_align(tmp_path):
     assert set(u.columns) == set(p.columns)
     cmp_cols = [c for c in p.columns if c != "created_at"]
     assert u.select(cmp_cols).equals(p.select(cmp_cols))
-    assert align_sinks(usr, parquet, "r") == {"to_parquet": 0, "to_usr": 0}
+    assert _outputs(usr, parquet).align() == {"to_parquet": 0, "to_usr": 0}
 
 
-@settings(max_examples=60, deadline=None)
-@given(st.dictionaries(st.sampled_from("abcdef"), st.integers(0, 50), min_size=1), st.integers(0, 200))
-def test_spread_quota_adds_exactly_n(quotas, n):
-    out = spread_quota(quotas, n)
-    assert sum(out.values()) - sum(quotas.values()) == n
-    assert all(out[k] >= quotas[k] for k in quotas)
-    assert list(out) == list(quotas)
+def _outputs(usr, parquet, run_id: str = "r") -> RunOutputs:
+    """RunOutputs over two already opened sinks (no config needed)."""
+    outs = RunOutputs.__new__(RunOutputs)
+    outs.run_id, outs.usr, outs.parquet = run_id, usr, parquet
+    return outs
 
 
 def test_empty_frames_have_schema(tmp_path):

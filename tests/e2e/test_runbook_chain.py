@@ -53,7 +53,7 @@ def test_dense_to_usr_to_notify(tmp_path):
         assert r.returncode == 0, r.stderr
         texts = [b["text"] for b in server.bodies()]
         assert texts[0].startswith("DenseGen started on densegen/demo_sites")
-        assert texts[-1] == "DenseGen completed on densegen/demo_sites: 4/4 (100%)"
+        assert texts[-1] == "DenseGen completed on densegen/demo_sites: 4/4 sequences (100%)."
         n = len(server.delivered)
         r = run_cli("notify", "usr-events", "watch", "--profile", str(profile), "--follow", "--idle-timeout", "1", env=env)
         assert r.returncode == 0 and len(server.delivered) == n

@@ -24,16 +24,16 @@ SECRET_TOKEN = "T0PSECRETtoken9f8e7d"
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
-    server: "_Server"
+    server: _Server
 
     def log_message(self, *a: Any) -> None:  # keep test output clean
         pass
 
-    def do_POST(self) -> None:  # noqa: N802
+    def do_POST(self) -> None:
         hook: WebhookServer = self.server.hook
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length)
-        action = hook.next_action()
+        action = hook.rate_check() or hook.next_action()
         rec = {"t": time.time(), "path": self.path, "headers": dict(self.headers), "body": body, "action": action[0]}
         with hook.lock:
             hook.requests.append(rec)
@@ -53,6 +53,7 @@ class _Handler(BaseHTTPRequestHandler):
         if kind == "ok":
             with hook.lock:
                 hook.delivered.append(rec)
+                hook.last_ok = time.monotonic()
             self._reply(200, b"ok")
             return
         code, headers = action[1], action[2] if len(action) > 2 else {}
@@ -83,6 +84,8 @@ class WebhookServer:
         self.requests: list[dict] = []
         self.delivered: list[dict] = []
         self.release = threading.Event()
+        self.min_gap: float | None = None  # like Slack: at most one accepted post per `min_gap` seconds
+        self.last_ok: float | None = None
         self._srv = _Server(("127.0.0.1", port), _Handler)
         self._srv.hook = self  # type: ignore[attr-defined]
         self.port = self._srv.server_address[1]
@@ -96,6 +99,13 @@ class WebhookServer:
     def queue(self, *actions: tuple) -> None:
         with self.lock:
             self.script.extend(actions)
+
+    def rate_check(self) -> tuple | None:
+        """A 429 (Retry-After: the whole gap) when a post comes sooner than `min_gap` after the last accepted one."""
+        with self.lock:
+            if self.min_gap is None or self.last_ok is None or time.monotonic() - self.last_ok >= self.min_gap:
+                return None
+            return ("status", 429, {"Retry-After": f"{self.min_gap:g}"})
 
     def next_action(self) -> tuple:
         with self.lock:
@@ -160,6 +170,41 @@ def write_events(path: Path, events: list[dict]) -> None:
     append_events(path, events)
 
 
+class LineWaiter:
+    """Reads a child's text stream on a thread; `wait_for(text)` blocks (bounded) until a line contains it."""
+
+    def __init__(self, stream):
+        self.lines: list[str] = []
+        self._cond = threading.Condition()
+        self._thread = threading.Thread(target=self._pump, args=(stream,), daemon=True)
+        self._thread.start()
+
+    def _pump(self, stream) -> None:
+        for line in stream:
+            with self._cond:
+                self.lines.append(line)
+                self._cond.notify_all()
+        with self._cond:
+            self.lines.append("")  # EOF marker
+            self._cond.notify_all()
+
+    def wait_for(self, text: str, timeout: float = 60.0) -> bool:
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while True:
+                if any(text in ln for ln in self.lines):
+                    return True
+                left = deadline - time.monotonic()
+                if left <= 0 or (self.lines and self.lines[-1] == ""):
+                    return False
+                self._cond.wait(left)
+
+    def text(self) -> str:
+        self._thread.join(10)
+        with self._cond:
+            return "".join(self.lines)
+
+
 def notify_cmd(*args: str) -> list[str]:
     return [sys.executable, "-m", "dnadesign.notify.cli", *args]
 
@@ -171,5 +216,15 @@ def run_notify(*args: str, env: dict | None = None, timeout: float = 60, input: 
     return subprocess.run(notify_cmd(*args), capture_output=True, text=True, env=full, timeout=timeout, input=input)
 
 
-__all__ = ["WebhookServer", "SECRET_TOKEN", "dead_port", "health", "usr_event", "write_events", "append_event",
-           "run_notify", "notify_cmd"]
+__all__ = [
+    "SECRET_TOKEN",
+    "LineWaiter",
+    "WebhookServer",
+    "append_event",
+    "dead_port",
+    "health",
+    "notify_cmd",
+    "run_notify",
+    "usr_event",
+    "write_events",
+]

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from dnadesign.notify.delivery import Sender
 from dnadesign.notify.filters import EventFilter
+from dnadesign.notify.http_transport import http_sender
 from dnadesign.notify.profile import DeliveryPolicy, Profile, ProgressPolicy, WebhookRef, save_profile
 from dnadesign.notify.spool import Spool
 from dnadesign.notify.throttle import ProgressThrottle
@@ -19,7 +19,7 @@ def config(tmp: Path, url: str | None, *, spool: bool = True, **kw) -> WatchConf
     warnings: list[str] = kw.pop("warn_to", [])
     return WatchConfig(events=tmp / "ds" / ".events.log", cursor=tmp / "state" / "notify.cursor", provider=kw.pop("provider", "generic"),
                        filter=kw.pop("filter", EventFilter()), throttle=kw.pop("throttle", ProgressThrottle(10, 0, 3600)),
-                       sender=Sender(url, FAST, allow_insecure_localhost=True) if url else None,
+                       sender=http_sender(url, FAST, allow_insecure_localhost=True) if url else None,
                        spool=Spool(tmp / "spool") if spool else None, emit=lines.append, warn=warnings.append,
                        poll_interval=kw.pop("poll_interval", 0.05), **kw)
 

@@ -7,7 +7,8 @@ import time
 import pytest
 
 from dnadesign.core.errors import ConfigError
-from dnadesign.notify.delivery import Sender, parse_retry_after
+from dnadesign.notify.delivery import Sender
+from dnadesign.notify.http_transport import http_sender, parse_retry_after
 from dnadesign.notify.profile import DeliveryPolicy
 from dnadesign.notify.urls import check_url, shape_problem
 
@@ -17,7 +18,7 @@ FAST = DeliveryPolicy(connect_timeout=0.5, read_timeout=0.5, max_attempts=3, bac
 
 
 def sender(url: str, **kw) -> Sender:
-    return Sender(url, kw.pop("policy", FAST), allow_insecure_localhost=True, **kw)
+    return http_sender(url, kw.pop("policy", FAST), allow_insecure_localhost=True, **kw)
 
 
 def test_ok_carries_idempotency_key(server):

@@ -13,7 +13,17 @@ import pytest
 from dnadesign.core.events import encode_event
 from dnadesign.notify.spool import Spool
 
-from .conftest import SECRET_TOKEN, WebhookServer, dead_port, health, notify_cmd, run_notify, usr_event, write_events
+from .conftest import (
+    SECRET_TOKEN,
+    LineWaiter,
+    WebhookServer,
+    dead_port,
+    health,
+    notify_cmd,
+    run_notify,
+    usr_event,
+    write_events,
+)
 from .helpers_notify import write_profile
 
 pytestmark = pytest.mark.e2e
@@ -150,7 +160,7 @@ def test_rotation_mid_follow_with_real_process(tmp_path, server):
     assert w.returncode == 0
     assert "rotated" in err
     keys = server.keys()
-    assert sorted(keys) == sorted(e["event_id"] for e in first + [late] + after)
+    assert sorted(keys) == sorted(e["event_id"] for e in [*first, late, *after])
 
 
 def test_watch_without_spool_exits_1_and_does_not_leak(tmp_path):
@@ -169,3 +179,27 @@ def test_dry_run_cli_needs_no_secret_and_keeps_cursor(tmp_path):
     assert r.returncode == 0, r.stderr
     assert len(r.stdout.strip().splitlines()) == 2 and "cursor not advanced" in r.stderr
     assert not (tmp_path / "state" / "notify.cursor").exists()
+
+
+def test_follow_prints_ready_then_delivers_what_is_appended(tmp_path, server):
+    """The readiness signal: with --follow the watcher prints a line ending in "ready" once it holds its cursor and
+    polls; anything appended after that line is delivered, even if the log did not exist yet."""
+    log = tmp_path / "ds" / ".events.log"
+    prof = write_profile(tmp_path)
+    w = _popen("usr-events", "watch", "--profile", str(prof), "--follow", url=server.url)
+    err = LineWaiter(w.stderr)
+    try:
+        assert err.wait_for("; ready", 60), err.text()
+        assert not log.exists()
+        evs = [usr_event("materialize") for _ in range(3)]
+        _log(tmp_path, evs)
+        assert server.wait_for(3, 60)
+        w.send_signal(signal.SIGTERM)
+        w.wait(30)
+    finally:
+        if w.poll() is None:
+            w.kill()
+    assert w.returncode == 0
+    assert server.keys() == [e["event_id"] for e in evs]
+    assert f"watching {log} from byte 0" in err.text()
+

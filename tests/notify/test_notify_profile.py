@@ -8,8 +8,7 @@ import os
 import pytest
 
 from dnadesign.core.errors import ConfigError
-from dnadesign.notify.profile import load_profile, parse_profile
-from dnadesign.notify.profile import WebhookRef
+from dnadesign.notify.profile import WebhookRef, load_profile, parse_profile
 from dnadesign.notify.secrets_ref import resolve_secret
 
 from .conftest import SECRET_TOKEN, run_notify

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import threading
-import time
 
 from dnadesign.core.events import encode_event
 from dnadesign.notify.cursor import load_cursor
@@ -124,7 +123,7 @@ def test_rotation_mid_follow_loses_nothing(tmp_path, server):
         stop.set()
         th.join(5)
     keys = server.keys()
-    expected = [e["event_id"] for e in first + [late] + after]
+    expected = [e["event_id"] for e in [*first, late, *after]]
     assert sorted(keys) == sorted(expected) and len(keys) == len(set(keys))
     cur = load_cursor(cfg.cursor)
     assert cur.offset == p.stat().st_size and cur.file.ino == p.stat().st_ino
@@ -134,10 +133,8 @@ def test_dry_run_over_large_log_is_streaming(tmp_path):
     p = _path(tmp_path)
     write_events(p, [usr_event("append") for _ in range(3000)])
     out: list[str] = []
-    t0 = time.monotonic()
     s = run_watch(config(tmp_path, None, dry_run=True, emit_to=out))
-    assert s.lines == 3000 and s.printed == 3000 and len(out) == 3000
-    assert time.monotonic() - t0 < 30
+    assert s.lines == 3000 and s.printed == 3000 and len(out) == 3000  # speed is measured in bench/notify_watch.py
 
 
 def test_rotation_while_stopped_finishes_the_old_file_first(tmp_path, server):

@@ -10,9 +10,9 @@ from http.server import ThreadingHTTPServer
 
 import pytest
 
-from dnadesign.notify.delivery import Sender
+from dnadesign.notify.http_transport import http_sender
 
-from .conftest import _Handler, WebhookServer
+from .conftest import WebhookServer, _Handler
 from .helpers_notify import FAST
 
 
@@ -41,12 +41,12 @@ def https_server(tmp_path):
 def test_untrusted_certificate_is_refused_then_trusted_with_bundle(https_server, monkeypatch):
     url, cert, hook = https_server
     monkeypatch.delenv("SSL_CERT_FILE", raising=False)
-    with Sender(url, FAST.model_copy(update={"max_attempts": 1})) as s:
+    with http_sender(url, FAST.model_copy(update={"max_attempts": 1})) as s:
         r = s.deliver({"a": 1}, "k1")
     assert not r.ok and "CERTIFICATE" in r.reason.upper()
-    with Sender(url, FAST, ca_bundle=str(cert)) as s:
+    with http_sender(url, FAST, ca_bundle=str(cert)) as s:
         assert s.deliver({"a": 1}, "k2").ok
     monkeypatch.setenv("SSL_CERT_FILE", str(cert))
-    with Sender(url, FAST) as s:
+    with http_sender(url, FAST) as s:
         assert s.deliver({"a": 1}, "k3").ok
     assert hook.keys() == ["k2", "k3"]

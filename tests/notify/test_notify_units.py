@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import itertools
 import json
 from pathlib import Path
 
@@ -95,10 +96,10 @@ def test_wizard_prompts_for_missing_secret_with_hidden_input(tmp_path):
                                 cursor=None, spool_dir=None, no_spool=False, secret_source="file", url_env=None,
                                 secret_file=str(tmp_path / "s.webhook"), keyring_ref=None, only_tools=None,
                                 only_actions=None, progress={}, tls_ca_bundle=None, allow_insecure_localhost=False,
-                                prompt=prompt, webhook_from_stdin=False)
+                                prompt=prompt, webhook_from_stdin=False, check_url=lambda u: None)
     assert asked == [("Webhook URL (input hidden)", True)]
     assert prof.webhook.source == "file" and SECRET_TOKEN not in json.dumps(prof.model_dump()) + " ".join(notes)
-    assert prof.cursor == str(tmp_path / "notify.cursor") and prof.spool_dir == str(tmp_path / "notify_spool")
+    assert prof.cursor == str(tmp_path / "p.cursor") and prof.spool_dir == str(tmp_path / "p.spool")
 
 
 @pytest.mark.parametrize("args", [
@@ -154,4 +155,4 @@ def test_reader_returns_each_complete_line_once_whatever_the_write_split(tmp_pat
             got.extend(batch)
     r.close()
     assert [ln.event["event_id"] for ln in got] == [e["event_id"] for e in events]
-    assert got[-1].end == len(data) and all(a.end == b.offset for a, b in zip(got, got[1:]))
+    assert got[-1].end == len(data) and all(a.end == b.offset for a, b in itertools.pairwise(got))

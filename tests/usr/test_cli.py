@@ -114,7 +114,8 @@ def test_snapshot_materialize_compact_validate(populated, tmp_path):
     assert [s["name"] for s in snaps] == ["s1"]
     usr(root, "attach", "demo/a", str(csv), "--namespace", "lab", "--key", "sequence", "--columns", "score")
     assert usr(root, "materialize", "demo/a", "-y").returncode == 0
-    assert json.loads(usr(root, "info", "demo/a", "--json").stdout)["namespaces"] == []
+    info = json.loads(usr(root, "info", "demo/a", "--json").stdout)
+    assert info["overlay_namespaces"] == [] and info["namespaces"] == ["lab"]  # folded into the base, still listed
     assert usr(root, "compact", "demo/a").returncode == 0
     v = usr(root, "validate", "demo/a", "--json")
     assert v.returncode == 0 and json.loads(v.stdout)["ok"]
@@ -144,8 +145,9 @@ def test_console_script_runs_seed_commands(populated):
 
 
 def test_events_tail_follow_prints_new_events(populated):
+    """The follower announces on stderr when it is at the end of the log; the test waits for that
+    line (not a fixed sleep), appends, and reads the new event as soon as it is printed."""
     import subprocess
-    import time
 
     from dnadesign.usr.schema import make_records
     from dnadesign.usr.store import Dataset
@@ -153,10 +155,15 @@ def test_events_tail_follow_prints_new_events(populated):
 
     root, _ = populated
     proc = subprocess.Popen([script("usr"), "--root", str(root), "events", "tail", "demo/a", "-n", "0", "--follow",
-                             "--raw", "--interval", "0.1", "--idle-timeout", "3"], stdout=subprocess.PIPE, text=True)
-    time.sleep(1.5)  # let it start and settle at the end of the log
-    Dataset.open(root, "demo/a").append(make_records(["CCCCAAAAGGGG"]))
-    out, _ = proc.communicate(timeout=30)
-    lines = [json.loads(x) for x in out.splitlines()]
-    assert proc.returncode == 0 and [e["action"] for e in lines] == ["append"]
-    assert lines[0]["metrics"]["rows_added"] == 1
+                             "--raw", "--interval", "0.1", "--idle-timeout", "120"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        ready = proc.stderr.readline()  # bounded: the follower exits after 120 s idle
+        assert ready.startswith("following ") and ".events.log" in ready
+        Dataset.open(root, "demo/a").append(make_records(["CCCCAAAAGGGG"]))
+        line = proc.stdout.readline()
+        event = json.loads(line)
+        assert event["action"] == "append" and event["metrics"]["rows_added"] == 1
+    finally:
+        proc.terminate()
+        proc.wait(30)

@@ -12,7 +12,7 @@ import json
 import os
 import socket
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -165,10 +165,12 @@ class EventRecord:
     error: str | None = None
 
 
-def iter_event_records(path: str | Path, start: int = 0, chunk_size: int = 1 << 20) -> Iterator[EventRecord]:
+def iter_event_records(path: str | Path, start: int = 0, chunk_size: int = 1 << 20, *,
+                       keep: Callable[[bytes], bool] | None = None) -> Iterator[EventRecord]:
     """Yield complete lines from byte offset `start`; a torn last line (no newline yet) is not yielded.
 
-    Memory stays flat in the log's size: the file is read in chunks.
+    Memory stays flat in the log's size: the file is read in chunks. `keep(raw_line)`, when given,
+    is a cheap pre-filter: lines it rejects are skipped without being parsed.
     """
     with open(path, "rb") as fh:
         fh.seek(start)
@@ -183,7 +185,7 @@ def iter_event_records(path: str | Path, start: int = 0, chunk_size: int = 1 << 
             buf = lines.pop()
             for raw in lines:
                 end = pos + len(raw) + 1
-                if raw.strip():
+                if raw.strip() and (keep is None or keep(raw)):
                     yield _parse(raw, pos, end)
                 pos = end
 

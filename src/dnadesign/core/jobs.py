@@ -9,11 +9,12 @@ requeues or errors the job on those).
 from __future__ import annotations
 
 import signal as _signal
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
 from .events import Actor, append_event, job_block, make_event
+from .scheduler_query import end_reason
 
 CANCEL_SIGNALS = {int(_signal.SIGTERM), int(_signal.SIGKILL), int(_signal.SIGINT), int(_signal.SIGUSR2)}
 TERMINAL_STATES = ("completed", "failed", "cancelled", "lost")
@@ -33,24 +34,34 @@ def safe_exit_code(code: int) -> int:
 
 def emit_job_event(log_path: str | Path, dataset_id: str, actor: Actor, action: str, *,
                    env: Mapping[str, str] | None = None, metrics: Mapping[str, Any] | None = None,
-                   **job_fields: Any) -> dict[str, Any] | None:
+                   args: Mapping[str, Any] | None = None, **job_fields: Any) -> dict[str, Any] | None:
     """Append `job_started` / `job_finished` / `job_lost` when running under a scheduler; else do nothing."""
     job = job_block(env, **job_fields)
     if job is None:
         return None
-    event = make_event(action, dataset_id, actor, metrics=metrics, job=job)
+    event = make_event(action, dataset_id, actor, args=args, metrics=metrics, job=job)
     append_event(log_path, event)
     return event
 
 
-def job_started(log_path: str | Path, dataset_id: str, actor: Actor, env: Mapping[str, str] | None = None) -> dict[str, Any] | None:
-    return emit_job_event(log_path, dataset_id, actor, "job_started", env=env, state="running")
+def job_started(log_path: str | Path, dataset_id: str, actor: Actor, env: Mapping[str, str] | None = None, *,
+                args: Mapping[str, Any] | None = None) -> dict[str, Any] | None:
+    """`job_started` (state `running`) for this scheduler job task; None outside a scheduler."""
+    return emit_job_event(log_path, dataset_id, actor, "job_started", env=env, args=args, state="running")
 
 
 def job_finished(log_path: str | Path, dataset_id: str, actor: Actor, *, exit_code: int, signal: int | None = None,
-                 env: Mapping[str, str] | None = None, metrics: Mapping[str, Any] | None = None) -> dict[str, Any] | None:
-    return emit_job_event(log_path, dataset_id, actor, "job_finished", env=env, metrics=metrics,
-                          state=classify(exit_code, signal), exit_code=exit_code, signal=signal)
+                 env: Mapping[str, str] | None = None, metrics: Mapping[str, Any] | None = None,
+                 reason: str | None = None) -> dict[str, Any] | None:
+    """`job_finished` with the state classified from the exit code and signal, and why (`args.reason`).
+
+    A signal may be the scheduler's time limit rather than a cancel: what the scheduler says is recorded.
+    None outside a scheduler.
+    """
+    told = end_reason(env) if signal is not None else {}
+    args = {"reason": reason} if reason else None
+    return emit_job_event(log_path, dataset_id, actor, "job_finished", env=env, metrics=metrics, args=args,
+                          state=classify(exit_code, signal), exit_code=exit_code, signal=signal, **told)
 
 
 def job_key(job: Mapping[str, Any]) -> tuple[str, str, str]:
@@ -85,7 +96,7 @@ def scheduler_still_knows(job: Mapping[str, Any]) -> bool | None:
     return None
 
 
-def find_unfinished(events: list[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+def find_unfinished(events: Iterable[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
     """`job_started` events with no later `job_finished` / `job_lost` for the same job task."""
     started: dict[tuple[str, str, str], Mapping[str, Any]] = {}
     for event in events:

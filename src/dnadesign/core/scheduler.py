@@ -17,6 +17,14 @@ class SchedulerInfo:
     array: tuple[int, int, int] | None = None  # (first, last, step) for array jobs
 
     @property
+    def array_count(self) -> int | None:
+        """Number of tasks in the array (from first, last, step); None outside an array job."""
+        if self.array is None:
+            return None
+        first, last, step = self.array
+        return max(1, (last - first) // max(1, step) + 1)
+
+    @property
     def run_key(self) -> str | None:
         """`slurm:<array_job>_<task>` or `sge:<job>.<task>`; None outside a scheduler."""
         if self.scheduler == "slurm":
@@ -46,6 +54,7 @@ def _array(env: Mapping[str, str], first: str, last: str, step: str) -> tuple[in
 
 
 def machine_cpus() -> int:
+    """CPUs this process may run on (its affinity mask), not the machine's core count."""
     try:
         return len(os.sched_getaffinity(0))
     except AttributeError:  # pragma: no cover - non-Linux
@@ -74,4 +83,5 @@ def allocated_cpus(requested: int | None = None, env: Mapping[str, str] | None =
 
 
 def under_scheduler(env: Mapping[str, str] | None = None) -> bool:
+    """True inside a Slurm or SGE job."""
     return detect_scheduler(env).scheduler != "none"

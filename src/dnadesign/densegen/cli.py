@@ -2,9 +2,22 @@
 
 Commands are registered by two modules: `cli_setup` (validate-config, inspect config/plan/inputs,
 workspace) and `cli_run` (run, inspect run, plot, ls-plots).
+
+`dense run` blocks its stop signals before anything else is imported: a SIGTERM that arrives
+while the tool starts up (imports, config, inputs) stays pending, is picked up by the run's
+signal guard, and ends the run at its next start-up checkpoint with a trace, instead of either
+killing it silently or being noticed only once the run loop starts.
 """
 
 from __future__ import annotations
+
+import os
+import sys
+
+if len(sys.argv) > 1 and sys.argv[1] == "run" and os.path.basename(sys.argv[0]) == "dense":
+    from .signals import block_early
+
+    block_early()
 
 import typer
 

@@ -56,30 +56,53 @@ def register(app: typer.Typer, inspect_app: typer.Typer) -> None:
                                                     help="Stop cleanly after this many seconds (default: runtime.max_seconds)."),
         parallel_libraries: int = typer.Option(1, "--parallel-libraries", min=1, metavar="K",
                                                help="Solve K libraries at once, each with workers/K CP-SAT workers (one writer)."),
+        metrics_dir: Path | None = typer.Option(None, "--metrics-dir", metavar="DIR",
+                                                help="Write Prometheus textfile metrics here while running (node_exporter's textfile directory)."),
+        shard: str | None = typer.Option(None, "--shard", metavar="K/N",
+                                         help="Run as task K of N array tasks sharing this config's quotas (default: "
+                                              "from SLURM_ARRAY_* / SGE_TASK_*; `none` turns array mode off)."),
     ) -> None:
         """Design sequences until every plan meets its quota; resumes when outputs exist."""
         if fresh and resume:
             raise UsageError("--fresh and --resume cannot be used together", hint="use --fresh to start over or --resume to continue")
         if progress is not None and progress not in ("auto", "bar", "lines", "off"):
             raise UsageError(f"--progress must be auto, bar, lines or off, not {progress!r}")
+        from ..core.errors import DnadesignError
+        from ..core.jobs import safe_exit_code
+        from .jobtrace import trace_failed_start
         from .signals import SignalGuard, StopFlag
 
         stop = StopFlag()
         # Route stop signals first, so every thread started later (polars, arrow, CP-SAT) inherits the mask.
         with SignalGuard(stop):
-            from ..core.jobs import safe_exit_code
-            from .pipeline import RunOptions, run
+            from .pipeline import run
+            from .run_metrics import metered
+            from .settings import LOG_LEVELS, RunOptions
+            from .shard import resolve_shard
 
-            cfg = _load(config)
+            cfg = None
+            try:
+                array_task = resolve_shard(shard)
+                cfg = _load(config)
+                run = metered(run, metrics_dir, cfg)  # the same run, with textfile metrics when --metrics-dir is given
+            except DnadesignError as exc:  # the task still leaves a trace (job_started + job_finished)
+                trace_failed_start(config, cfg, exc, int(exc.exit_code))
+                raise
+            threshold = LOG_LEVELS.index(cfg.model.logging.level)
+
+            def note(level: str, message: str) -> None:
+                if LOG_LEVELS.index(level) >= threshold:
+                    err.print(message, highlight=False)
+
             result = run(cfg, RunOptions(fresh=fresh, resume=resume or None, extend_quota=extend_quota, workers=workers,
                                          progress=progress, max_seconds=max_seconds, stop=stop,
-                                         parallel_libraries=parallel_libraries,
-                                         on_note=lambda m: err.print(m, highlight=False)))
+                                         parallel_libraries=parallel_libraries, shard=array_task, on_note=note))
         out.print(_summary_table(result.state, f"dense run {cfg.run_id} (session {result.state.session}): {result.status}"))
         if result.status == "completed":
             err.print(f"[green]{result.message}[/green]", highlight=False)
             for loc in result.sinks:
                 err.print(f"  output: {loc}", highlight=False)
+            _report_unplaced(cfg)
             if not no_plot:
                 _plots_after_run(cfg)
         else:
@@ -91,13 +114,21 @@ def register(app: typer.Typer, inspect_app: typer.Typer) -> None:
             os._exit(safe_exit_code(result.exit_code))
         raise typer.Exit(safe_exit_code(result.exit_code))
 
+    def _report_unplaced(cfg) -> None:
+        from .coverage_report import render_line
+        from .inspect_run import inspect_run
+
+        for entry in inspect_run(cfg)["unplaced_regulators"]:
+            err.print(f"[yellow]warning:[/yellow] {render_line(entry)}", highlight=False)
+
     def _plots_after_run(cfg) -> None:
-        from .plots import render_plots
+        from ..core.errors import DnadesignError
+        from .plots.render import render_plots
 
         try:
             paths = render_plots(cfg)
             err.print(f"  plots: {len(paths)} file(s) in {Path(cfg.outputs_dir) / 'plots'}", highlight=False)
-        except Exception as exc:  # the run succeeded; a plot problem must not turn it into a failure
+        except (DnadesignError, OSError, ValueError, RuntimeError) as exc:  # the run succeeded: a plot problem must not fail it
             err.print(f"[yellow]warning:[/yellow] plots were not rendered ({exc}); retry with `dense plot`", highlight=False)
 
     @inspect_app.command("run")
@@ -141,10 +172,26 @@ def register(app: typer.Typer, inspect_app: typer.Typer) -> None:
             out.print(f"{name}: {loc}", highlight=False)
         if info.get("usr_events_path"):
             out.print(f"usr events: {info['usr_events_path']}", highlight=False)
+        from .coverage_report import render_line
+
+        for entry in info.get("unplaced_regulators") or []:
+            out.print(f"warning: {render_line(entry)}", highlight=False)
         if info.get("last_session"):
             s = info["last_session"]
             out.print(f"last session: {s.get('status')} at {s.get('finished_at')} (exit {s.get('exit_code')})"
                       + (f" - {s['reason']}" if s.get("reason") else ""), highlight=False)
+        if info.get("tasks"):
+            tt = Table(title="array tasks", show_lines=False)
+            for c in ("task", "state", "rows", "sessions", "last event", "job", "host/pid"):
+                tt.add_column(c, justify="right" if c in ("rows", "sessions") else "left")
+            for task in info["tasks"]:
+                last = task.get("last_event") or {}
+                job = task.get("job") or {}
+                tt.add_row(task["task"], task["state"], str(task["rows"]), str(task["sessions"]),
+                           f"{last.get('event', '')} {last.get('ts', '')}".strip(),
+                           f"{job.get('action', '')} {job.get('state') or ''}".strip(),
+                           f"{task.get('host') or ''}/{task.get('pid') or ''}")
+            out.print(tt)
 
     @app.command("plot")
     @handled
@@ -154,7 +201,8 @@ def register(app: typer.Typer, inspect_app: typer.Typer) -> None:
         formats: str | None = typer.Option(None, "--format", help="Comma-separated formats: png, pdf, svg (default: plots.formats)."),
     ) -> None:
         """Render plots of the run's outputs into outputs/plots/."""
-        from .plots import PLOTS, render_plots
+        from .plots import PLOTS
+        from .plots.render import render_plots
 
         cfg = _load(config)
         names = None

@@ -10,9 +10,9 @@ from __future__ import annotations
 import hashlib
 import math
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
@@ -20,21 +20,7 @@ from ..core.errors import ConfigError, DnadesignError, InputError
 from .config import LoadedConfig, SamplingConfig
 from .inputs import derive_rng, input_sources, load_input
 from .plans import PlanSpec, resolve_plans
-
-if TYPE_CHECKING:
-    from .solver import Site
-
-
-def _solver_types():
-    """The solver module that defines `Site` (the package, or its `types` module before it lands)."""
-    from . import solver
-
-    if hasattr(solver, "Site"):
-        return solver
-    from .solver import types
-
-    return types
-
+from .solver import Site, precheck
 
 _COMP = str.maketrans("ACGT", "TGCA")
 
@@ -73,18 +59,21 @@ class Pool:
         }
 
 
-def build_pools(cfg: LoadedConfig, *, seed: int | None = None, names: Sequence[str] | None = None) -> dict[str, Pool]:
+def build_pools(cfg: LoadedConfig, *, seed: int | None = None, names: Sequence[str] | None = None,
+                checkpoint: Callable[[], None] | None = None) -> dict[str, Pool]:
     """Input name -> Pool, in config order (only `names` when given).
 
     PWM and background inputs are sampled in-process, seeded from (seed, input name, motif), so
-    the same config and seed give the same pools on every machine.
+    the same config and seed give the same pools on every machine. `checkpoint` is called before
+    each input (a start-up stop raises from it).
     """
     seed = cfg.model.runtime.seed if seed is None else seed
-    Site = _solver_types().Site
     pools: dict[str, Pool] = {}
     for inp in cfg.model.inputs:
         if names is not None and inp.name not in names:
             continue
+        if checkpoint is not None:
+            checkpoint()
         records, notes = load_input(cfg, inp, seed=seed)
         kind = "pwm_sampled" if inp.type == "pwm" else ("background" if inp.type == "background_pool" else inp.type)
         pools[inp.name] = Pool(
@@ -355,6 +344,15 @@ def _distinct_bound(plan: PlanSpec) -> int | None:
     return bound
 
 
+def _too_long_by_regulator(plan: PlanSpec, pools: Mapping[str, Pool]) -> dict[str, int]:
+    """Shortest site length of each regulator whose sites are all longer than the sequence."""
+    shortest: dict[str, int] = {}
+    for name in plan.include_inputs:
+        for s in pools[name].sites if name in pools else ():
+            shortest[s.regulator] = min(shortest.get(s.regulator, len(s.sequence)), len(s.sequence))
+    return {reg: n for reg, n in shortest.items() if n > plan.sequence_length}
+
+
 def check_plan(plan: PlanSpec, pools: Mapping[str, Pool], cfg_path: Any = "") -> list[str]:
     """Errors (raised) and warnings (returned) for one plan against its pools."""
     where = f"plan {plan.name!r}"
@@ -376,8 +374,16 @@ def check_plan(plan: PlanSpec, pools: Mapping[str, Pool], cfg_path: Any = "") ->
         warnings.append(f"{where}: the promoters together need more than {L} bp unless they overlap")
     by_reg = Counter(s.regulator for s in sites)
     avail = ", ".join(sorted(by_reg)[:12]) + (" ..." if len(by_reg) > 12 else "") if by_reg else "none"
+    too_long = _too_long_by_regulator(plan, pools)
     for g in plan.groups:
         present = [m for m in g.members if by_reg.get(m)]
+        cut = {m: too_long[m] for m in g.members if m in too_long and not by_reg.get(m)}
+        if cut and len(present) < g.min_required:
+            shortest = min(cut.values())
+            regs = ", ".join(f"{m} (shortest site {n} bp)" for m, n in sorted(cut.items()))
+            raise ConfigError(f"{pre}{where}: regulator group {g.name!r} cannot be met: sequence_length is {L} bp but every "
+                              f"site of {regs} is longer", hint=f"raise generation.sequence_length to at least {shortest} "
+                              "(or the plan's sequence_length), or use shorter sites for these regulators")
         if not present and g.min_required > 0:
             raise ConfigError(f"{pre}{where}: regulator group {g.name!r} has no members in the plan's inputs "
                               f"(members: {', '.join(g.members) or 'none'}; regulators available: {avail})",
@@ -394,6 +400,10 @@ def check_plan(plan: PlanSpec, pools: Mapping[str, Pool], cfg_path: Any = "") ->
     if unknown_bias:
         warnings.append(f"{where}: side_biases name(s) {', '.join(unknown_bias)} match no regulator or site id in the inputs")
     for reg, n in plan.min_count_by_regulator:
+        if by_reg.get(reg, 0) < n and reg in too_long:
+            raise ConfigError(f"{pre}{where}: min_count_by_regulator asks {n} site(s) of {reg!r} but sequence_length is {L} bp "
+                              f"and its shortest site is {too_long[reg]} bp",
+                              hint=f"raise generation.sequence_length to at least {too_long[reg]} or lower the minimum")
         if by_reg.get(reg, 0) < n:
             raise ConfigError(f"{pre}{where}: min_count_by_regulator asks {n} site(s) of {reg!r} but the plan's inputs "
                               f"have {by_reg.get(reg, 0)} usable", hint="lower the minimum or add sites for that regulator")
@@ -417,14 +427,7 @@ def check_plan(plan: PlanSpec, pools: Mapping[str, Pool], cfg_path: Any = "") ->
     if bound is not None and plan.quota > bound:
         raise ConfigError(f"{pre}{where}: quota {plan.quota} is unreachable: at most {bound} distinct sequences of "
                           f"{L} bp fit these constraints", hint="lower `sequences` or lengthen the sequence")
-    # the solver's own precheck on a sampled library catches the rest (when the solver is available)
-    try:
-        solver = _solver_types()
-        precheck = getattr(solver, "precheck", None)
-        if precheck is None:
-            from .solver.precheck import precheck
-    except ImportError:
-        return warnings
+    # the solver's own precheck on a sampled library catches the rest
     lib = LibrarySampler(plan, pools, seed=0).next()
     try:
         precheck(plan.build_problem(lib))
@@ -434,12 +437,14 @@ def check_plan(plan: PlanSpec, pools: Mapping[str, Pool], cfg_path: Any = "") ->
 
 
 def preflight(cfg: LoadedConfig, *, plans: Sequence[PlanSpec] | None = None,
-              pools: Mapping[str, Pool] | None = None, seed: int | None = None) -> list[str]:
+              pools: Mapping[str, Pool] | None = None, seed: int | None = None,
+              checkpoint: Callable[[], None] | None = None) -> list[str]:
     """Check a config against its inputs before solving; return warnings, raise on errors.
 
     Catches missing or unreadable input files, invalid alphabets, promoters that cannot fit,
     regulator groups with no members in the inputs, constraints a library can never meet, and
     quotas above the number of distinct sequences the constraints allow (when that is small).
+    `checkpoint` is called before each plan (a start-up stop raises from it).
     """
     plans = list(plans) if plans is not None else resolve_plans(cfg)
     warnings: list[str] = []
@@ -448,30 +453,17 @@ def preflight(cfg: LoadedConfig, *, plans: Sequence[PlanSpec] | None = None,
         if inp.name not in used:
             warnings.append(f"input {inp.name!r} is not used by any plan")
     if pools is None:
-        pools = build_pools(cfg, seed=seed)
+        pools = build_pools(cfg, seed=seed, checkpoint=checkpoint)
     for pool in pools.values():
         warnings.extend(pool.notes)
     for plan in plans:
+        if checkpoint is not None:
+            checkpoint()
         for w in check_plan(plan, pools, cfg.path):
             if plan.variant:  # matrix variants share most warnings: report them once per base plan
                 w = w.replace(f"plan {plan.name!r}", f"plan {plan.base_plan!r} (matrix variants)", 1)
             warnings.append(w)
-    warnings.extend(_check_plot_names(cfg))
     return list(dict.fromkeys(warnings))
-
-
-def _check_plot_names(cfg: LoadedConfig) -> list[str]:
-    """Warn about `plots.default` names the plot registry does not know (when it is available)."""
-    if not cfg.model.plots.default:
-        return []
-    try:
-        from .plots import PLOTS
-    except Exception:  # plots are optional here; `dense plot` reports its own errors
-        return []
-    unknown = [n for n in cfg.model.plots.default if n not in PLOTS]
-    if unknown:
-        return [f"plots.default names unknown plot(s) {', '.join(unknown)}; known: {', '.join(sorted(PLOTS))}"]
-    return []
 
 
 def describe_inputs(cfg: LoadedConfig, pools: Mapping[str, Pool]) -> list[dict[str, Any]]:

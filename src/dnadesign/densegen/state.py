@@ -4,9 +4,13 @@
 - `run_manifest.json`: rewritten at the end of each session; keeps the list of sessions.
 - `effective_config.json`: the resolved config of the latest session, including the quotas after
   `--extend-quota`, so later resumes keep them without editing the YAML.
+- `events.jsonl`: DenseGen's diagnostics (see `telemetry.py`).
+
+In array mode each task keeps its own `run_state.json`, `run_manifest.json` and `events.jsonl` in
+`outputs/meta/tasks/task-NNNN/`; `effective_config.json` stays at the run level.
 
 These files describe the run; they are not the source of truth for what was written. Resume
-counts committed rows in the sinks (see `pipeline.committed_counts`).
+counts committed rows in the sinks (see `outputs.RunOutputs.plan_counts`).
 """
 
 from __future__ import annotations
@@ -24,16 +28,23 @@ MANIFEST_FILE = "run_manifest.json"
 EFFECTIVE_FILE = "effective_config.json"
 EVENTS_FILE = "events.jsonl"
 LOCK_FILE = "run.lock"
+TASKS_DIR = "tasks"
 
 
 @dataclass
 class PlanState:
-    """Counters for one plan. `generated` is the committed total (all sessions)."""
+    """Counters for one plan.
+
+    `generated` is what counts towards the quota: rows committed by every writer (all sessions, all
+    array tasks; as last seen) plus this session's rows accepted but not committed yet.
+    """
 
     name: str
     quota: int
     generated: int = 0
     accepted_session: int = 0
+    committed_session: int = 0  # rows this session committed
+    over_quota: int = 0  # accepted rows dropped at commit: the quota was met by another writer first
     libraries: int = 0
     solves: int = 0
     duplicates: int = 0
@@ -66,6 +77,14 @@ class RunState:
     host: str = ""
     pid: int = 0
     reason: str | None = None
+    task: dict | None = None  # array mode: {"task", "count", "index", "source"} of this session
+    committed_before: int = 0  # rows this workspace (or array task) committed in earlier sessions
+    last_event: dict | None = None  # the latest diagnostics event of the session: {"event", "ts"}
+
+    @property
+    def committed_total(self) -> int:
+        """Rows this workspace (or array task) committed over all its sessions."""
+        return self.committed_before + sum(p.committed_session for p in self.plans.values())
 
     @property
     def generated(self) -> int:
@@ -80,12 +99,25 @@ class RunState:
         q = self.quota
         return 100.0 if q <= 0 else round(100.0 * sum(min(p.generated, p.quota) for p in self.plans.values()) / q, 1)
 
+    def metrics(self, plan: str | None = None) -> dict[str, Any]:
+        """Progress figures for health and job events (`plan`: the plan in progress by default)."""
+        if plan is None:
+            plan = next((p.name for p in self.plans.values() if not p.done), next(iter(self.plans), None))
+        out: dict[str, Any] = {
+            "generated": self.generated, "quota": self.quota, "percent": self.percent, "plan": plan,
+            "plans": {p.name: {"generated": p.generated, "quota": p.quota} for p in self.plans.values()},
+            "session": self.session, "workers": self.workers}
+        if self.task:
+            out["task"] = self.task.get("task")
+        return out
+
     def as_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["plans"] = [asdict(p) | {"percent": p.percent} for p in self.plans.values()]
         d["generated"] = self.generated
         d["quota"] = self.quota
         d["percent"] = self.percent
+        d["committed_total"] = self.committed_total
         return d
 
     @classmethod
@@ -123,6 +155,20 @@ class MetaDir:
     @property
     def lock_path(self) -> Path:
         return self.path / LOCK_FILE
+
+    @property
+    def tasks_dir(self) -> Path:
+        return self.path / TASKS_DIR
+
+    def task(self, label: str) -> MetaDir:
+        """The state directory of one array task (`tasks/<label>`)."""
+        return MetaDir(self.tasks_dir / label)
+
+    def task_dirs(self) -> list[MetaDir]:
+        """Every array task's state directory, sorted by label."""
+        if not self.tasks_dir.is_dir():
+            return []
+        return [MetaDir(p) for p in sorted(self.tasks_dir.iterdir()) if p.is_dir()]
 
     def read_json(self, path: Path) -> dict | None:
         try:

@@ -1,105 +1,91 @@
-"""POST one JSON payload with separate connect/read timeouts, classified retries and backoff.
+"""Deliver one payload through a transport with classified retries, backoff and the destination's rate limit.
 
-Retried: network errors, timeouts, connection resets, 5xx, and 429 (honouring Retry-After).
-Not retried: other 4xx and 3xx (permanent: the caller dead-letters them). The webhook URL never
-appears in a result, exception or log line; every request carries `Idempotency-Key`.
+A transport (HTTP webhook in `http_transport`, Apprise channels in `apprise_channel`) makes one
+attempt and classifies it: ok, transient (retried: network errors, timeouts, resets, 5xx),
+permanent (not retried: other 4xx and 3xx; the caller dead-letters it) or rate_limited (429: its
+Retry-After becomes the destination's not-before time, see `ratelimit`). The `Sender` owns the
+policy. No result, exception or log line ever holds the destination URL.
 """
 
 from __future__ import annotations
 
-import email.utils
-import json
-import logging
-import os
 import random
-import ssl
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-from urllib.parse import urlsplit
+from typing import Any, Literal, Protocol
 
-import httpx
-
-from ..core.errors import ConfigError
-from ..core.secrets import scrub_urls
 from .profile import DeliveryPolicy
-from .urls import check_url, is_loopback
+from .ratelimit import RateGate
 
-USER_AGENT = "dnadesign-notify/1"
-_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, default=str)
+Kind = Literal["ok", "transient", "permanent", "rate_limited"]
 
-# httpx/httpcore log request URLs at INFO/DEBUG; a webhook URL is a secret, so keep them quiet
-# even when an embedding application turns logging up.
-for _name in ("httpx", "httpcore"):
-    logging.getLogger(_name).setLevel(logging.WARNING)
+
+@dataclass(frozen=True)
+class Attempt:
+    """One try at one destination: its classification, a short reason, the HTTP status and Retry-After if any."""
+
+    kind: Kind
+    reason: str
+    status: int | None = None
+    retry_after: float | None = None
 
 
 @dataclass(frozen=True)
 class Result:
-    """Outcome of one delivery: ok, or a failure that is `permanent` (dead-letter) or transient (spool/retry later)."""
+    """Outcome of one delivery: ok, or a failure that is `permanent` (dead-letter) or transient (spool, retry later).
+
+    `attempts` counts the posts actually made; `rate_limited` says the destination asked us to wait.
+    """
 
     ok: bool
     attempts: int
     status: int | None = None
     reason: str = ""
     permanent: bool = False
+    rate_limited: bool = False
 
 
-def ssl_context(ca_bundle: str | None) -> ssl.SSLContext:
-    """TLS verification against `ca_bundle` if given, else $SSL_CERT_FILE if set, else certifi's bundle."""
-    ca_bundle = ca_bundle or os.environ.get("SSL_CERT_FILE") or None
-    if ca_bundle:
-        if not Path(ca_bundle).is_file():
-            raise ConfigError(f"CA bundle {ca_bundle} does not exist", hint="pass an existing PEM file or drop --tls-ca-bundle to use certifi")
-        return ssl.create_default_context(cafile=ca_bundle)
-    import certifi
+class Transport(Protocol):
+    """One destination. `dest` is a non-secret id (see `ratelimit.destination_id`)."""
 
-    return ssl.create_default_context(cafile=certifi.where())
+    dest: str
+
+    def post(self, payload: dict[str, Any], key: str) -> Attempt: ...
+
+    def close(self) -> None: ...
 
 
-def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
-    """Seconds to wait from a Retry-After header (delta seconds or HTTP date); None if absent or invalid."""
-    if not value:
-        return None
-    value = value.strip()
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        dt = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if dt is None:
-        return None
-    return max(0.0, dt.timestamp() - (time.time() if now is None else now))
+def classify_http(status: int) -> Kind:
+    """2xx ok; 429 rate_limited; 408 and 5xx transient; other 3xx/4xx permanent."""
+    if 200 <= status < 300:
+        return "ok"
+    if status == 429:
+        return "rate_limited"
+    if status == 408 or status >= 500:
+        return "transient"
+    return "permanent"
+
+
+def _utc_clock(epoch: float) -> str:
+    return time.strftime("%H:%M:%S UTC", time.gmtime(epoch))
 
 
 class Sender:
-    """A reusable HTTP client bound to one webhook URL and retry policy."""
+    """Retry policy, backoff and rate limit around one transport (one destination)."""
 
-    def __init__(self, url: str, policy: DeliveryPolicy | None = None, *, min_interval: float = 0.0,
-                 ca_bundle: str | None = None, allow_insecure_localhost: bool = False,
-                 sleep: Callable[[float], Any] | None = None, stop: threading.Event | None = None,
-                 rng: random.Random | None = None):
-        check_url(url, allow_insecure_localhost=allow_insecure_localhost)
-        self._url = url
+    def __init__(self, transport: Transport, policy: DeliveryPolicy | None = None, *, min_interval: float = 0.0,
+                 state_path: Path | None = None, sleep: Callable[[float], Any] | None = None,
+                 stop: threading.Event | None = None, rng: random.Random | None = None):
+        self.transport = transport
         self.policy = policy or DeliveryPolicy()
-        self.min_interval = self.policy.min_interval if self.policy.min_interval is not None else min_interval
+        interval = self.policy.min_interval if self.policy.min_interval is not None else min_interval
+        self.gate = RateGate(transport.dest, state_path, min_interval=interval)
         self._stop = stop
         self._sleep = sleep or self._interruptible_sleep
         self._rng = rng or random.Random()
-        self._last_post = 0.0
-        p = self.policy
-        timeout = httpx.Timeout(connect=p.connect_timeout, read=p.read_timeout, write=p.read_timeout, pool=p.connect_timeout)
-        verify: Any = ssl_context(ca_bundle) if url.lower().startswith("https:") else True
-        # Proxies from the environment (HTTPS_PROXY, NO_PROXY) matter on cluster nodes; never for loopback.
-        trust_env = not is_loopback(urlsplit(url).hostname or "")
-        self._client = httpx.Client(timeout=timeout, verify=verify, follow_redirects=False, trust_env=trust_env,
-                                    headers={"User-Agent": USER_AGENT, "Content-Type": "application/json"})
 
     def _interruptible_sleep(self, seconds: float) -> None:
         if self._stop is not None:
@@ -107,8 +93,12 @@ class Sender:
         else:
             time.sleep(seconds)
 
+    def _stopped(self) -> bool:
+        return self._stop is not None and self._stop.is_set()
+
     def close(self) -> None:
-        self._client.close()
+        """Release the transport's connections."""
+        self.transport.close()
 
     def __enter__(self) -> Sender:
         return self
@@ -121,49 +111,44 @@ class Sender:
         ceiling = min(p.backoff_max, p.backoff_base * (2 ** (attempt - 1)))
         return ceiling * (0.5 + self._rng.random() / 2)  # jitter in [ceiling/2, ceiling]
 
-    def _scrub(self, text: str) -> str:
-        return scrub_urls(text.replace(self._url, "<webhook>"))[:300]
-
-    def post_once(self, body: bytes, key: str) -> tuple[int | None, str, float | None]:
-        """One attempt: (HTTP status or None on a network error, reason, Retry-After seconds)."""
-        gap = time.monotonic() - self._last_post
-        if self.min_interval and gap < self.min_interval:
-            self._sleep(self.min_interval - gap)
-        self._last_post = time.monotonic()
-        try:
-            resp = self._client.post(self._url, content=body, headers={"Idempotency-Key": key})
-        except httpx.TimeoutException as exc:
-            return None, f"{type(exc).__name__} (timed out)", None
-        except httpx.HTTPError as exc:
-            return None, self._scrub(f"{type(exc).__name__}: {exc}"), None
-        except OSError as exc:
-            return None, self._scrub(f"{type(exc).__name__}: {exc.strerror or exc}"), None
-        reason = f"HTTP {resp.status_code}"
-        snippet = self._scrub(resp.text[:200].strip()) if resp.status_code >= 300 else ""
-        if snippet:
-            reason += f": {snippet}"
-        return resp.status_code, reason, parse_retry_after(resp.headers.get("Retry-After"))
-
     def deliver(self, payload: dict[str, Any], key: str, max_attempts: int | None = None) -> Result:
-        """Try up to `max_attempts` times; stop early on success or a permanent failure."""
-        body = _ENCODER.encode(payload).encode()
-        attempts_allowed = max_attempts or self.policy.max_attempts
-        reason, status = "", None
-        for attempt in range(1, attempts_allowed + 1):
-            if self._stop is not None and self._stop.is_set() and attempt > 1:
+        """Post up to `max_attempts` times; stop early on success, a permanent failure or a long rate limit.
+
+        Before every post the destination's rate limit is honoured: a wait up to
+        `policy.retry_after_max` is slept (interruptibly), a longer one returns a transient,
+        `rate_limited` result without posting.
+        """
+        allowed = max_attempts or self.policy.max_attempts
+        limit = self.policy.retry_after_max
+        posts = 0
+        last: Attempt | None = None
+        while posts < allowed:
+            if posts > 0 and self._stopped():
                 break
-            status, reason, retry_after = self.post_once(body, key)
-            if status is not None and 200 <= status < 300:
-                return Result(True, attempt, status, reason)
-            if status is not None and status != 429 and (300 <= status < 500):
-                return Result(False, attempt, status, reason, permanent=True)
-            if attempt == attempts_allowed:
-                break
-            delay = self._backoff(attempt)
-            if status == 429 and retry_after is not None:
-                if retry_after > self.policy.retry_after_max:
-                    reason += f" (Retry-After {retry_after:.0f}s exceeds {self.policy.retry_after_max:.0f}s)"
+            wait = self.gate.wait_seconds()
+            if wait > limit:
+                why = f"rate limited by the destination until {_utc_clock(time.time() + wait)}"
+                return Result(False, posts, last.status if last else 429, why + (f" ({last.reason})" if last else ""),
+                              rate_limited=True)
+            if wait > 0:
+                self._sleep(wait)
+                if self._stopped() and posts > 0:
                     break
-                delay = max(delay, retry_after)
-            self._sleep(delay)
-        return Result(False, attempt, status, reason)
+            last = self.transport.post(payload, key)
+            posts += 1
+            self.gate.posted()
+            if last.kind == "ok":
+                return Result(True, posts, last.status, last.reason)
+            if last.kind == "permanent":
+                return Result(False, posts, last.status, last.reason, permanent=True)
+            if last.kind == "rate_limited":
+                asked = self.gate.rate_limited(last.retry_after, last.reason)
+                if asked > limit:
+                    return Result(False, posts, last.status, f"{last.reason} (Retry-After {asked:.0f}s exceeds {limit:.0f}s)",
+                                  rate_limited=True)
+                continue  # the gate makes the next try wait
+            if posts < allowed:
+                self._sleep(self._backoff(posts))
+        if last is None:
+            return Result(False, 0, None, "stopped before the first attempt")
+        return Result(False, posts, last.status, last.reason, rate_limited=last.kind == "rate_limited")

@@ -10,13 +10,13 @@ import json
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from ..core.atomic import atomic_write_json
 from ..core.errors import ConfigError, NotFoundError
 
 PROFILE_VERSION = 1
-PROVIDERS = ("slack", "discord", "generic")
+Provider = Literal["slack", "discord", "generic", "apprise"]
 
 
 class _Strict(BaseModel):
@@ -24,7 +24,7 @@ class _Strict(BaseModel):
 
 
 class WebhookRef(_Strict):
-    """Where the webhook URL lives: `env` (variable name), `file` (path, mode 600) or `keyring` (service/name)."""
+    """Where the webhook (or Apprise) URL lives: `env` (variable name), `file` (path, mode 600) or `keyring` (service/name)."""
 
     source: Literal["env", "file", "keyring"]
     ref: str = Field(min_length=1)
@@ -58,10 +58,11 @@ class DeliveryPolicy(_Strict):
 
 
 class Profile(_Strict):
-    """Version 1 notify profile."""
+    """Version 1 notify profile (`payload_shape` and the `apprise` provider are optional additions)."""
 
-    profile_version: Literal[1] = PROFILE_VERSION
-    provider: Literal["slack", "discord", "generic"]
+    profile_version: Literal[1] = 1
+    provider: Provider
+    payload_shape: Literal["native", "incumbent"] = "native"
     events: str = Field(min_length=1)
     cursor: str = Field(min_length=1)
     spool_dir: str | None = None
@@ -75,6 +76,12 @@ class Profile(_Strict):
     poll_interval: float = Field(default=0.25, gt=0)
     tls_ca_bundle: str | None = None
     allow_insecure_localhost: bool = False
+
+    @model_validator(mode="after")
+    def _shape_needs_generic(self) -> Profile:
+        if self.payload_shape != "native" and self.provider != "generic":
+            raise ValueError("payload_shape 'incumbent' applies to the generic provider only")
+        return self
 
     def resolved(self, base: Path) -> Profile:
         """A copy with relative paths made absolute against `base` (the profile's directory)."""
@@ -109,11 +116,11 @@ def parse_profile(data: object, where: str = "profile") -> Profile:
                           hint="store a reference instead: webhook {source: env|file|keyring, ref: ...}")
     if data.get("profile_version") != PROFILE_VERSION:
         raise ConfigError(f"{where}: profile_version: expected {PROFILE_VERSION}, found {data.get('profile_version')!r}",
-                          hint="recreate it with `notify profile wizard`")
+                          hint="recreate it with `uv run notify profile wizard`")
     try:
         return Profile.model_validate(data)
     except ValidationError as exc:
-        raise ConfigError(format_validation_error(exc, where), hint="fix the profile or recreate it with `notify profile wizard --force`") from None
+        raise ConfigError(format_validation_error(exc, where), hint="fix the profile or recreate it with `uv run notify profile wizard --force`") from None
 
 
 def load_profile(path: str | Path) -> Profile:
@@ -122,7 +129,7 @@ def load_profile(path: str | Path) -> Profile:
     try:
         text = path.read_text()
     except FileNotFoundError:
-        raise NotFoundError(f"profile {path} does not exist", hint="create it with `notify profile wizard --profile PATH ...`") from None
+        raise NotFoundError(f"profile {path} does not exist", hint="create it with `uv run notify profile wizard --profile PATH ...`") from None
     except OSError as exc:
         raise ConfigError(f"profile {path} cannot be read: {exc.strerror}") from None
     try:

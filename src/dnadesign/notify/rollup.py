@@ -24,6 +24,10 @@ class JobOutcome:
     summary: dict[str, Any] | None = None
 
 
+def _d(v: Any) -> dict[str, Any]:
+    return v if isinstance(v, dict) else {}
+
+
 def _task(job: Mapping[str, Any]) -> str | None:
     t = job.get("task_id")
     return None if t in (None, "") else str(t)
@@ -31,7 +35,7 @@ def _task(job: Mapping[str, Any]) -> str | None:
 
 def job_state(event: Mapping[str, Any]) -> str | None:
     """completed / failed / cancelled / lost for a finished job event, else None."""
-    job = event.get("job") if isinstance(event.get("job"), dict) else {}
+    job = _d(event.get("job"))
     if event.get("action") == "job_lost":
         return "lost"
     if event.get("action") == "job_finished":
@@ -40,6 +44,7 @@ def job_state(event: Mapping[str, Any]) -> str | None:
 
 
 def expected_tasks(array: Mapping[str, Any]) -> list[str] | None:
+    """The task ids `first..last` by `step` of an array job, or None when the bounds are unusable."""
     try:
         first, last, step = int(array["first"]), int(array["last"]), int(array.get("step") or 1)
     except (KeyError, TypeError, ValueError):
@@ -54,7 +59,7 @@ def evaluate(state: Mapping[str, Any], event: Mapping[str, Any]) -> JobOutcome:
     st = job_state(event)
     if st is None:
         return JobOutcome("ignore")
-    job = event.get("job") if isinstance(event.get("job"), dict) else {}
+    job = _d(event.get("job"))
     array = job.get("array") if isinstance(job.get("array"), dict) else None
     task = _task(job)
     tasks = expected_tasks(array) if array else None

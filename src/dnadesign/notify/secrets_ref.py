@@ -14,7 +14,7 @@ KEYRING_DEFAULT_SERVICE = "dnadesign.notify"
 
 def _keyring():
     try:
-        import keyring  # type: ignore[import-not-found]
+        import keyring
     except ImportError:
         raise ConfigError("the keyring secret source needs the optional `keyring` package",
                           hint="install it with `uv pip install 'dnadesign[keyring]'`, or use --secret-source env|file") from None
@@ -32,7 +32,7 @@ def check_secret_file(path: Path) -> None:
     try:
         st = path.stat()
     except FileNotFoundError:
-        raise ConfigError(f"secret file {path} does not exist", hint="create it with `notify profile wizard --secret-source file`") from None
+        raise ConfigError(f"secret file {path} does not exist", hint="create it with `uv run notify profile wizard --secret-source file`") from None
     if not stat.S_ISREG(st.st_mode):
         raise ConfigError(f"secret file {path} is not a regular file")
     if st.st_mode & 0o077:
@@ -64,11 +64,11 @@ def resolve_secret(ref: WebhookRef) -> str:
         value = _keyring().get_password(service, name)
     except ConfigError:
         raise
-    except Exception as exc:  # backend errors (no DBus, locked keychain)
+    except Exception as exc:  # noqa: BLE001 - keyring backends raise their own types (no DBus, locked keychain)
         raise ConfigError(f"keyring lookup {service}/{name} failed ({type(exc).__name__})",
                           hint="unlock the keyring, or use --secret-source file") from None
     if not value:
-        raise ConfigError(f"keyring has no secret for {service}/{name}", hint="store it with `notify profile wizard --secret-source keyring`")
+        raise ConfigError(f"keyring has no secret for {service}/{name}", hint="store it with `uv run notify profile wizard --secret-source keyring`")
     return value
 
 

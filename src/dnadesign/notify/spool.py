@@ -52,11 +52,13 @@ class SpoolEntry:
     extra: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
+        """The file's JSON document."""
         return {"spool_version": SPOOL_VERSION, "key": self.key, "provider": self.provider, "payload": self.payload,
                 "created": self.created, "attempts": self.attempts, "last_error": self.last_error,
                 "last_attempt": self.last_attempt, **self.extra}
 
     def summary(self) -> dict[str, Any]:
+        """What `spool list` shows (no payload)."""
         return {"key": self.key, "provider": self.provider, "created": self.created, "attempts": self.attempts,
                 "last_error": self.last_error, "file": self.path.name, **({"reason": self.extra["reason"]} if "reason" in self.extra else {})}
 
@@ -70,11 +72,14 @@ class DrainReport:
     failed: int = 0
     remaining: int = 0
     unreadable: int = 0
+    rate_limited: bool = False
     details: list[dict[str, Any]] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
+        """The report as `--json` prints it."""
         return {"delivered": self.delivered, "dead_lettered": self.dead_lettered, "failed": self.failed,
-                "remaining": self.remaining, "unreadable": self.unreadable, "details": self.details}
+                "remaining": self.remaining, "unreadable": self.unreadable, "rate_limited": self.rate_limited,
+                "details": self.details}
 
 
 class Spool:
@@ -85,6 +90,7 @@ class Spool:
         self.dead = self.path / DEAD
 
     def ensure(self) -> Spool:
+        """Create the spool and its dead-letter folder (mode 700)."""
         ensure_private_dir(self.path)
         ensure_private_dir(self.dead)
         return self
@@ -111,6 +117,7 @@ class Spool:
                           data.get("last_attempt"), {k: v for k, v in data.items() if k not in known})
 
     def files(self, dead: bool = False) -> list[Path]:
+        """Spooled payload files (or dead letters), by name."""
         base = self.dead if dead else self.path
         if not base.is_dir():
             return []
@@ -161,7 +168,8 @@ class Spool:
                     continue
                 result = send(entry)
                 entry.attempts += result.attempts
-                entry.last_attempt = utc_now_iso()
+                if result.attempts:
+                    entry.last_attempt = utc_now_iso()
                 if result.ok:
                     entry.path.unlink(missing_ok=True)
                     report.delivered += 1
@@ -175,7 +183,11 @@ class Spool:
                     continue
                 atomic_write_json(entry.path, entry.to_json(), mode=0o600)
                 report.failed += 1
-                report.details.append({"key": entry.key, "outcome": "failed", "reason": result.reason})
+                report.details.append({"key": entry.key, "outcome": "rate-limited" if result.rate_limited else "failed",
+                                       "reason": result.reason})
+                if result.rate_limited:
+                    report.rate_limited = True
+                    break  # every later payload goes to the same destination: wait for the next drain
                 if not keep_going:
                     break
             fsync_dir(self.path)

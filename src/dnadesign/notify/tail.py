@@ -11,7 +11,7 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from .cursor import FileId, file_id_fd, file_id_path
 
@@ -27,7 +27,7 @@ class Line:
     filtered: bool = False  # rejected by the raw pre-filter without decoding
 
 
-_scan = json.JSONDecoder().scan_once  # the C scanner, without json.loads' per-call overhead
+_scan = cast(Any, json.JSONDecoder()).scan_once  # the C scanner, without json.loads' per-call overhead
 
 
 def parse_line(raw: bytes, offset: int, end: int) -> Line:
@@ -54,7 +54,7 @@ class LogReader:
     def __init__(self, path: str | Path, offset: int = 0, chunk_size: int = 1 << 18):
         self.path = Path(path)
         self.chunk_size = chunk_size
-        self._fh = open(self.path, "rb")
+        self._fh = open(self.path, "rb")  # noqa: SIM115 - the reader owns this handle; close() releases it
         self.file_id: FileId = file_id_fd(self._fh.fileno())
         self.offset = offset  # first byte not yet returned
         self._fh.seek(offset)

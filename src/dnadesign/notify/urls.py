@@ -1,9 +1,11 @@
-"""Webhook URL rules: https only (http only for loopback with an explicit opt-in) and provider shapes."""
+"""Webhook URL rules: https only (http only for loopback with an explicit opt-in), provider shapes, and masking
+of Apprise URLs (whose every part may be a credential)."""
 
 from __future__ import annotations
 
 import ipaddress
-from urllib.parse import urlsplit
+import re
+from urllib.parse import parse_qsl, unquote, urlsplit
 
 from ..core.errors import ConfigError
 from ..core.secrets import mask_url
@@ -52,3 +54,34 @@ def shape_problem(provider: str, url: str) -> str | None:
     if (parts.hostname or "") not in hosts or not parts.path.startswith(prefix):
         return f"{mask_url(url)} does not look like a {provider} webhook (expected host {hosts[0]} and path {prefix}...)"
     return None
+
+
+def scheme_of(url: str) -> str:
+    """The URL's scheme (safe to show), or '?'."""
+    head = url.split("://", 1)[0] if "://" in url else ""
+    return head.lower() if re.fullmatch(r"[A-Za-z][A-Za-z0-9+.-]*", head or "-") else "?"
+
+
+def masked_secret_url(url: str) -> str:
+    """`scheme://***`: every other part of an Apprise URL may be a credential."""
+    return f"{scheme_of(url)}://***"
+
+
+def secret_parts(url: str) -> list[str]:
+    """Every piece of `url` that could be a credential (longest first), for scrubbing free text."""
+    parts = {url}
+    try:
+        sp = urlsplit(url)
+    except ValueError:
+        return [url]
+    for piece in (sp.username, sp.password, sp.hostname, sp.netloc):
+        if piece:
+            parts.add(piece)
+            parts.add(unquote(piece))
+    for seg in sp.path.split("/"):
+        if seg:
+            parts.add(seg)
+            parts.add(unquote(seg))
+    for _, v in parse_qsl(sp.query, keep_blank_values=False):
+        parts.add(v)
+    return sorted((p for p in parts if len(p) >= 4), key=len, reverse=True)

@@ -77,6 +77,12 @@ class WatchConfig:
     warn: Callable[[str], None] = _stderr
     status_every: float | None = None
     save_interval: float = 1.0
+    payload_shape: str = "native"
+    # Called once the watcher holds its cursor lock and knows where it starts: a readiness signal.
+    on_ready: Callable[[str], None] | None = None
+    # Called on every poll and after every batch with the live counters (e.g. a metrics writer).
+    on_tick: Callable[[WatchSummary], None] | None = None
+    summary: WatchSummary | None = None  # pass one to read the counters while the watch runs (metrics)
 
 
 @dataclass
@@ -95,6 +101,7 @@ class WatchSummary:
     stopped: str = "eof"
 
     def to_json(self) -> dict[str, Any]:
+        """The counters as a dict."""
         return asdict(self)
 
 
@@ -143,7 +150,7 @@ def _aligned_end(path: Path) -> int:
 class _Watcher:
     def __init__(self, cfg: WatchConfig):
         self.cfg = cfg
-        self.s = WatchSummary()
+        self.s = cfg.summary if cfg.summary is not None else WatchSummary()
         self.persist = not cfg.dry_run or cfg.advance_on_dry_run
         self.state: CursorState = CursorState(events=str(cfg.events))
         self.reader: LogReader | None = None
@@ -237,8 +244,10 @@ class _Watcher:
         if action == "densegen_health":
             status = health_status(ev) or "running"
             _, _, pct = progress(ev)
-            actor = ev.get("actor") if isinstance(ev.get("actor"), dict) else {}
-            run_key = f"{actor.get('run_id')}|{(ev.get('dataset') or {}).get('id') if isinstance(ev.get('dataset'), dict) else ''}"
+            actor = ev.get("actor")
+            dataset = ev.get("dataset")
+            run_id = actor.get("run_id") if isinstance(actor, dict) else None
+            run_key = f"{run_id}|{dataset.get('id') if isinstance(dataset, dict) else ''}"
             decision = self.cfg.throttle.decide(self.state.throttle, run_key, status, pct, _epoch(ev.get("ts")))
             if not decision.send:
                 return None, None
@@ -247,7 +256,10 @@ class _Watcher:
             return flush_failed_message(ev, key), None
         if action in ("job_started", "job_finished", "job_lost"):
             outcome = rollup.evaluate(self.state.rollup, ev)
-            commit = (lambda: rollup.commit(self.state.rollup, outcome))
+
+            def commit() -> None:
+                rollup.commit(self.state.rollup, outcome)
+
             if outcome.kind == "alert":
                 return job_message(ev, key, rollup.job_state(ev) or "failed"), commit
             if outcome.kind == "rollup":
@@ -284,7 +296,7 @@ class _Watcher:
                 self.s.suppressed += 1
             self.advance(line)
             return
-        payload = format_message(cfg.provider, msg)
+        payload = format_message(cfg.provider, msg, cfg.payload_shape)
         if cfg.dry_run:
             cfg.emit(_encode({"key": msg.key, "provider": cfg.provider, "status": msg.status,
                               "offset": line.offset, "payload": payload}))
@@ -311,30 +323,35 @@ class _Watcher:
             return
         if not result.permanent:
             self.last_fail = time.monotonic()
-        where = f"event {msg.key} (byte {line.offset})"
+        where = f"event {msg.short_id} (byte {line.offset})"
         if cfg.spool is None:
             self.save()
             raise DeliveryError(f"delivery of {where} failed after {result.attempts} attempt(s): {result.reason}; no spool is configured",
                                 hint="the cursor stays before this event so the next run retries it; configure --spool-dir to keep going")
-        extra = {"events": str(cfg.events), "offset": line.offset}
         if result.permanent:
-            cfg.spool.put(msg.key, cfg.provider, payload, reason=result.reason, attempts=result.attempts, dead=True, **extra)
+            cfg.spool.put(msg.key, cfg.provider, payload, reason=result.reason, attempts=result.attempts, dead=True,
+                          events=str(cfg.events), offset=line.offset)
             self.s.dead_lettered += 1
             cfg.warn(f"{where} rejected ({result.reason}); moved to {cfg.spool.dead}")
         else:
-            cfg.spool.put(msg.key, cfg.provider, payload, reason=result.reason, attempts=result.attempts, **extra)
+            cfg.spool.put(msg.key, cfg.provider, payload, reason=result.reason, attempts=result.attempts,
+                          events=str(cfg.events), offset=line.offset)
             self.s.spooled += 1
-            cfg.warn(f"{where} not delivered ({result.reason}); spooled for `notify spool drain`")
+            cfg.warn(f"{where} not delivered ({result.reason}); spooled for `uv run notify spool drain`")
 
     # -- loop ----------------------------------------------------------------------------------
     def run(self) -> WatchSummary:
         cfg = self.cfg
         self.initial_offset()
         self.s.offset = self.state.offset
+        if cfg.on_ready is not None:
+            cfg.on_ready(f"watching {cfg.events} from byte {self.state.offset} (cursor {cfg.cursor})")
         last_activity = time.monotonic()
         last_status = time.monotonic()
         try:
             while not self.done:
+                if cfg.on_tick is not None:
+                    cfg.on_tick(self.s)
                 if self.reader is None and not self.open_reader():
                     if not cfg.follow:
                         cfg.warn(f"events file {cfg.events} does not exist yet")

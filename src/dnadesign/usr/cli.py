@@ -6,7 +6,7 @@ import json
 import os
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import typer
 
@@ -144,11 +144,11 @@ def ls(ctx: typer.Context, as_json: bool = JsonOpt) -> None:
     if not root.is_dir() and (obj.get("root") is not None or os.environ.get(ROOT_ENV)):
         given = "--root" if obj.get("root") is not None else f"${ROOT_ENV}"
         raise NotFoundError(f"the USR root {root} does not exist", hint=f"check {given}; `usr init namespace/name` creates a root")
-    rows: list[dict] = []
+    rows: list[dict[str, Any]] = []
     for did in list_dataset_ids(root):
         man = _manifest(ctx, did)[1]
         rows.append({"dataset": did, "rows": man.rows, "files": len(man.all_files()), "bytes": man.bytes,
-                     "namespaces": man.namespaces(), "updated_at": man.updated_at})
+                     "namespaces": man.derived_namespaces(), "updated_at": man.updated_at})
     if as_json:
         print_json(rows)
     elif not rows:
@@ -184,11 +184,12 @@ def _ls_hints(root: Path, *, empty: bool) -> None:
 
 
 def _size(n: int) -> str:
+    size = float(n)
     for unit in ("B", "KB", "MB", "GB"):
-        if n < 1024 or unit == "GB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    return str(n)
+        if size < 1024 or unit == "GB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return str(size)
 
 
 @app.command()
@@ -199,7 +200,7 @@ def info(ctx: typer.Context, dataset: str = DatasetArg, as_json: bool = JsonOpt)
     snapshots = sorted(p.stem for p in paths.snapshots_dir.glob("*.json"))
     data = {"dataset": dataset, "path": str(paths.dir), "rows": man.rows, "parts": len(man.parts),
             "overlay_files": sum(len(v) for v in man.overlays.values()), "bytes": man.bytes,
-            "namespaces": man.namespaces(), "derived_columns": man.columns, "bio_types": man.bio_types,
+            "namespaces": man.derived_namespaces(), "overlay_namespaces": man.namespaces(), "derived_columns": man.columns, "bio_types": man.bio_types,
             "snapshots": snapshots, "created_at": man.created_at, "updated_at": man.updated_at,
             "events_log": str(paths.events_log)}
     if as_json:
@@ -310,18 +311,23 @@ def export(ctx: typer.Context, dataset: str = DatasetArg, path: Path = typer.Arg
            fmt: str | None = typer.Option(None, "--format", help="csv | parquet | fasta (default: from the extension)."),
            columns: str | None = typer.Option(None, "--columns", help="Comma-separated columns to write (default: all)."),
            include_deleted: bool = typer.Option(False, "--include-deleted", help="Write tombstoned records too.")) -> None:
-    """Write records (overlays joined) to a CSV, Parquet or FASTA file, atomically."""
+    """Write records (overlays joined) to a CSV, Parquet or FASTA file, streaming and atomically."""
     from . import query
-    from .io import detect_format, export_frame
+    from .io import detect_format, export_batches
+    from .reader import Selection
 
     ds = _open(ctx, dataset)
     fmt = detect_format(path, fmt)
-    frame = ds.scan(include_deleted=include_deleted).collect()
+    rd = query.reader(ds)
+    schema = rd.polars_schema(None)
     cols = _split(columns)
     if cols:
-        frame = query._select(frame, cols if fmt != "fasta" else list(dict.fromkeys(["id", "sequence", *cols])))
-    export_frame(frame, path, fmt)
-    out.print(f"Wrote {frame.height} record(s) to {path}")
+        query.check_columns(cols, schema)
+    if fmt == "fasta":
+        cols = ["id", "sequence"]
+    chosen = cols or list(schema)
+    n = export_batches(rd.batches(Selection(tuple(chosen), None, include_deleted)), path, fmt, {c: schema[c] for c in chosen})
+    out.print(f"Wrote {n} record(s) to {path}")
 
 
 @app.command()
@@ -401,13 +407,16 @@ def materialize(ctx: typer.Context, dataset: str = DatasetArg, namespaces: str |
 
 @app.command()
 @handled
-def compact(ctx: typer.Context, dataset: str = DatasetArg, as_json: bool = JsonOpt) -> None:
-    """Merge small part files and remove files no manifest or snapshot references."""
-    res = _open(ctx, dataset).compact()
+def compact(ctx: typer.Context, dataset: str = DatasetArg,
+            target_rows: int = typer.Option(2_000_000, "--target-rows", min=1, help="Rows per merged part; parts of at least half this size are left alone."),
+            as_json: bool = JsonOpt) -> None:
+    """Merge small parts (folding their overlay values in), leave big ones; remove unreferenced and temp files."""
+    res = _open(ctx, dataset).compact(target_rows=target_rows)
     if as_json:
         print_json(res)
     else:
-        out.print(f"Compacted {dataset}: {res['files_before']} -> {res['files_after']} file(s), {res['files_removed']} removed")
+        out.print(f"Compacted {dataset}: {res['files_before']} -> {res['files_after']} file(s), "
+                  f"{res['parts_rewritten']} part(s) rewritten, {res['files_removed']} leftover file(s) removed")
 
 
 @app.command("validate")
@@ -494,6 +503,7 @@ def events_tail(ctx: typer.Context, dataset: str = DatasetArg, n: int = typer.Op
     if not follow:
         return
     offset = path.stat().st_size if path.exists() else 0
+    typer.echo(f"following {path} from byte {offset} (Ctrl-C to stop)", err=True)  # also a readiness signal for scripts
     idle_since = time.monotonic()
     while True:
         got = False
@@ -535,6 +545,45 @@ def events_reconcile(ctx: typer.Context, dataset: str = DatasetArg, as_json: boo
             out.print(f"{job.get('scheduler')} job {job.get('job_id')}{task}: {note}", highlight=False)
     if not any(res.values()):
         out.print("No unfinished jobs.")
+
+
+@events_app.command("jobs")
+@handled
+def events_jobs(ctx: typer.Context, dataset: str = DatasetArg,
+                state: str | None = typer.Option(None, "--state", help="Only tasks in these states (comma-separated: running, completed, failed, cancelled, timeout, lost, unknown)."),
+                job: str | None = typer.Option(None, "--job", help="Only this job id (an array's master id)."),
+                as_json: bool = JsonOpt) -> None:
+    """Every scheduler job and array task seen in the event log: state, exit code, signal, runtime, rows, host; a roll-up per array."""
+    from ..core.job_view import VIEW_STATES, build_job_view, format_runtime
+
+    wanted = _split(state)
+    if wanted and any(s not in VIEW_STATES for s in wanted):
+        bad = next(s for s in wanted if s not in VIEW_STATES)
+        raise UsageError(f"--state {bad!r} is not a job state", hint=f"choose from {', '.join(VIEW_STATES)}")
+    paths = DatasetPaths(_root_of(ctx), dataset).require()
+    view = build_job_view(paths.events_log)
+    if wanted or job:
+        view.tasks = [t for t in view.tasks if (not wanted or t.state in wanted) and (not job or t.job_id == job)]
+        view.arrays = [a for a in view.arrays if not job or a.job_id == job]
+    if as_json:
+        print_json({"dataset": dataset, **view.as_dict()})
+        return
+    if not view.tasks:
+        out.print("No scheduler jobs in the event log." if not (wanted or job) else "No tasks match the filter.")
+    else:
+        sep = {"slurm": "_", "sge": "."}
+        reasons = any(t.reason for t in view.tasks)
+        rows = [[t.job_id + (sep.get(t.scheduler, ":") + t.task_id if t.task_id else ""), t.state, t.exit_code, t.signal,
+                 format_runtime(t.runtime_s), t.rows_written, t.host or "", (t.started_at or "")[5:16].replace("T", " "),
+                 *([t.reason or ""] if reasons else [])] for t in view.tasks]
+        out.print(table(None, ["job", "state", "exit", "sig", "runtime", "rows", "host", "started", *(["reason"] if reasons else [])], rows))
+    for a in view.arrays:
+        states = ", ".join(f"{n} {s}" for s, n in sorted(a.states.items(), key=lambda kv: -kv[1]))
+        expected = f"{a.tasks_seen}/{a.tasks_expected}" if a.tasks_expected is not None else f"{a.tasks_seen}"
+        problems = "; ".join(f"{s}: task {', '.join(ids[:20])}{' …' if len(ids) > 20 else ''}" for s, ids in a.problem_tasks.items())
+        out.print(f"array {a.scheduler} {a.job_id}: {expected} tasks seen ({states}); {a.rows_written} rows"
+                  + (f"; {a.not_seen} never started" if a.not_seen else "") + ("; done" if a.done else "")
+                  + (f" - {problems}" if problems else ""), highlight=False)
 
 
 def _print_event(event: dict, raw: bool) -> None:

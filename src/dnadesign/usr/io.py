@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import io
+import json
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 import pyarrow as pa
@@ -171,27 +175,70 @@ def _infer_csv_types(frame: pl.DataFrame) -> pl.DataFrame:
     return pl.DataFrame(cols)
 
 
-def export_frame(frame: pl.DataFrame, path: Path, fmt: str) -> None:
-    """Write a frame atomically as CSV, Parquet or FASTA (nested columns become JSON text in CSV)."""
-    if fmt == "parquet":
-        atomic_write_with(path, lambda p: pq.write_table(frame.to_arrow(), p, compression="zstd"))
-    elif fmt == "csv":
-        flat = frame.with_columns([pl.col(c).map_elements(_json, return_dtype=pl.String) for c, t in frame.schema.items()
-                                   if isinstance(t, (pl.List, pl.Struct, pl.Array))])
-        atomic_write_with(path, lambda p: flat.write_csv(p))
-    elif fmt == "fasta":
-        def write(p: Path) -> None:
-            with open(p, "w") as fh:
-                for rid, seq in zip(frame.get_column("id"), frame.get_column("sequence")):
-                    fh.write(f">{rid}\n")
-                    for i in range(0, len(seq), 80):
-                        fh.write(seq[i:i + 80] + "\n")
-        atomic_write_with(path, write)
-    else:
+def export_batches(batches: Iterable[pl.DataFrame], path: Path, fmt: str, schema: Mapping[str, Any] | None = None) -> int:
+    """Stream frames into one CSV, Parquet or FASTA file, atomically; returns the rows written.
+
+    Memory holds one batch: Parquet is written row group by row group, CSV and FASTA batch by batch.
+    In CSV, nested values (lists, structs) are written as compact JSON text. FASTA needs `id` and
+    `sequence` and wraps sequences at 80 characters.
+    """
+    if fmt not in FORMATS:
         raise InputError(f"unknown export format {fmt!r}", hint=f"use one of {', '.join(FORMATS)}")
+    count = 0
+
+    def write(p: Path) -> None:
+        nonlocal count
+        if fmt == "parquet":
+            writer = None
+            for frame in batches:
+                table = frame.to_arrow()
+                if writer is None:
+                    writer = pq.ParquetWriter(p, table.schema, compression="zstd")
+                writer.write_table(table, row_group_size=1 << 17)
+                count += frame.height
+            if writer is None:
+                empty = pl.DataFrame(schema=dict(schema or {})).to_arrow()
+                pq.write_table(empty, p, compression="zstd")
+            else:
+                writer.close()
+            return
+        with open(p, "wb") as fh:
+            first = True
+            for frame in batches:
+                if fmt == "csv":
+                    frame = _flatten_nested(frame)
+                    buf = io.BytesIO()
+                    frame.write_csv(buf, include_header=first)
+                    fh.write(buf.getvalue())
+                else:
+                    text = frame.select(
+                        pl.concat_str([pl.lit(">"), pl.col("id"), pl.lit("\n"),
+                                       pl.col("sequence").str.extract_all(".{1,80}").list.join("\n"), pl.lit("\n")]))
+                    fh.write("".join(text.to_series().to_list()).encode())
+                first = False
+                count += frame.height
+            if first and fmt == "csv" and schema:
+                fh.write((",".join(schema) + "\n").encode())
+
+    atomic_write_with(path, write)
+    return count
 
 
-def _json(value) -> str:
-    import json
+def _flatten_nested(frame: pl.DataFrame) -> pl.DataFrame:
+    """Nested columns (list, struct, array) as compact JSON text, vectorised."""
+    nested = [c for c, t in frame.schema.items() if isinstance(t, (pl.List, pl.Struct, pl.Array))]
+    if not nested:
+        return frame
+    exprs = []
+    for c in nested:
+        if isinstance(frame.schema[c], pl.Struct):
+            exprs.append(pl.col(c).struct.json_encode().alias(c))
+        else:  # wrap in a one-field struct, encode, strip the wrapper: {"c":[...]} -> [...]
+            prefix = len(json.dumps({c: 0}, separators=(",", ":"))) - 2
+            exprs.append(pl.struct(pl.col(c)).struct.json_encode().str.slice(prefix).str.head(-1).alias(c))
+    return frame.with_columns(exprs)
 
-    return json.dumps(value, default=str)
+
+def export_frame(frame: pl.DataFrame, path: Path, fmt: str) -> None:
+    """Write one in-memory frame atomically as CSV, Parquet or FASTA (see `export_batches`)."""
+    export_batches([frame], path, fmt, dict(frame.schema))

@@ -9,6 +9,7 @@ two manifests is deterministic.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,25 +19,44 @@ from ..core.errors import ConflictError, IntegrityError
 from ..core.ids import sha256_bytes
 from ..core.timeutil import utc_now_iso
 
+_LIST_CHILD = re.compile(r"\b(large_list_view|list_view|large_list|list)<[^:<>]+: ")
+
+
+def type_key(text: str) -> str:
+    """A recorded Arrow type text with spelling differences removed (list child names, `large_`
+    offsets, view layouts, nullability), so the same logical type compares equal."""
+    text = _LIST_CHILD.sub("list<item: ", text)
+    return text.replace("large_string", "string").replace("string_view", "string").replace(" not null", "")
+
+
 FORMAT = "usr-manifest"
 VERSION = 1
 
 
 @dataclass(frozen=True)
 class FileEntry:
-    """One immutable data file: path relative to the dataset dir, content hash, rows, bytes."""
+    """One immutable data file: path relative to the dataset dir, content hash, rows, bytes.
+
+    `replaces` names the files a compaction retired into this one (and, transitively, what those
+    had retired): a union with a copy that still lists them drops them instead of reviving them.
+    """
 
     file: str
     sha256: str
     rows: int
     bytes: int
+    replaces: tuple[str, ...] = ()
 
     def as_dict(self) -> dict[str, Any]:
-        return {"file": self.file, "sha256": self.sha256, "rows": self.rows, "bytes": self.bytes}
+        d: dict[str, Any] = {"file": self.file, "sha256": self.sha256, "rows": self.rows, "bytes": self.bytes}
+        if self.replaces:
+            d["replaces"] = sorted(self.replaces)
+        return d
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> FileEntry:
-        return cls(str(d["file"]), str(d["sha256"]), int(d["rows"]), int(d["bytes"]))
+        return cls(str(d["file"]), str(d["sha256"]), int(d["rows"]), int(d["bytes"]),
+                   tuple(str(r) for r in d.get("replaces", ())))
 
 
 @dataclass
@@ -113,7 +133,17 @@ class Manifest:
         return [*self.parts, *(e for es in self.overlays.values() for e in es)]
 
     def namespaces(self) -> list[str]:
+        """Namespaces with overlay parts (see `derived_namespaces` for columns folded into the base)."""
         return sorted(ns for ns, es in self.overlays.items() if es)
+
+    def derived_namespaces(self) -> list[str]:
+        """Every namespace with a derived column, whether its values live in overlays or in the base."""
+        found = {c.split("__", 1)[0] for c in self.columns if "__" in c}
+        return sorted(found | set(self.namespaces()))
+
+    def retired(self) -> set[str]:
+        """Files that compactions replaced, as recorded on the entries listed here."""
+        return {r for e in self.all_files() for r in e.replaces}
 
     def copy(self) -> Manifest:
         return Manifest.from_json(self.to_json())
@@ -126,7 +156,9 @@ def union(a: Manifest, b: Manifest) -> Manifest:
     """Merge two copies that may both have grown: every file either side lists is kept.
 
     Same file name with different hashes, or a derived column with two types, is a conflict.
-    When the part sets differ, reads dedupe ids (the same sequence may have been added on both sides).
+    A file that an entry of either side `replaces` (a compaction retired it into that entry) is
+    dropped rather than revived. When both sides still add parts the other lacks, reads dedupe ids
+    (the same sequence may have been added on both sides) until `usr compact`.
     """
     if a.dataset != b.dataset:
         raise ConflictError(f"cannot merge manifests of {a.dataset} and {b.dataset}")
@@ -142,13 +174,16 @@ def union(a: Manifest, b: Manifest) -> Manifest:
 
     columns = dict(a.columns)
     for col, typ in b.columns.items():
-        if col in columns and columns[col] != typ:
+        if col in columns and type_key(columns[col]) != type_key(typ):
             raise ConflictError(f"{a.dataset}: column {col} is {columns[col]} on one side and {typ} on the other")
         columns[col] = typ
-    parts = merge_entries(a.parts, b.parts)
-    a_only = {e.file for e in a.parts} - {e.file for e in b.parts}
-    b_only = {e.file for e in b.parts} - {e.file for e in a.parts}
-    overlays = {ns: merge_entries(a.overlays.get(ns, []), b.overlays.get(ns, [])) for ns in set(a.overlays) | set(b.overlays)}
+    retired = a.retired() | b.retired()
+    parts = [e for e in merge_entries(a.parts, b.parts) if e.file not in retired]
+    kept = {e.file for e in parts}
+    a_only = {e.file for e in a.parts if e.file in kept} - {e.file for e in b.parts}
+    b_only = {e.file for e in b.parts if e.file in kept} - {e.file for e in a.parts}
+    overlays = {ns: [e for e in merge_entries(a.overlays.get(ns, []), b.overlays.get(ns, [])) if e.file not in retired]
+                for ns in set(a.overlays) | set(b.overlays)}
     return Manifest(
         dataset=a.dataset,
         created_at=min(a.created_at, b.created_at),

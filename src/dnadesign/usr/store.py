@@ -10,7 +10,8 @@ stays valid, with or without the batch, never half of it.
 
 from __future__ import annotations
 
-import uuid
+import re
+import shutil
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,20 +21,24 @@ import numpy as np
 import polars as pl
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 
 from ..core import events as ev
 from ..core.atomic import atomic_write_text, atomic_write_with
 from ..core.errors import ConflictError, InputError, NotFoundError
-from ..core.ids import sha256_file
-from ..core.locks import FileLock
 from ..core.timeutil import compact_stamp, utc_now, utc_now_iso
+from ..core.locks import FileLock
+from . import compact as cp
 from . import index as idx
+from . import parts as pt
+from . import query
+from .arrowtypes import parse_type, same_type
+from .keys import id_keys
 from .layout import DERIVED_DIR, RECORDS_DIR, DatasetPaths, resolve_root
 from .manifest import FileEntry, Manifest
 from .schema import RECORD_FIELDS, RECORD_SCHEMA, check_derived_name, check_namespace
 
 LOCK_TIMEOUT_S = 600.0
+EXACT_CHECK_ROWS = 256  # overlay writes up to this size confirm every key against the stored ids
 TOMBSTONE_NS = "usr"
 TOMBSTONE_COLUMNS = {"usr__deleted": "bool", "usr__deleted_at": "timestamp[us, tz=UTC]", "usr__deleted_reason": "string"}
 
@@ -54,7 +59,8 @@ class SnapshotInfo:
 
 
 def _new_file(subdir: str) -> str:
-    return f"{subdir}/part-{compact_stamp()}-{uuid.uuid4().hex[:8]}.parquet"
+    return pt.new_name(subdir)
+
 
 
 class Dataset:
@@ -91,11 +97,22 @@ class Dataset:
                actor: ev.Actor | None = None, exist_ok: bool = False) -> Dataset:
         """Create an empty dataset (or open it when `exist_ok` and it exists)."""
         ds = cls(root, dataset_id, actor)
-        ds.paths.dir.mkdir(parents=True, exist_ok=True)
+        made = _make_dirs(ds.paths.dir)
+        try:
+            ds._create(dataset_id, source, notes, exist_ok)
+        except BaseException:
+            if not ds.exists():
+                for d in reversed(made):
+                    shutil.rmtree(d, ignore_errors=True)
+            raise
+        return ds
+
+    def _create(self, dataset_id: str, source: str, notes: str, exist_ok: bool) -> None:
+        ds = self
         with ds.lock():
             if ds.exists():
                 if exist_ok:
-                    return ds
+                    return
                 raise ConflictError(f"dataset {dataset_id} already exists at {ds.dir}",
                                     hint="choose another id, or append to it with `usr import`")
             now = utc_now_iso()
@@ -104,7 +121,6 @@ class Dataset:
                 atomic_write_text(ds.paths.meta, f"# {dataset_id}\n\n- created_at: {now}\n- source: {source}\n- notes: {notes}\n\n## Log\n\n")
             digest = man.save(ds.paths.manifest)
             ds._event("init", man, digest, args={"source": source})
-        return ds
 
     def lock(self, timeout: float | None = LOCK_TIMEOUT_S) -> FileLock:
         return FileLock(self.paths.lock, timeout=timeout, what=f"dataset {self.id} lock")
@@ -147,31 +163,43 @@ class Dataset:
         atomic_write_text(meta, old + f"- {utc_now_iso()}: {text}\n")
 
     # -- writing files ------------------------------------------------------------------------
-    def _write_part(self, relpath: str, table: pa.Table, metadata: Mapping[str, str] | None = None) -> FileEntry:
-        path = self.paths.file(relpath)
-        meta = {b"usr:dataset": self.id.encode()}
+    def _part_metadata(self, extra: Mapping[str, str] | None = None) -> dict[str, str]:
         actor = self._actor(None)
-        meta[b"usr:run_id"] = actor.run_id.encode()
-        meta[b"usr:correlation_id"] = actor.correlation_id.encode()
-        for k, v in (metadata or {}).items():
-            meta[k.encode()] = v.encode()
-        table = table.replace_schema_metadata({**(table.schema.metadata or {}), **meta})
-        atomic_write_with(path, lambda p: pq.write_table(table, p, compression="zstd"))
-        return FileEntry(relpath, sha256_file(path), table.num_rows, path.stat().st_size)
+        return {"usr:dataset": self.id, "usr:run_id": actor.run_id, "usr:correlation_id": actor.correlation_id, **(extra or {})}
+
+    def _write(self, relpath: str, table: pa.Table, metadata: Mapping[str, str] | None = None) -> pt.Written:
+        return pt.write_table(self.dir, relpath, table, self._part_metadata(metadata))
+
+    def _write_part(self, relpath: str, table: pa.Table, metadata: Mapping[str, str] | None = None) -> FileEntry:
+        """Write one immutable part file (not yet listed in the manifest); returns its entry."""
+        return self._write(relpath, table, metadata).entry
+
+    def _maintain_index(self, man: Manifest, groups: Iterable[str]) -> None:
+        """Tier-merge the id index runs of `groups` (a cache: failures here never fail the write)."""
+        for group in groups:
+            ns = group[3:] if group.startswith("ov.") else None
+            entries = man.overlays.get(ns, []) if ns else man.parts
+            try:
+                idx.maintain(self.paths.index_dir, group, entries)
+            except OSError:
+                pass
 
     # -- ids --------------------------------------------------------------------------------
-    def _present_mask(self, man: Manifest, ids: list[str]) -> np.ndarray:
-        """For each id (any order), whether the dataset already has it."""
-        if not ids:
-            return np.zeros(0, dtype=bool)
-        q = np.array([bytes.fromhex(i) for i in ids], dtype=idx.DIGEST)
-        order = np.argsort(q)
-        sorted_q = q[order]
-        found = np.zeros(len(ids), dtype=bool)
-        for part in man.parts:
-            hit = idx.contains(idx.load_index(self.paths.index_dir, self.dir, part.file), sorted_q)
-            found[order[hit]] = True
-        return found
+    def _present_mask(self, man: Manifest, ids: Any, *, exact: bool = True) -> np.ndarray:
+        """For each id (any order), whether the dataset already has it.
+
+        Candidates come from the id index (48-bit keys); with `exact` they are confirmed against the
+        stored ids of their row groups. Without it a foreign id passes as present with probability
+        rows / 2^48 (used for bulk overlay writes, where confirming would read every row group).
+        """
+        arr = _id_array(ids)
+        if len(arr) == 0 or not man.parts:
+            return np.zeros(len(arr), dtype=bool)
+        gi = idx.GroupIndex(self.dir, self.paths.index_dir, idx.BASE_GROUP, man.parts)
+        keys, _ = id_keys(arr)
+        if exact:
+            return idx.contains_exact(self.dir, gi, arr, keys)
+        return gi.may_contain(keys)
 
     def has_ids(self, ids: Iterable[str]) -> set[str]:
         """The subset of `ids` present in the dataset (tombstoned ones included)."""
@@ -180,13 +208,13 @@ class Dataset:
         return {i for i, m in zip(ids, mask) if m}
 
     def locate(self, record_id: str) -> FileEntry | None:
-        """The base part holding `record_id`, found through the id index."""
+        """The base part holding `record_id` (the first, if a merge left two copies), via the id index."""
         man = self.manifest()
-        q = np.array([bytes.fromhex(record_id)], dtype=idx.DIGEST)
-        for part in man.parts:
-            if idx.contains(idx.load_index(self.paths.index_dir, self.dir, part.file), q)[0]:
-                return part
-        return None
+        arr = pa.array([record_id], pa.string())
+        gi = idx.GroupIndex(self.dir, self.paths.index_dir, idx.BASE_GROUP, man.parts)
+        hits = gi.lookup(id_keys(arr)[0])
+        real = idx.confirm(self.dir, man.parts, hits, arr)
+        return man.parts[int(hits.pos[real][0])] if real.any() else None
 
     # -- appends ----------------------------------------------------------------------------
     def append(self, records: pa.Table, *, on_conflict: str = "error", overlays: Mapping[str, pa.Table] | None = None,
@@ -195,58 +223,64 @@ class Dataset:
 
         `on_conflict="error"` rejects ids already stored; `"ignore"` skips them. `overlays` maps a
         namespace to a table keyed by `id` whose rows are committed together with the records.
+        Cost: O(rows appended x log rows stored), whatever the dataset size.
         """
         if on_conflict not in ("error", "ignore"):
             raise InputError(f"on_conflict must be 'error' or 'ignore', not {on_conflict!r}")
         records = _conform_records(records)
-        ids = records.column("id").to_pylist()
-        if len(set(ids)) != len(ids):
+        id_col = records.column("id")
+        if records.num_rows and pc.count_distinct(id_col).as_py() != records.num_rows:
             raise InputError("the batch contains duplicate ids", hint="deduplicate the input before appending")
         with self.lock():
             man = self.manifest()
-            present = self._present_mask(man, ids)
-            if present.any() and on_conflict == "error":
-                first = ids[int(np.argmax(present))]
-                raise ConflictError(f"{int(present.sum())} record(s) already exist in {self.id} (first id {first})",
+            present = self._present_mask(man, id_col)
+            n_present = int(present.sum())
+            if n_present and on_conflict == "error":
+                first = id_col[int(np.argmax(present))].as_py()
+                raise ConflictError(f"{n_present} record(s) already exist in {self.id} (first id {first})",
                                     hint="use --on-conflict ignore to skip existing records")
-            keep = ~present
-            new = records.filter(pa.array(keep)) if present.any() else records
-            new_ids = [i for i, k in zip(ids, keep) if k]
+            new = records.filter(pa.array(~present)) if n_present else records
             if new.num_rows == 0:
-                return AppendResult(0, len(ids), [])
-            entry = self._write_part(_new_file(RECORDS_DIR), new)
-            idx.write_index(self.paths.index_dir, entry.file, new_ids)
-            man.parts.append(entry)
+                return AppendResult(0, len(present), [])
+            written = self._write(_new_file(RECORDS_DIR), new)
+            idx.add_run(self.paths.index_dir, idx.BASE_GROUP, [(written.run_part, written.index_entries)])
+            man.parts.append(written.entry)
             man.bio_types = sorted(set(man.bio_types) | set(new.column("bio_type").unique().to_pylist()))
-            written = {}
+            counts = {}
+            new_ids = new.column("id")
             for ns, table in (overlays or {}).items():
-                table = table.filter(pc.is_in(table.column("id"), pa.array(new_ids)))
-                written[ns] = self._stage_overlay(man, ns, table, known_ids=set(new_ids))
+                table = table.filter(pc.is_in(table.column("id"), value_set=new_ids.combine_chunks()))
+                counts[ns] = self._stage_overlay(man, ns, table, known=True)
             digest = man.save(self.paths.manifest)
             if note:
                 self._note(note)
             self._event("append", man, digest, args=event_args,
-                        metrics={"rows_added": new.num_rows, "rows_skipped": int(present.sum()), **{f"overlay_rows_{k}": v for k, v in written.items()}},
+                        metrics={"rows_added": new.num_rows, "rows_skipped": n_present, **{f"overlay_rows_{k}": v for k, v in counts.items()}},
                         actor=actor)
-        return AppendResult(new.num_rows, int(present.sum()), new_ids)
+            self._maintain_index(man, [idx.BASE_GROUP, *(idx.overlay_group(ns) for ns in counts)])
+        return AppendResult(new.num_rows, n_present, new_ids.to_pylist())
 
     # -- overlays ---------------------------------------------------------------------------
-    def _stage_overlay(self, man: Manifest, namespace: str, table: pa.Table, *, known_ids: set[str] | None = None,
+    def _stage_overlay(self, man: Manifest, namespace: str, table: pa.Table, *, known: bool = False,
                        allow_reserved: bool = False) -> int:
-        """Validate an overlay table against the manifest's column types and write its part."""
+        """Validate an overlay table against the manifest's column types and write its part (+ index run)."""
         check_namespace(namespace, allow_reserved=allow_reserved)
         if "id" not in table.column_names:
             raise InputError(f"overlay for {namespace} has no id column")
-        ids = table.column("id").to_pylist()
-        if len(set(ids)) != len(ids):
+        id_col = table.column("id")
+        if not (pa.types.is_string(id_col.type) or pa.types.is_large_string(id_col.type) or pa.types.is_string_view(id_col.type)):
+            raise InputError(f"overlay for {namespace}: the id column holds {id_col.type}, not text", hint="ids are 40-character sha1 hex")
+        id_col = id_col.cast(pa.string())
+        if table.num_rows and pc.count_distinct(id_col).as_py() != table.num_rows:
             raise InputError(f"overlay for {namespace} has duplicate ids", hint="keep one row per record")
-        if known_ids is None:
-            missing_mask = ~self._present_mask(man, ids)
+        if not known:
+            _, well_formed = id_keys(id_col)
+            missing_mask = ~self._present_mask(man, id_col, exact=table.num_rows <= EXACT_CHECK_ROWS) | ~well_formed
             if missing_mask.any():
-                first = ids[int(np.argmax(missing_mask))]
+                first = id_col[int(np.argmax(missing_mask))].as_py()
                 raise InputError(f"{int(missing_mask.sum())} key(s) are not records of {self.id} (first: {first})",
                                  hint="attach only to existing records, or pass --allow-missing to drop them")
-        arrays, names = [table.column("id")], ["id"]
+        arrays, names = [id_col], ["id"]
         for name in table.column_names:
             if name == "id":
                 continue
@@ -260,21 +294,25 @@ class Dataset:
         if len(names) == 1:
             raise InputError(f"overlay for {namespace} has no columns besides id")
         out = pa.table(arrays, names=names)
-        entry = self._write_part(_new_file(f"{DERIVED_DIR}/{namespace}"), out, {"usr:namespace": namespace})
-        man.overlays.setdefault(namespace, []).append(entry)
+        written = self._write(_new_file(f"{DERIVED_DIR}/{namespace}"), out, {"usr:namespace": namespace})
+        idx.add_run(self.paths.index_dir, idx.overlay_group(namespace), [(written.run_part, written.index_entries)])
+        man.overlays.setdefault(namespace, []).append(written.entry)
         return out.num_rows
 
     def write_overlay(self, namespace: str, table: pa.Table, *, allow_missing: bool = False, actor: ev.Actor | None = None,
                       action: str = "attach", event_args: Mapping[str, Any] | None = None, note: str | None = None) -> dict[str, int]:
         """Write one overlay part keyed by `id`; newest value wins per id and column on read.
 
-        Returns `{"rows": attached, "dropped": keys that are not records}`.
+        Returns `{"rows": attached, "dropped": keys that are not records}`. Checking the keys costs
+        O(rows x log dataset rows) through the id index, not a read of the dataset.
         """
         with self.lock():
             man = self.manifest()
             dropped = 0
             if allow_missing and table.num_rows:
-                mask = self._present_mask(man, table.column("id").to_pylist())
+                id_col = table.column("id")
+                _, well_formed = id_keys(id_col)
+                mask = self._present_mask(man, id_col, exact=table.num_rows <= EXACT_CHECK_ROWS) & well_formed
                 dropped = int((~mask).sum())
                 table = table.filter(pa.array(mask))
             if table.num_rows == 0:
@@ -285,6 +323,7 @@ class Dataset:
                 self._note(note)
             self._event(action, man, digest, args={"namespace": namespace, **(event_args or {})},
                         metrics={"rows": rows, "dropped": dropped}, actor=actor)
+            self._maintain_index(man, [idx.overlay_group(namespace)])
         return {"rows": rows, "dropped": dropped}
 
     # -- tombstones -------------------------------------------------------------------------
@@ -348,9 +387,7 @@ class Dataset:
 
     # -- maintenance ------------------------------------------------------------------------
     def materialize(self, namespaces: list[str] | None = None, *, actor: ev.Actor | None = None) -> dict[str, Any]:
-        """Fold overlays into new base parts (tombstones stay an overlay); old files remain for snapshots."""
-        from .query import scan
-
+        """Fold overlays into new base parts, streaming (tombstones stay an overlay); old files remain for snapshots."""
         with self.lock():
             man = self.manifest()
             chosen = [ns for ns in (namespaces or man.namespaces()) if ns != TOMBSTONE_NS]
@@ -359,46 +396,33 @@ class Dataset:
                 raise NotFoundError(f"{self.id} has no overlay namespace {unknown[0]}", hint="see `usr info` for its namespaces")
             if not chosen:
                 return {"namespaces": [], "rows": man.rows}
-            frame = scan(self, man, include_deleted=True, namespaces=chosen).collect()
-            table = frame.to_arrow()
-            table = _conform_records(table, extra_ok=True)
-            entry = self._write_part(_new_file(RECORDS_DIR), table)
-            idx.write_index(self.paths.index_dir, entry.file, table.column("id").to_pylist())
-            man.parts = [entry]
-            man.dedupe_on_read = False
-            for ns in chosen:
-                man.overlays.pop(ns, None)
-            digest = man.save(self.paths.manifest)
+            res = cp.rewrite(self.paths, man, metadata=self._part_metadata(), fold=chosen, every_part=True)
+            cp.save_index(self.paths, res)
+            new = res.manifest
+            digest = new.save(self.paths.manifest)
             self._note(f"materialize {','.join(chosen)}")
-            self._event("materialize", man, digest, args={"namespaces": chosen}, metrics={"rows": table.num_rows}, actor=actor)
-        return {"namespaces": chosen, "rows": table.num_rows}
+            self._event("materialize", new, digest, args={"namespaces": chosen}, metrics={"rows": new.rows}, actor=actor)
+            self._maintain_index(new, [idx.BASE_GROUP, *(idx.overlay_group(ns) for ns in man.namespaces())])
+        return {"namespaces": chosen, "rows": new.rows}
 
-    def compact(self, *, target_rows: int = 2_000_000, actor: ev.Actor | None = None) -> dict[str, int]:
-        """Merge small base parts and each namespace's overlay parts; then remove unreferenced files."""
-        from .query import base_frame, overlay_frame
-
+    def compact(self, *, target_rows: int = cp.TARGET_ROWS, actor: ev.Actor | None = None) -> dict[str, int]:
+        """Tiered, streaming compaction: merge small parts (folding their overlay values into them),
+        leave big ones; then remove unreferenced files, stale index runs and leftover temp files."""
         with self.lock():
             man = self.manifest()
             before = len(man.all_files())
-            if len(man.parts) > 1 or man.dedupe_on_read:
-                table = base_frame(self, man).collect().to_arrow()
-                table = _conform_records(table, extra_ok=True)
-                new_parts = []
-                for start in range(0, max(table.num_rows, 1), target_rows):
-                    chunk = table.slice(start, target_rows)
-                    entry = self._write_part(_new_file(RECORDS_DIR), chunk)
-                    idx.write_index(self.paths.index_dir, entry.file, chunk.column("id").to_pylist())
-                    new_parts.append(entry)
-                man.parts = new_parts
-                man.dedupe_on_read = False
-            for ns, entries in list(man.overlays.items()):
-                if len(entries) > 1:
-                    table = overlay_frame(self, entries).collect().to_arrow()
-                    man.overlays[ns] = [self._write_part(_new_file(f"{DERIVED_DIR}/{ns}"), table, {"usr:namespace": ns})]
-            digest = man.save(self.paths.manifest)
-            removed = self._gc(man)
-            self._event("compact", man, digest, metrics={"files_before": before, "files_after": len(man.all_files()), "files_removed": removed}, actor=actor)
-        return {"files_before": before, "files_after": len(man.all_files()), "files_removed": removed}
+            res = cp.rewrite(self.paths, man, metadata=self._part_metadata(), target_rows=target_rows)
+            new = res.manifest
+            digest = man.digest()
+            if res.changed:
+                cp.save_index(self.paths, res)
+                digest = new.save(self.paths.manifest)
+            removed = self._gc(new)
+            self._maintain_index(new, [idx.BASE_GROUP, *(idx.overlay_group(ns) for ns in new.namespaces())])
+            stats = {"files_before": before, "files_after": len(new.all_files()), "files_removed": removed, **res.stats}
+            if res.changed or removed:
+                self._event("compact", new, digest, metrics=stats, actor=actor)
+        return stats
 
     def referenced_files(self, man: Manifest | None = None) -> set[str]:
         """Files named by the current manifest or any snapshot."""
@@ -408,39 +432,45 @@ class Dataset:
             refs |= {e.file for e in Manifest.load(p).all_files()}
         return refs
 
-    def _gc(self, man: Manifest) -> int:
+    def leftover_files(self, man: Manifest | None = None) -> tuple[list[str], list[str]]:
+        """(data files no manifest or snapshot names, temp files of interrupted writes), relative paths."""
         refs = self.referenced_files(man)
-        removed = 0
+        orphans, temps = [], []
         for sub in (RECORDS_DIR, DERIVED_DIR):
             base = self.dir / sub
             if not base.exists():
                 continue
-            for p in base.rglob("*.parquet"):
+            for p in sorted(base.rglob("*.parquet")):
                 rel = p.relative_to(self.dir).as_posix()
                 if rel not in refs:
-                    p.unlink()
-                    idx.index_path(self.paths.index_dir, rel).unlink(missing_ok=True)
-                    removed += 1
-            for p in base.rglob(".*.tmp"):
-                p.unlink()
-        return removed
+                    orphans.append(rel)
+            temps += [p.relative_to(self.dir).as_posix() for p in sorted(base.rglob(".*.tmp"))]
+        temps += [p.relative_to(self.dir).as_posix() for p in sorted(self.dir.glob(".*.tmp"))]
+        if self.paths.snapshots_dir.exists():
+            temps += [p.relative_to(self.dir).as_posix() for p in sorted(self.paths.snapshots_dir.glob(".*.tmp"))]
+        return orphans, temps
+
+    def _gc(self, man: Manifest) -> int:
+        orphans, temps = self.leftover_files(man)
+        for rel in [*orphans, *temps]:
+            self.paths.file(rel).unlink(missing_ok=True)
+        keep = {(e.file, e.sha256) for e in man.all_files()}
+        idx.clean(self.paths.index_dir, keep)
+        idx.remove_legacy(self.paths.index_dir)
+        return len(orphans) + len(temps)
 
     def gc(self) -> int:
-        """Remove files no manifest or snapshot names (left by crashed writers or compaction)."""
+        """Remove files no manifest or snapshot names, and temp files left by interrupted writes."""
         with self.lock():
             return self._gc(self.manifest())
 
     # -- reads (delegated) ------------------------------------------------------------------
     def scan(self, *, include_deleted: bool = False, namespaces: list[str] | None = None) -> pl.LazyFrame:
-        """All records with overlays joined (newest value wins) and tombstoned rows hidden."""
-        from .query import scan
-
-        return scan(self, self.manifest(), include_deleted=include_deleted, namespaces=namespaces)
+        """All records with overlays joined (newest value wins) and tombstoned rows hidden, streaming."""
+        return query.scan(self, self.manifest(), include_deleted=include_deleted, namespaces=namespaces)
 
 
 def check_snapshot_name(name: str) -> str:
-    import re
-
     if not re.match(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", name or ""):
         raise InputError(f"invalid snapshot name {name!r}", hint="use letters, digits, '_', '.', '-'")
     return name
@@ -471,6 +501,11 @@ def _enforce_type(column: str, arr: pa.ChunkedArray, recorded: str | None) -> pa
         raise InputError(f"column {column} has only empty values; its type cannot be recorded", hint="attach it when it has values")
     if recorded is None or str(arr.type) == recorded:
         return arr
+    if not pa.types.is_null(arr.type) and same_type(arr.type, recorded):
+        try:
+            return arr.cast(parse_type(recorded))  # same logical type, other spelling: store the recorded one
+        except (ValueError, pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            return arr
     if pa.types.is_null(arr.type):
         return arr.cast(_type_from_string(recorded))
     target = _type_from_string(recorded)
@@ -487,9 +522,31 @@ def _enforce_type(column: str, arr: pa.ChunkedArray, recorded: str | None) -> pa
 
 
 def _type_from_string(text: str) -> pa.DataType:
-    simple = {"string": pa.string(), "large_string": pa.large_string(), "bool": pa.bool_(), "double": pa.float64(),
-              "float": pa.float32(), "int64": pa.int64(), "int32": pa.int32(), "int16": pa.int16(), "int8": pa.int8(),
-              "uint64": pa.uint64(), "uint32": pa.uint32(), "uint8": pa.uint8(), "timestamp[us, tz=UTC]": pa.timestamp("us", tz="UTC")}
-    if text in simple:
-        return simple[text]
-    raise ConflictError(f"cannot convert values to the recorded type {text}")
+    try:
+        return parse_type(text)
+    except ValueError:
+        raise ConflictError(f"cannot convert values to the recorded type {text}") from None
+
+
+def _id_array(ids: Any) -> pa.Array:
+    if isinstance(ids, pa.ChunkedArray):
+        return ids.combine_chunks() if ids.num_chunks != 1 else ids.chunk(0)
+    if isinstance(ids, pa.Array):
+        return ids
+    return pa.array(list(ids), pa.string())
+
+
+def _make_dirs(path: Path) -> list[Path]:
+    """mkdir -p that returns the directories it created (outermost first), for cleanup on failure."""
+    made = []
+    for d in reversed([path, *path.parents]):
+        if not d.exists():
+            made.append(d)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        for d in reversed(made):
+            shutil.rmtree(d, ignore_errors=True)
+        raise InputError(f"cannot create dataset directory {path}: {exc.strerror or exc}",
+                         hint="check the --root path and its permissions") from None
+    return made

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import polars as pl
+import pyarrow as pa
 import pyarrow.parquet as pq
 
 from ..core.ids import sha256_file
@@ -32,6 +34,19 @@ class ValidationReport:
 
     def as_dict(self) -> dict:
         return {"ok": self.ok, "rows": self.rows, "files": self.files, "errors": self.errors, "warnings": self.warnings}
+
+
+_LIST_FIELD = re.compile(r"\b(large_list|list)<[A-Za-z_][A-Za-z0-9_]*: ")
+
+
+def type_key(text: str) -> str:
+    """A type's text with the name of every list's value field dropped (`item` and `element` are the same type)."""
+    return _LIST_FIELD.sub(r"\1<", text)
+
+
+def same_type(actual: pa.DataType, recorded: str) -> bool:
+    """Whether a file's column type is the recorded one, compared by structure, not by Arrow's field names."""
+    return type_key(str(actual)) == type_key(recorded)
 
 
 def _check_file(ds: Dataset, entry: FileEntry, rep: ValidationReport, hashes: bool) -> bool:
@@ -117,7 +132,7 @@ def validate(ds: Dataset, *, hashes: bool = True, max_examples: int = 5) -> Vali
                 recorded = man.columns.get(name)
                 if recorded is None:
                     rep.errors.append(f"{entry.file}: column {name} has no recorded type in the manifest")
-                elif str(table.schema.field(name).type) != recorded:
+                elif not same_type(table.schema.field(name).type, recorded):
                     rep.errors.append(f"{entry.file}: column {name} is {table.schema.field(name).type}, recorded as {recorded}")
             keys = pl.from_arrow(table.column("id"))
             if keys.n_unique() != keys.len():

@@ -9,6 +9,7 @@ remarks for `dense inspect inputs` and validate-config.
 from __future__ import annotations
 
 import hashlib
+from typing import Any
 
 import numpy as np
 
@@ -49,7 +50,7 @@ def load_motifs(cfg, inp) -> list[Motif]:
         if missing:
             raise InputError(f"input {inp.name!r}: motif(s) {', '.join(missing)} not found in {', '.join(inp.all_paths)}",
                              hint=f"available: {', '.join(names[:20])}{' ...' if len(names) > 20 else ''}")
-        first = {}
+        first: dict[str, Any] = {}
         for m in motifs:
             first.setdefault(m.name, m)
         motifs = [first[n] for n in dict.fromkeys(inp.motifs)]  # requested order, first motif of each name

@@ -33,7 +33,7 @@ def sample_background(*, n_sites: int, length: tuple[int, int], gc_min: float | 
         lens = rng.integers(lo_len, hi_len + 1, size=k)
         X = rng.integers(0, 4, size=(k, hi_len))
         drawn += k
-        for seq_full, n in zip(decode(X), lens):
+        for seq_full, n in zip(decode(X), lens, strict=False):
             seq = seq_full[:n]
             canon = min(seq, revcomp(seq))
             if canon in seen or not _gc_ok(seq, gc_min, gc_max):

@@ -82,7 +82,7 @@ def read_binding_sites(inp, path: Path) -> tuple[list[SiteRecord], list[str]]:
     seen: set[tuple[str, str]] = set()
     used_ids: set[str] = set()
     skipped = dups = filtered = 0
-    for row, (reg, raw) in enumerate(zip(regs, seqs)):
+    for row, (reg, raw) in enumerate(zip(regs, seqs, strict=False)):
         line = row + 2 if path.suffix.lower() in (".csv", ".tsv", ".txt") else row + 1
         reg = "" if reg is None else str(reg).strip()
         seq = _clean(raw)
@@ -173,7 +173,7 @@ def read_usr_sequences(inp, root: Path | None) -> tuple[list[SiteRecord], list[s
     label = inp.regulator or inp.name
     out: list[SiteRecord] = []
     seen: set[str] = set()
-    for rid, raw in zip(df["id"].to_list(), df["sequence"].to_list()):
+    for rid, raw in zip(df["id"].to_list(), df["sequence"].to_list(), strict=False):
         seq = _clean(raw)
         if not seq or not set(seq) <= _ACGT:
             raise InputError(f"{what}: USR record {rid} is not a DNA sequence over ACGT")

@@ -1,19 +1,16 @@
 """Plots of a DenseGen run (matplotlib, Agg backend), rendered into `<workspace>/outputs/plots/`.
 
-Each plot reads the run's committed rows (USR or Parquet output, the same columns) and, for the
-progress plot, `outputs/meta/events.jsonl`. `render_plots` writes one file per plot and format
-and a `plots_manifest.json` listing them.
+This package's top level is the registry only (no matplotlib import): what plots exist and a
+check of `plots.default`. `plots.render.render_plots` draws them; each plot reads the run's
+committed rows (USR or Parquet output, the same columns) and, for the progress plot, the run's
+diagnostics (`outputs/meta/events.jsonl`, and each array task's).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 
-from ...core.atomic import atomic_write_json
-from ...core.errors import InputError
-from ...core.timeutil import utc_now_iso
+from ..config import LoadedConfig
 
 
 @dataclass(frozen=True)
@@ -21,12 +18,6 @@ class PlotSpec:
     name: str
     description: str
     func_name: str  # in figures.py: func(data: PlotData) -> matplotlib Figure | None
-
-    @property
-    def func(self) -> Callable:
-        from . import figures  # matplotlib is imported only when a plot is drawn
-
-        return getattr(figures, self.func_name)
 
 
 def _registry() -> dict[str, PlotSpec]:
@@ -44,42 +35,12 @@ def _registry() -> dict[str, PlotSpec]:
 PLOTS: dict[str, PlotSpec] = _registry()
 
 
-def render_plots(cfg, only: list[str] | None = None, formats: list[str] | None = None) -> list[Path]:
-    """Render the chosen plots (default: `plots.default`, else all) in the chosen formats."""
-    from .data import load_plot_data
-
-    names = list(only or getattr(cfg.model.plots, "default", None) or PLOTS.keys())
-    unknown = [n for n in names if n not in PLOTS]
+def check_plot_names(cfg: LoadedConfig) -> list[str]:
+    """Warnings for `plots.default` names that are not known plots."""
+    unknown = [n for n in cfg.model.plots.default if n not in PLOTS]
     if unknown:
-        raise InputError(f"unknown plot {unknown[0]!r}", hint=f"choose from {', '.join(PLOTS)} (see `dense ls-plots`)")
-    fmts = list(formats or getattr(cfg.model.plots, "formats", None) or ["png", "pdf"])
-    data = load_plot_data(cfg)
-    if data.frame.height == 0:
-        raise InputError(f"run {cfg.run_id} has no committed sequences to plot yet", hint="run `dense run` first")
-    import matplotlib
-
-    matplotlib.use("Agg", force=True)
-    import matplotlib.pyplot as plt
-
-    out_dir = Path(cfg.outputs_dir) / "plots"
-    out_dir.mkdir(parents=True, exist_ok=True)
-    written: list[Path] = []
-    inventory = []
-    for name in names:
-        fig = PLOTS[name].func(data)
-        if fig is None:
-            continue
-        for fmt in fmts:
-            path = out_dir / f"{name}.{fmt}"
-            tmp = path.with_name(f".{path.name}.tmp.{fmt}")
-            fig.savefig(tmp, dpi=150, bbox_inches="tight", format=fmt)
-            tmp.replace(path)
-            written.append(path)
-            inventory.append({"plot": name, "format": fmt, "path": str(path.relative_to(out_dir))})
-        plt.close(fig)
-    atomic_write_json(out_dir / "plots_manifest.json", {"run_id": cfg.run_id, "created_at": utc_now_iso(),
-                                                       "rows": data.frame.height, "files": inventory})
-    return written
+        return [f"plots.default names unknown plot(s) {', '.join(unknown)}; known: {', '.join(sorted(PLOTS))}"]
+    return []
 
 
-__all__ = ["PLOTS", "PlotSpec", "render_plots"]
+__all__ = ["PLOTS", "PlotSpec", "check_plot_names"]

@@ -1,4 +1,4 @@
-"""What the plots read: the run's committed rows and its diagnostics timeline."""
+"""What the plots read: the run's committed rows and its diagnostics timeline (every array task's too)."""
 
 from __future__ import annotations
 
@@ -7,6 +7,9 @@ from pathlib import Path
 
 import polars as pl
 
+from ..config import LoadedConfig
+from ..outputs import committed_frame
+from ..state import MetaDir
 from ..telemetry import read_diagnostics
 
 
@@ -19,15 +22,25 @@ class PlotData:
     plan_order: list[str] = field(default_factory=list)
 
 
-def load_plot_data(cfg) -> PlotData:
-    from ..inspect_run import committed_frame
+def run_diagnostics(cfg: LoadedConfig) -> list[dict]:
+    """The run's diagnostics lines: the workspace's and every array task's, in time order."""
+    meta = MetaDir(Path(cfg.outputs_dir) / "meta")
+    events = read_diagnostics(meta.events_path)
+    tasks = meta.task_dirs()
+    for task in tasks:
+        events.extend(read_diagnostics(task.events_path))
+    if tasks:
+        events.sort(key=lambda e: str(e.get("ts", "")))
+    return events
 
+
+def load_plot_data(cfg: LoadedConfig) -> PlotData:
+    """The committed rows, their placements and the diagnostics of a run."""
     frame, _ = committed_frame(cfg)
     frame = frame.sort("densegen__accepted_at") if frame.height else frame
     plans = list(dict.fromkeys(frame["densegen__plan"].to_list())) if frame.height else []
     placements = explode_placements(frame)
-    events = read_diagnostics(Path(cfg.outputs_dir) / "meta" / "events.jsonl")
-    return PlotData(cfg.run_id, frame, placements, events, plans)
+    return PlotData(cfg.run_id, frame, placements, run_diagnostics(cfg), plans)
 
 
 def explode_placements(frame: pl.DataFrame) -> pl.DataFrame:

@@ -14,8 +14,14 @@ from matplotlib.ticker import MaxNLocator
 
 from .data import PlotData
 
-PLAN_COLORS = plt.get_cmap("tab10").colors
-REG_COLORS = list(plt.get_cmap("tab10").colors) + list(plt.get_cmap("Dark2").colors) + list(plt.get_cmap("Set1").colors)
+
+def _palette(name: str) -> list:
+    """The colours of a qualitative (listed) colormap."""
+    return list(getattr(plt.get_cmap(name), "colors", []))
+
+
+PLAN_COLORS = _palette("tab10")
+REG_COLORS = _palette("tab10") + _palette("Dark2") + _palette("Set1")
 FIXED_COLOR = "#555555"
 
 
@@ -63,7 +69,7 @@ def occupancy(data: PlotData):
     frame = data.frame
     if frame.height == 0:
         return None
-    L = int(frame["length"].max())
+    L = int(frame["length"].max())  # type: ignore[arg-type]
     fig, ax = plt.subplots(figsize=(8, 3.6))
     x = np.arange(L)
     fixed_any = np.zeros(L)
@@ -125,9 +131,9 @@ def gc_distribution(data: PlotData):
     bins = np.linspace(max(0.0, all_gc.min() - 0.02), min(1.0, all_gc.max() + 0.02), 25)
     for plan in data.plan_order:
         v = frame.filter(pl.col("densegen__plan") == plan)["densegen__gc"].to_numpy()
-        ax.hist(v, bins=bins, histtype="stepfilled", alpha=0.35, color=_plan_color(data, plan),
+        ax.hist(v, bins=bins.tolist(), histtype="stepfilled", alpha=0.35, color=_plan_color(data, plan),
                 label=f"{plan} (median {np.median(v):.2f})")
-        ax.hist(v, bins=bins, histtype="step", color=_plan_color(data, plan), lw=1.2)
+        ax.hist(v, bins=bins.tolist(), histtype="step", color=_plan_color(data, plan), lw=1.2)
     _style(ax, "GC content of designed sequences", "GC fraction", "sequences")
     ax.legend(frameon=False, fontsize=8)
     _caption(fig, data)
@@ -157,7 +163,7 @@ def progress_over_time(data: PlotData):
     for plan in data.plan_order:
         sub = t.filter(pl.col("densegen__plan") == plan)
         secs = np.array([ts.timestamp() + shift[s] for ts, s in zip(sub["densegen__accepted_at"].to_list(),
-                                                                   sub["densegen__session"].to_list())])
+                                                                   sub["densegen__session"].to_list(), strict=False)])
         ax.step(secs / 60.0, np.arange(1, len(secs) + 1), where="post", color=_plan_color(data, plan), lw=1.6, label=plan)
     for x, sess in boundaries:
         ax.axvline(x / 60.0, color="#999999", ls="--", lw=0.8)
@@ -186,12 +192,12 @@ def sequence_gallery(data: PlotData, n: int = 6):
     ex = _pick_examples(data, n)
     if ex.height == 0:
         return None
-    L = int(ex["length"].max())
+    L = int(ex["length"].max())  # type: ignore[arg-type]
     regs = sorted({p["regulator"] for row in ex["densegen__placements"].to_list() for p in row if not p["fixed"]})
     color = {r: REG_COLORS[i % len(REG_COLORS)] for i, r in enumerate(regs)}
     rows = ex.height
     fig, axes = plt.subplots(rows, 1, figsize=(min(16, 3 + L * 0.11), 1.15 * rows + 0.6), squeeze=False)
-    for ax, row in zip(axes[:, 0], ex.iter_rows(named=True)):
+    for ax, row in zip(axes[:, 0], ex.iter_rows(named=True), strict=False):
         seq = row["sequence"]
         ax.set_xlim(-0.5, L - 0.5)
         ax.set_ylim(-2.6, 2.6)

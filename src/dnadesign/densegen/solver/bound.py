@@ -30,7 +30,7 @@ from __future__ import annotations
 import math
 import random
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -307,15 +307,18 @@ def site_bound(problem: Problem, *, known: int = 0, time_budget_s: float | None 
     return relax(problem, known=known, time_budget_s=time_budget_s, max_iterations=max_iterations).bound
 
 
-def relax(problem: Problem, *, known: int = 0, time_budget_s: float | None = 2.0, max_iterations: int = 200, seed: int = 0) -> Relaxation:
+def relax(
+    problem: Problem, *, known: int = 0, time_budget_s: float | None = 2.0, max_iterations: int = 200, seed: int = 0,
+    clock: Callable[[], float] = time.monotonic,
+) -> Relaxation:
     """Run the Lagrangian path relaxation: the bound, plus layouts better than ``known`` sites.
 
     Every relaxed path is also turned into a real layout (``path_layouts.realise``); layouts
     that pass the independent checker raise ``known``. The search stops once the bound reaches
     ``known`` (then the best layout is optimal), at the iteration cap, or at the time budget
-    (``None``: iterations only, for reproducible results).
+    (``None``: iterations only, for reproducible results), measured on ``clock``.
     """
-    deadline = None if time_budget_s is None else time.monotonic() + time_budget_s  # setup included
+    deadline = None if time_budget_s is None else clock() + time_budget_s  # setup included
     prom = problem.promoters[0] if problem.promoters else None
     elements = (prom.upstream, prom.downstream) if prom else ()
     oriented = len(problem.sites) * (2 if problem.strands == "double" else 1)
@@ -328,7 +331,7 @@ def relax(problem: Problem, *, known: int = 0, time_budget_s: float | None = 2.0
         parts = _WithPromoter(items, problem)
         if not parts.pairs:
             return Relaxation(None, [])
-    search = _Subgradient(problem, items, parts, random.Random(seed))
+    search = _Subgradient(problem, items, parts, random.Random(seed), clock)
     best, lam, layouts = search.run(np.zeros(items.n_sites), known, max_iterations, deadline)
     if best is None:
         return Relaxation(None, [])  # no relaxed layout at all: leave infeasibility to CP-SAT
@@ -339,8 +342,8 @@ def relax(problem: Problem, *, known: int = 0, time_budget_s: float | None = 2.0
 class _Subgradient:
     """Polyak subgradient steps on the multipliers, realising every relaxed path on the way."""
 
-    def __init__(self, problem: Problem, items: _Items, parts, rng: random.Random):
-        self.problem, self.items, self.parts, self.rng = problem, items, parts, rng
+    def __init__(self, problem: Problem, items: _Items, parts, rng: random.Random, clock: Callable[[], float] = time.monotonic):
+        self.problem, self.items, self.parts, self.rng, self.clock = problem, items, parts, rng, clock
 
     def run(self, lam, known: int, iterations: int, deadline: float | None, offset=None, banned=frozenset(), enough: int | None = None):
         """(best dual or None, final multipliers, checked layouts with more than ``known`` sites,
@@ -375,7 +378,7 @@ class _Subgradient:
                 break
             if offset is None and math.floor(best + 1e-6) <= target:
                 break  # (with shifted weights the dual bounds another objective: no such stop)
-            if deadline is not None and time.monotonic() > deadline:
+            if deadline is not None and self.clock() > deadline:
                 break
             g = 1.0 - np.bincount(np.asarray(sites, dtype=np.int64), minlength=items.n_sites)
             norm = float((g * g).sum())

@@ -34,6 +34,7 @@ from collections.abc import Iterator
 from ortools.sat.python import cp_model
 
 from .bound import Relaxation, relax
+from .budget import CLOCKS, CPU_WALL_BACKSTOP, Budget, CpuWatch, clock_of
 from .check import check_solution
 from .heuristics import Layout, greedy_layouts, neighbour_layouts
 from .model import PositionalModel
@@ -62,8 +63,9 @@ class _StallWatch(cp_model.CpSolverSolutionCallback):
     """Stop an optimising solve when the incumbent has not improved for ``stall_s`` seconds, or
     at once when its site count reaches ``target`` (a bound proven elsewhere)."""
 
-    def __init__(self, stall_s: float | None, sites_expr=None, target: int | None = None):
+    def __init__(self, stall_s: float | None, sites_expr=None, target: int | None = None, clock=time.monotonic):
         super().__init__()
+        self._clock = clock
         self._stall = stall_s
         self._expr = sites_expr
         self._target = target
@@ -71,7 +73,7 @@ class _StallWatch(cp_model.CpSolverSolutionCallback):
         self._done = threading.Event()
 
     def on_solution_callback(self) -> None:
-        self._last = time.monotonic()
+        self._last = self._clock()
         if self._target is not None and self.value(self._expr) >= self._target:
             self.stop_search()
 
@@ -81,7 +83,7 @@ class _StallWatch(cp_model.CpSolverSolutionCallback):
 
         def loop() -> None:
             while not self._done.wait(0.05):
-                if self._last is not None and time.monotonic() - self._last > self._stall:
+                if self._last is not None and self._clock() - self._last > self._stall:
                     solver.stop_search()
                     return
 
@@ -145,9 +147,18 @@ def _solver(options: SolverOptions, limit_s: float) -> cp_model.CpSolver:
     p.random_seed = options.seed
     if options.deterministic:
         p.max_deterministic_time = max(0.01, limit_s)
+    elif options.clock == "cpu":
+        p.max_time_in_seconds = max(0.01, limit_s) * CPU_WALL_BACKSTOP  # the CpuWatch stops it first
     else:
         p.max_time_in_seconds = max(0.01, limit_s)
     return s
+
+
+def _run(solver: cp_model.CpSolver, model: cp_model.CpModel, options: SolverOptions, limit_s: float, callback=None):
+    """``solver.solve``, stopped after ``limit_s`` CPU seconds under ``clock="cpu"``."""
+    cpu = options.clock == "cpu" and not options.deterministic
+    with CpuWatch(solver, max(0.01, limit_s) if cpu else None):
+        return solver.solve(model, callback) if callback is not None else solver.solve(model)
 
 
 def solve(problem: Problem, options: SolverOptions | None = None, n_solutions: int = 1) -> Iterator[Solution]:
@@ -161,33 +172,35 @@ def solve(problem: Problem, options: SolverOptions | None = None, n_solutions: i
     options = options or SolverOptions()
     if options.mode not in ("optimal", "diverse"):
         raise InfeasibleProblemError(f"unknown mode {options.mode!r}", hint="use 'optimal' or 'diverse'")
+    if options.clock not in CLOCKS:
+        raise InfeasibleProblemError(f"unknown clock {options.clock!r}", hint="use 'wall' or 'cpu'")
     if n_solutions <= 0:
         return
     precheck(problem)
-    t0 = time.monotonic()
-    deadline = t0 + options.run_time_limit_s if options.run_time_limit_s else None
+    clock = clock_of(options.clock)
+    run = Budget(clock, options.run_time_limit_s or None)
+    first_budget = Budget(clock, min(options.time_limit_s, run.left()))  # setup, beam, bound, CP-SAT
 
     def remaining() -> float:
-        return math.inf if deadline is None else deadline - time.monotonic()
+        return run.left()
 
-    pm = PositionalModel(problem)
-    m = pm.model
-    diverse = options.mode == "diverse"
-    rng = random.Random(options.seed)
-    scale = pm.bias_scale
-
-    # 1. Optimise, hinted with a greedy layout.
-    layouts = greedy_layouts(problem, options.seed)
+    # 1. Beam layout, then the path relaxation, inside the first solution's budget.
+    layouts = greedy_layouts(problem, options.seed, stop=lambda: first_budget.left() < 0.5 * options.time_limit_s)
     start = layouts[0]
     beam_sites = len(start.library_sites)
     alternatives = iter(layouts[1:])
-    relaxation, spent = _relax(problem, options, beam_sites)
+    relaxation, _spent = _relax(problem, options, beam_sites, first_budget)
     path_bound = relaxation.bound
     if relaxation.layouts:
         # Layouts from the relaxation beat the beam: start from the best, keep the rest.
         alternatives = iter(relaxation.layouts[1:] + layouts)
         start = relaxation.layouts[0]
     start_sites = len(start.library_sites)
+    pm = PositionalModel(problem)
+    m = pm.model
+    diverse = options.mode == "diverse"
+    rng = random.Random(options.seed)
+    scale = pm.bias_scale
 
     def sol_sites(s: cp_model.CpSolver) -> int:
         return int(s.value(pm.n_sites_expr))
@@ -198,6 +211,7 @@ def solve(problem: Problem, options: SolverOptions | None = None, n_solutions: i
     emitted = 0
 
     emitted_sets: list[frozenset] = []  # library placement keys of every emitted solution
+    emitted_site_sets: set[frozenset[int]] = set()  # library site sets of every emitted solution
 
     def accept(value, solve_time: float, optimal: bool, bound: float | None):
         seq, placements, chosen = pm.decode(value)
@@ -210,6 +224,7 @@ def solve(problem: Problem, options: SolverOptions | None = None, n_solutions: i
         pm.forbid_placements(chosen)
         pm.forbid_sequence(seq)
         sites = sorted({p.site_index for p in chosen if not p.fixed})
+        emitted_site_sets.add(frozenset(sites))
         if diverse:
             pm.forbid_site_set(sites)
         for si in sites:
@@ -256,9 +271,34 @@ def solve(problem: Problem, options: SolverOptions | None = None, n_solutions: i
         sol, layout, last_sites = record(*first)
         bound_value = float(path_bound * scale)
     else:
-        limit = min(max(0.01, options.time_limit_s - spent), remaining())
-        solver, proven, bound_value, dt = _optimise(pm, options, start, path_bound, limit, remaining())
-        sol, layout, last_sites = accept(solver.value, dt, proven, bound_value / scale)
+        limit = first_budget.left()
+        found = _optimise(pm, options, start, path_bound, limit, clock) if limit > 0 else None
+        if found is not None and found[0].value(pm.n_sites_expr) >= start_sites:
+            solver, proven, bound_value, dt = found
+            sol, layout, last_sites = accept(solver.value, dt, proven, bound_value / scale)
+        else:
+            # The limit came first (or CP-SAT's incumbent is worse than a layout we hold): never
+            # drop a checked layout. The best one that passes the screen is the first solution.
+            trivial = float(scale * len(problem.sites) + scale - 1)
+            bound_value = found[2] if found is not None else trivial
+            if path_bound is not None:
+                bound_value = min(bound_value, float((path_bound + 1) * scale - 1))
+            at = math.floor(bound_value / scale + 1e-9)
+            best = None
+            for option in [start, *relaxation.layouts[:8], *layouts[:8]]:
+                got = screen(option, 0, at)
+                if got is not None and (best is None or got[0].n_sites > best[0].n_sites):
+                    best = got
+            if found is not None and (best is None or best[0].n_sites <= found[0].value(pm.n_sites_expr)):
+                solver, proven, bound_value, dt = found
+                sol, layout, last_sites = accept(solver.value, dt, proven, bound_value / scale)
+            elif best is None:
+                raise NoSolutionFoundError(
+                    f"no solution found within {options.time_limit_s:g} s ({options.clock} clock)",
+                    hint="raise the time limit or simplify the constraints",
+                )
+            else:
+                sol, layout, last_sites = record(*best)
     bound_sites = math.floor(bound_value / scale + 1e-9)
     seen_seq.add(sol.sequence)
     emitted = 1
@@ -266,8 +306,9 @@ def solve(problem: Problem, options: SolverOptions | None = None, n_solutions: i
     level = first_level = sol.n_sites
 
     def moves(lay: Layout) -> Iterator[Layout]:
-        """Candidates near a solution: symmetry moves (same sites), then relaxation variants."""
-        return itertools.chain(neighbour_layouts(problem, lay, rng), relaxation.variants(lay, rng))
+        """Candidates near a solution: relaxation variants (another site set), then symmetry
+        moves (same sites: rearrangements, kept for after the new site sets)."""
+        return itertools.chain(relaxation.variants(lay, rng), neighbour_layouts(problem, lay, rng))
 
     # 2. Feasibility solves at decreasing levels.
     min_level = max(problem.min_total_sites, math.ceil(options.min_objective_fraction * level))
@@ -285,6 +326,7 @@ def solve(problem: Problem, options: SolverOptions | None = None, n_solutions: i
     steer_failures = 0
     deferred: list[Layout] = []  # candidates with fewer sites than the current level
     pending: list = []  # partly consumed neighbour streams of earlier solutions
+    repeats: list[Layout] = []  # candidates whose site set was emitted: after the new site sets
     collect_ok = not options.deterministic  # its patience is wall-clock based
     while emitted < n_solutions and level >= min_level:
         if remaining() <= 0:
@@ -309,11 +351,18 @@ def solve(problem: Problem, options: SolverOptions | None = None, n_solutions: i
                     cand = next(neighbours, None)
                 if cand is None:
                     cand = next(alternatives, None)
+                repeat_ok = False
+                if cand is None and repeats:
+                    cand, repeat_ok = repeats.pop(0), True
                 if cand is None:
                     break
                 if len(cand.library_sites) < level:
                     if len(deferred) < MAX_DEFERRED:
                         deferred.append(cand)  # kept for the levels below
+                    continue
+                if not repeat_ok and frozenset(cand.library_sites) in emitted_site_sets:
+                    if len(repeats) < MAX_DEFERRED:
+                        repeats.append(cand)  # a rearrangement: users value new site sets first
                     continue
                 fast_tries += 1
                 hit = screen(cand, level, bound_sites)
@@ -382,10 +431,9 @@ def solve(problem: Problem, options: SolverOptions | None = None, n_solutions: i
             pm.set_hint(cand.sequence, cand.items)
         else:
             pm.set_hint(layout.sequence, layout.items)
-            if diverse:
-                if failures < MAX_FAILURES and n_lib > len(last_sites) + EXTRA_SITES:
-                    kind = "neighbourhood"
-                    temp.append(_neighbourhood(pm, last_sites, usage, rng, failures))
+            if diverse and failures < MAX_FAILURES and n_lib > len(last_sites) + EXTRA_SITES:
+                kind = "neighbourhood"
+                temp.append(_neighbourhood(pm, last_sites, usage, rng, failures))
         limit = options.time_limit_s if kind == "global" else min(options.time_limit_s, NEIGHBOUR_LIMIT_S)
         if diverse and kind == "global":
             limit = min(limit, DIVERSE_GLOBAL_LIMIT_S)
@@ -393,7 +441,8 @@ def solve(problem: Problem, options: SolverOptions | None = None, n_solutions: i
             # The first solve beat the beam: this level has few known layouts; a short search
             # for more, then the level below, where beam layouts and their moves exist.
             limit = min(limit, TOP_LEVEL_LIMIT_S)
-        solver = _solver(options, min(limit, remaining()))
+        limit = min(limit, remaining())
+        solver = _solver(options, limit)
         if kind == "neighbour":
             # Validate the complete candidate against every constraint: presolve fixes all
             # variables to the hint, so this is a model check, not a search.
@@ -402,10 +451,11 @@ def solve(problem: Problem, options: SolverOptions | None = None, n_solutions: i
             # One search that hands over every new placement set it meets, instead of one
             # solve per solution (small models; gap-base variants of a set are skipped).
             coll = _Collect(pm, n_solutions - emitted)
-            solver = _solver(options, min(limit, COLLECT_LIMIT_S, remaining()))
+            collect_limit = min(limit, COLLECT_LIMIT_S, remaining())
+            solver = _solver(options, collect_limit)
             solver.parameters.enumerate_all_solutions = True
             ts = time.monotonic()
-            status = solver.solve(m, coll)
+            status = _run(solver, m, options, collect_limit, coll)
             dt = time.monotonic() - ts
             got = 0
             for seq, placements, chosen, obj in coll.found:
@@ -433,7 +483,7 @@ def solve(problem: Problem, options: SolverOptions | None = None, n_solutions: i
                 collect_ok = False  # fall back to ordinary solves
             continue
         ts = time.monotonic()
-        status = solver.solve(m, _StopAtTarget(pm.n_sites_expr, target))
+        status = _run(solver, m, options, limit, _StopAtTarget(pm.n_sites_expr, target))
         dt = time.monotonic() - ts
         if status in (cp_model.OPTIMAL, cp_model.FEASIBLE):
             sol, layout, last_sites = accept(solver.value, dt, sol_sites(solver) >= bound_sites, float(bound_sites))
@@ -469,23 +519,23 @@ def solve(problem: Problem, options: SolverOptions | None = None, n_solutions: i
             failures = 0
 
 
-def _optimise(pm: PositionalModel, options: SolverOptions, start: Layout, path_bound: int | None, limit: float, left: float):
-    """The first, optimising CP-SAT solve, hinted with ``start``: (solver, proven, bound, seconds).
+def _optimise(pm: PositionalModel, options: SolverOptions, start: Layout, path_bound: int | None, limit: float, clock):
+    """The first, optimising CP-SAT solve, hinted with ``start``: (solver, proven, bound, seconds),
+    or None when the limit came before any solution (the caller falls back to checked layouts).
 
     It stops at ``path_bound`` (when no side-bias tie-break is left to optimise), after
-    ``stall_time_s`` without improvement, or at ``limit``. When it finds nothing, the start
-    layout is checked by CP-SAT and used if it satisfies the model. The bound is the smaller of
-    CP-SAT's and the path bound, in objective units.
+    ``stall_time_s`` without improvement, or at ``limit`` (on the options' clock). The bound is
+    the smaller of CP-SAT's and the path bound, in objective units.
     """
     problem, m, scale = pm.problem, pm.model, pm.bias_scale
     pm.set_hint(start.sequence, start.items)
     solver = _solver(options, limit)
     ts = time.monotonic()
     stop_at = path_bound if path_bound is not None and not problem.side_biases else None
-    watch = _StallWatch(None if options.deterministic else options.stall_time_s, pm.n_sites_expr, stop_at)
+    watch = _StallWatch(None if options.deterministic else options.stall_time_s, pm.n_sites_expr, stop_at, clock)
     watch.watch(solver)
     try:
-        status = solver.solve(m, watch)
+        status = _run(solver, m, options, limit, watch)
     finally:
         watch.finish()
     if status == cp_model.INFEASIBLE:
@@ -493,20 +543,9 @@ def _optimise(pm: PositionalModel, options: SolverOptions, start: Layout, path_b
             "CP-SAT proved the constraints cannot all hold together",
             hint="relax promoter windows, GC bounds, forbidden k-mers or regulator minimums",
         )
-    if status in (cp_model.OPTIMAL, cp_model.FEASIBLE):
-        bound_value = solver.best_objective_bound
-    else:
-        check = _solver(options, min(options.time_limit_s, max(1.0, left)))
-        check.parameters.fix_variables_to_their_hinted_value = True
-        m.clear_objective()
-        if check.solve(m) not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
-            raise NoSolutionFoundError(
-                f"no solution found within {options.time_limit_s:g} s (status {solver.status_name(status)})",
-                hint="raise the time limit or simplify the constraints",
-            )
-        solver, status = check, cp_model.FEASIBLE
-        bound_value = float(scale * len(problem.sites) + scale - 1)  # trivial bound
-        m.maximize(pm.objective_expr)
+    if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
+        return None
+    bound_value = solver.best_objective_bound
     if path_bound is not None:
         bound_value = min(bound_value, float((path_bound + 1) * scale - 1))  # < path_bound + 1 sites
     reached = stop_at is not None and solver.value(pm.n_sites_expr) >= stop_at
@@ -529,7 +568,7 @@ def _take_deferred(deferred: list[Layout], level: int) -> Layout | None:
     return None
 
 
-def _relax(problem: Problem, options: SolverOptions, known: int) -> tuple[Relaxation, float]:
+def _relax(problem: Problem, options: SolverOptions, known: int, budget: Budget) -> tuple[Relaxation, float]:
     """The path relaxation (bound.py): its site bound and better layouts, and the seconds spent.
 
     CP-SAT's own bound (core packing) is loose on large libraries. This one stops the first
@@ -542,8 +581,8 @@ def _relax(problem: Problem, options: SolverOptions, known: int) -> tuple[Relaxa
     if options.deterministic:
         out = relax(problem, known=known, time_budget_s=None, max_iterations=BOUND_ITERATIONS, seed=options.seed)
     else:
-        budget = min(BOUND_LIMIT_S, BOUND_SHARE * options.time_limit_s)
-        out = relax(problem, known=known, time_budget_s=budget, max_iterations=10_000, seed=options.seed)
+        share = min(BOUND_LIMIT_S, BOUND_SHARE * options.time_limit_s, max(0.0, budget.left()))
+        out = relax(problem, known=known, time_budget_s=share, max_iterations=10_000, seed=options.seed, clock=budget.clock)
     if out.bound is not None and out.bound < problem.min_total_sites:
         raise InfeasibleProblemError(
             f"at most {out.bound} library sites fit in {problem.length} bp with these overlaps, "

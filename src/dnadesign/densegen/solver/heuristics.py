@@ -13,7 +13,7 @@ or screened by the enumerator with the independent checker plus the model's no-g
 from __future__ import annotations
 
 import random
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from .cores import max_overlap
@@ -39,13 +39,22 @@ BEAM_WIDTH = 48
 
 
 def pack_segment(
-    problem: Problem, lo: int, hi: int, unused: set[int], rng: random.Random, forbidden: list[str], alternatives: list | None = None, beam_width: int = BEAM_WIDTH
+    problem: Problem,
+    lo: int,
+    hi: int,
+    unused: set[int],
+    rng: random.Random,
+    forbidden: list[str],
+    alternatives: list | None = None,
+    beam_width: int = BEAM_WIDTH,
+    stop: Callable[[], bool] | None = None,
 ):
     """Beam search for a dense chain inside [lo, hi).
 
     A chain appends sites one after another, each overlapping the previous one by their largest
     agreeing overlap (shorter than both), so it never conflicts with earlier sites. States are
     ranked by (sites, -length); the best ``beam_width`` distinct states survive each step.
+    When ``stop()`` turns true the search ends with the best chain so far (a time budget).
     """
     cands = []
     for si in sorted(unused):
@@ -54,10 +63,11 @@ def pack_segment(
                 cands.append((si, strand, seq))
     width = hi - lo
     # state: (sites, -length, chain tuple of candidate indices, used frozenset)
-    beam = [(0, 0, (), frozenset())]
+    State = tuple[int, int, tuple[int, ...], frozenset[int]]
+    beam: list[State] = [(0, 0, (), frozenset())]
     best = beam[0]
-    while beam:
-        nxt = {}
+    while beam and not (stop is not None and best[0] > 0 and stop()):
+        nxt: dict[tuple[frozenset[int], int], State] = {}
         for count, neg_len, chain, used in beam:
             length = -neg_len
             last = cands[chain[-1]][2] if chain else ""
@@ -101,7 +111,9 @@ def greedy_layout(problem: Problem, seed: int) -> Layout:
     return greedy_layouts(problem, seed)[0]
 
 
-def greedy_layouts(problem: Problem, seed: int, exclude: frozenset[int] = frozenset()) -> list[Layout]:
+def greedy_layouts(
+    problem: Problem, seed: int, exclude: frozenset[int] = frozenset(), stop: Callable[[], bool] | None = None
+) -> list[Layout]:
     """The best beam layout first, then alternatives with as many sites in the widest segment.
 
     Alternatives differ in the order, orientation or choice of sites of the widest free
@@ -109,19 +121,21 @@ def greedy_layouts(problem: Problem, seed: int, exclude: frozenset[int] = frozen
     Sites in ``exclude`` are not used (diverse mode steers away from used sites this way).
     With promoters, the first, middle and last allowed promoter positions are tried (an element
     at an end leaves one wide free segment) and the layouts of the densest one are returned.
+    ``stop()`` (a time budget) ends each segment's search early and skips the other positions.
     """
     if not problem.promoters:
-        return _greedy_layouts(problem, seed, exclude, lambda n: n // 2)
-    best: list[Layout] | None = None
-    for pick in (lambda n: n // 2, lambda n: 0, lambda n: n - 1):
-        out = _greedy_layouts(problem, seed, exclude, pick)
-        n_best = len(best[0].library_sites) if best else -1
-        if len(out[0].library_sites) > n_best:
+        return _greedy_layouts(problem, seed, exclude, lambda n: n // 2, stop)
+    best = _greedy_layouts(problem, seed, exclude, lambda n: n // 2, stop)
+    for pick in (lambda n: 0, lambda n: n - 1):
+        if stop is not None and stop():
+            break
+        out = _greedy_layouts(problem, seed, exclude, pick, stop)
+        if len(out[0].library_sites) > len(best[0].library_sites):
             best = out
     return best
 
 
-def _greedy_layouts(problem: Problem, seed: int, exclude: frozenset[int], pick) -> list[Layout]:
+def _greedy_layouts(problem: Problem, seed: int, exclude: frozenset[int], pick, stop: Callable[[], bool] | None = None) -> list[Layout]:
     rng = random.Random(seed)
     L = problem.length
     bases = [rng.choice("ACGT") for _ in range(L)]
@@ -153,10 +167,10 @@ def _greedy_layouts(problem: Problem, seed: int, exclude: frozenset[int], pick) 
     unused = set(range(len(problem.sites))) - set(exclude)
     fixed_items = list(items)
     alternatives: list = []
-    first_seg = None
+    first_seg: tuple[int, int] = (0, 0)
     rest: list = []
     for n_seg, (lo, hi) in enumerate(segments):
-        placed, text = pack_segment(problem, lo, hi, unused, rng, forbidden, alternatives if n_seg == 0 else None)
+        placed, text = pack_segment(problem, lo, hi, unused, rng, forbidden, alternatives if n_seg == 0 else None, stop=stop)
         for k, ch in enumerate(text):
             bases[lo + k] = ch
         items.extend(placed)
@@ -289,7 +303,7 @@ def _permuted_layouts(problem: Problem, layout: Layout, blocks, spans, rng: rand
             rng.shuffle(order)
             pos = lo
             text = []
-            for g, k in zip(gaps, order):
+            for g, k in zip(gaps, order, strict=False):
                 text.append(g)
                 pos += len(g)
                 blo, bhi = spans[k]

@@ -111,6 +111,11 @@ class SolverOptions:
     ``stall_time_s`` ends the first (optimising) solve early when the incumbent has not improved
     for that long (wall clock; the bound and ``optimal`` flag stay honest).
     ``min_objective_fraction`` stops enumeration below that fraction of the first solution's sites.
+    ``clock`` is how ``time_limit_s`` and ``run_time_limit_s`` are measured: ``"wall"`` seconds, or
+    ``"cpu"`` seconds of this process (for oversubscribed nodes: the same budget of computation
+    whatever the load). ``time_limit_s`` covers everything up to the first solution (model build,
+    beam, bound and CP-SAT); when it runs out, the best checked layout so far is returned with
+    ``optimal=False``.
     """
 
     time_limit_s: float = 10.0
@@ -121,6 +126,7 @@ class SolverOptions:
     deterministic: bool = False
     min_objective_fraction: float = 0.0
     stall_time_s: float | None = None
+    clock: str = "wall"
 
 
 @dataclass(frozen=True)
