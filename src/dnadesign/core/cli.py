@@ -122,8 +122,19 @@ def plain_help(command: click.Command) -> None:
             cmd.rich_markup_mode = None
         for param in cmd.params:
             _placeholder(param)
-            if hasattr(param, "_runtime_param") and param._runtime_param is None:
-                param._runtime_param = _LazyCoercion()
+            _lazy(param)
+        setattr(cmd, "get_help_option", functools.partial(_help_option, cmd.get_help_option))  # noqa: B010
+
+
+def _lazy(param: Any) -> Any:
+    if param is not None and hasattr(param, "_runtime_param") and param._runtime_param is None:
+        param._runtime_param = _LazyCoercion()
+    return param
+
+
+def _help_option(original: Any, ctx: Any) -> Any:
+    """The --help option click makes per command, with lazy coercion too (it is processed on every call)."""
+    return _lazy(original(ctx))
 
 
 class _LazyCoercion:
