@@ -102,7 +102,7 @@ def _progress_cb():
 
     prog = Progress(TextColumn("transfer"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"), TimeRemainingColumn(), console=err, transient=True)
     task = prog.add_task("transfer", total=100)
-    started = []
+    started: list[int] = []
 
     def cb(nbytes: int, pct: int) -> None:
         if not started and nbytes > 0:
