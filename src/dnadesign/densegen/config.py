@@ -779,7 +779,7 @@ def parse_config(raw: Any, path: Path) -> DenseConfig:
         raise ConfigError(f"{path}: the config must be a YAML mapping with schema_version, run, inputs, generation, ...")
     if "densegen" in raw and "schema_version" not in raw:
         raise ConfigError(f"{path}: this looks like a config of the previous DenseGen (settings under `densegen:`)",
-                          hint=f"move the settings to the top level with `schema_version: {SCHEMA_VERSION}`; see docs/dense-config.md")
+                          hint=f"convert it with `dense config migrate {path.name} -o NEW.yaml` (keeps comments, lists what cannot be carried)")
     if "schema_version" not in raw:
         raise ConfigError(f"{path}: missing required key `schema_version`", hint=f"add `schema_version: {SCHEMA_VERSION}` at the top")
     try:
