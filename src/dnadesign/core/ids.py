@@ -9,7 +9,6 @@ from pathlib import Path
 from .errors import DatasetIdError
 
 _PART = re.compile(r"^[a-z0-9][a-z0-9_.-]*$")
-MAX_PART_CHARS = 100  # a part becomes a directory name; file systems allow 255 bytes, sync adds suffixes
 
 
 def validate_dataset_id(dataset_id: str) -> str:
@@ -22,16 +21,9 @@ def validate_dataset_id(dataset_id: str) -> str:
         raise DatasetIdError("dataset id is empty", hint="use the form namespace/name, e.g. densegen/demo")
     parts = dataset_id.split("/")
     if len(parts) != 2 or not all(_PART.match(p) for p in parts) or any(p in {".", ".."} or ".." in p for p in parts):
-        shown = dataset_id if len(dataset_id) <= 80 else dataset_id[:60] + f"... ({len(dataset_id)} characters)"
         raise DatasetIdError(
-            f"invalid dataset id {shown!r}",
+            f"invalid dataset id {dataset_id!r}",
             hint="use namespace/name with lowercase letters, digits, '_', '.', '-' (e.g. densegen/demo)",
-        )
-    long = [p for p in parts if len(p) > MAX_PART_CHARS]
-    if long:
-        raise DatasetIdError(
-            f"invalid dataset id {dataset_id[:60]!r}...: a part is {len(long[0])} characters long",
-            hint=f"use at most {MAX_PART_CHARS} characters for the namespace and for the name",
         )
     return dataset_id
 

@@ -19,7 +19,7 @@ from .manifest import Manifest
 from .sync import cli as sync_cli
 
 if TYPE_CHECKING:  # heavy modules (polars, pyarrow) are imported inside the commands that need them
-    import pyarrow as pa
+    import polars as pl
 
     from .store import Dataset
 
@@ -45,18 +45,6 @@ def _root_of(ctx: typer.Context) -> Path:
     return resolve_root(obj.get("root"))
 
 
-def _arrow_memory() -> None:
-    """Arrow's jemalloc pool, returning freed memory at once: streaming commands reuse batch-sized
-    buffers, and the default pool keeps freed pages (peak RSS ~25 % higher on export/compact)."""
-    import pyarrow as pa
-
-    try:
-        pa.set_memory_pool(pa.jemalloc_memory_pool())
-        pa.jemalloc_set_decay_ms(0)
-    except (NotImplementedError, pa.ArrowNotImplementedError):
-        pass  # a pyarrow built without jemalloc: keep its default pool
-
-
 def _require(ctx: typer.Context, dataset: str) -> DatasetPaths:
     """The dataset's paths; a missing dataset is an error that suggests the likely right one."""
     paths = DatasetPaths(_root_of(ctx), dataset)
@@ -71,7 +59,6 @@ def _open(ctx: typer.Context, dataset: str) -> Dataset:
     from .store import Dataset
 
     _require(ctx, dataset)
-    _arrow_memory()
     return Dataset.open(_root_of(ctx), dataset)
 
 
@@ -85,31 +72,14 @@ def _split(values: str | None) -> list[str] | None:
     return [v.strip() for v in values.split(",") if v.strip()] if values else None
 
 
-def _show_rows(records: list[dict], columns: list[str], as_json: bool, max_width: int = 40) -> None:
+def _show_frame(frame: pl.DataFrame, as_json: bool, max_width: int = 40) -> None:
     if as_json:
-        print_json(records)
+        print_json(frame.to_dicts())
         return
-    out.print(table(None, columns, [[_short(r[c], max_width) for c in columns] for r in records]))
-
-
-def _records(result) -> list[dict]:
-    """Rows of an Arrow table as dicts. Top-level timestamps are converted here: pyarrow would
-    import pandas (~0.2 s) to convert time zones, which point reads do not otherwise need."""
-    import datetime as dt
-
-    import pyarrow as pa
-
-    epoch = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
-    units = {"s": 1_000_000, "ms": 1_000, "us": 1, "ns": 0.001}
-    stamps = {}
-    for f in result.schema:
-        if pa.types.is_timestamp(f.type) and f.type.tz in ("UTC", "+00:00", "Z"):
-            scale = units[f.type.unit]
-            stamps[f.name] = [None if v is None else epoch + dt.timedelta(microseconds=v * scale)
-                              for v in result.column(f.name).cast(pa.int64()).to_pylist()]
-    plain = result.drop_columns(list(stamps)).to_pylist()
-    order = result.column_names
-    return [{c: (stamps[c][i] if c in stamps else row[c]) for c in order} for i, row in enumerate(plain)]
+    rows = []
+    for rec in frame.iter_rows():
+        rows.append([_short(v, max_width) for v in rec])
+    out.print(table(None, frame.columns, rows))
 
 
 def _short(value, width: int) -> str:
@@ -267,39 +237,29 @@ def head(ctx: typer.Context, dataset: str = DatasetArg, n: int = typer.Option(10
          columns: str | None = typer.Option(None, "--columns", help="Comma-separated columns to show."),
          include_deleted: bool = typer.Option(False, "--include-deleted", help="Show tombstoned records too."),
          as_json: bool = JsonOpt) -> None:
-    """The first records, overlays joined (reads only the first row group)."""
-    from .reader import head_table
-    from .schema import RECORD_FIELDS
+    """The first records, overlays joined."""
+    from . import query
 
-    paths, man = _manifest(ctx, dataset)
-    cols = _split(columns)
-    if cols:
-        unknown = [c for c in cols if c not in RECORD_FIELDS and c not in man.columns]
-        if unknown:
-            raise InputError(f"unknown column(s) {', '.join(unknown)}", hint="see `usr schema` for the column names")
-    _arrow_memory()
-    result = head_table(paths, man, n, include_deleted=include_deleted, columns=cols)
-    if cols or as_json:
-        _show_rows(_records(result), result.column_names, as_json)
+    ds = _open(ctx, dataset)
+    frame = query.head(ds, n, include_deleted=include_deleted, columns=_split(columns))
+    if columns or as_json:
+        _show_frame(frame, as_json)
         return
-    _show_fitted(result)
+    _show_fitted(frame)
 
 
-def _show_fitted(result: pa.Table) -> None:
+def _show_fitted(frame: pl.DataFrame) -> None:
     """The default `head` view: the columns that fit the terminal whole (see usr/view.py)."""
-    import pyarrow as pa
     from rich.table import Table
 
     from ..core.console import info
     from .view import fit, rows
 
-    records = _records(result)
-    nested = {f.name for f in result.schema if pa.types.is_nested(f.type)}
-    view = fit(records, result.column_names, nested, out.width)
+    view = fit(frame, out.width)
     t = Table(box=None, pad_edge=False, padding=(0, 1), show_edge=False, header_style="bold")
     for label, width in zip(view.headers, view.widths, strict=True):
         t.add_column(label, width=width, no_wrap=True, overflow="ellipsis")
-    for r in rows(records, view):
+    for r in rows(frame, view):
         t.add_row(*r)
     out.print(t, highlight=False)
     if view.caption:
@@ -311,19 +271,17 @@ def _show_fitted(result: pa.Table) -> None:
 def get(ctx: typer.Context, dataset: str = DatasetArg, record_id: str = typer.Argument(..., help="Record id (sha1)."),
         include_deleted: bool = typer.Option(False, "--include-deleted", help="Find the record even if it is tombstoned."),
         as_json: bool = JsonOpt) -> None:
-    """One record by id, with its overlay columns (the id index finds its row group)."""
-    from .reader import get_table
+    """One record by id, with its overlay columns."""
+    from . import query
 
-    paths, man = _manifest(ctx, dataset)
-    rid = record_id.strip().lower()
-    _arrow_memory()
-    rows = _records(get_table(paths, man, [rid], include_deleted=include_deleted)) if _is_sha1(record_id) else []
-    if not rows:
-        raise NotFoundError(f"no record {record_id} in {dataset}", hint="ids are 40-character sha1 hex; find them with `usr head` or `usr grep`")
+    ds = _open(ctx, dataset)
+    rec = query.get(ds, record_id.strip().lower(), include_deleted=include_deleted) if _is_sha1(record_id) else None
+    if rec is None:
+        raise NotFoundError(f"no record {record_id} in {ds.id}", hint="ids are 40-character sha1 hex; find them with `usr head` or `usr grep`")
     if as_json:
-        print_json(rows[0])
+        print_json(rec)
     else:
-        for k, v in rows[0].items():
+        for k, v in rec.items():
             out.print(f"{k:28} {v}", highlight=False)
 
 
@@ -338,23 +296,20 @@ def grep(ctx: typer.Context, dataset: str = DatasetArg, pattern: str = typer.Arg
          limit: int = typer.Option(20, "--limit", help="Most records to print."),
          include_deleted: bool = typer.Option(False, "--include-deleted", help="Search tombstoned records too."),
          as_json: bool = JsonOpt) -> None:
-    """Records whose sequence matches PATTERN (reading stops at --limit matches)."""
+    """Records whose sequence matches PATTERN."""
     import re
 
-    from .reader import grep_table
+    from . import query
 
     try:
         re.compile(pattern)
     except re.error as exc:
         raise InputError(f"invalid pattern {pattern!r}: {exc}", hint="use a regular expression such as TTGACA.{15,19}TATAAT") from None
-    paths, man = _manifest(ctx, dataset)
-    _arrow_memory()
-    try:
-        result = grep_table(paths, man, pattern, limit=limit, include_deleted=include_deleted)
-    except ValueError as exc:  # Arrow's RE2 rejects a few constructs Python accepts (e.g. look-arounds)
-        raise InputError(f"invalid pattern {pattern!r}: {str(exc).splitlines()[0]}", hint="use RE2 syntax (no look-arounds or backreferences)") from None
-    shown = result.column_names if as_json else ["id", "sequence", "source"]
-    _show_rows(_records(result.select(shown)), shown, as_json, max_width=64)
+    ds = _open(ctx, dataset)
+    frame = query.grep(ds, pattern, limit=limit, include_deleted=include_deleted)
+    if not as_json:
+        frame = frame.select(["id", "sequence", "source"])
+    _show_frame(frame, as_json, max_width=64)
 
 
 @app.command()
@@ -364,8 +319,6 @@ def export(ctx: typer.Context, dataset: str = DatasetArg, path: Path = typer.Arg
            columns: str | None = typer.Option(None, "--columns", help="Comma-separated columns to write (default: all)."),
            include_deleted: bool = typer.Option(False, "--include-deleted", help="Write tombstoned records too.")) -> None:
     """Write records (overlays joined) to a CSV, Parquet or FASTA file, streaming and atomically."""
-    import polars as pl
-
     from . import query
     from .io import detect_format, export_batches
     from .reader import Selection
@@ -373,16 +326,14 @@ def export(ctx: typer.Context, dataset: str = DatasetArg, path: Path = typer.Arg
     ds = _open(ctx, dataset)
     fmt = detect_format(path, fmt)
     rd = query.reader(ds)
-    schema = query.polars_schema(rd)
+    schema = rd.polars_schema(None)
     cols = _split(columns)
     if cols:
         query.check_columns(cols, schema)
     if fmt == "fasta":
         cols = ["id", "sequence"]
     chosen = cols or list(schema)
-    frames = (pl.DataFrame(pl.from_arrow(t)).cast({c: schema[c] for c in chosen})
-              for t in rd.arrow_batches(Selection(tuple(chosen), None, include_deleted)))
-    n = export_batches(frames, path, fmt, {c: schema[c] for c in chosen})
+    n = export_batches(rd.batches(Selection(tuple(chosen), None, include_deleted)), path, fmt, {c: schema[c] for c in chosen})
     out.print(f"Wrote {n} record(s) to {path}")
 
 

@@ -7,7 +7,7 @@ and the overlay rows are retired): a read then needs no join, and the dataset st
 id twice. Overlay rows of parts left alone are carried into merged overlay parts (newest value per
 id and column). `usr materialize` is the same rewrite over every part, folding chosen namespaces.
 
-Order is kept: an output part is named after the first part it replaces (`parts.successor_names`),
+Order is kept: an output part is named after the first part it replaces (`parts.successor_name`),
 so `head` and exports read records in the same order after compaction. Each output entry records,
 on one carrier entry, which files it retired (`FileEntry.replaces`), so a sync union with a copy
 that still lists them does not revive them.
@@ -18,13 +18,13 @@ through the id index; memory does not grow with the dataset.
 
 from __future__ import annotations
 
-import contextlib
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
+import polars as pl
 import pyarrow as pa
 
 from . import index as idx
@@ -61,24 +61,20 @@ def _consecutive(flags: Sequence[bool]) -> list[list[int]]:
     return groups
 
 
-def pending_overlay_rows(rd: DatasetReader, namespaces: Sequence[str], samples: int = 200_000) -> np.ndarray:
-    """Estimated overlay rows (of `namespaces`) keyed to each base part, from the id indexes alone
-    (a sample of the overlay keys, read in chunks, looked up in the base index)."""
+def pending_overlay_rows(rd: DatasetReader, namespaces: Sequence[str], sample_above: int = 1_000_000) -> np.ndarray:
+    """Estimated overlay rows (of `namespaces`) keyed to each base part, from the id indexes alone."""
     counts = np.zeros(len(rd.man.parts), np.float64)
     if not rd.man.parts:
         return counts
     base = rd.base_index()
     for ns in namespaces:
         for run, live in rd.overlay_index(ns).runs:
-            step = max(1, run.n // samples)
-            picked = []
-            for chunk in run.chunks():
-                ords = (chunk & idx.RG_MASK).astype(np.int64)
-                chunk = chunk[live[np.searchsorted(run.rg_start, ords, "right") - 1] >= 0]
-                picked.append(chunk[::step])
-            if picked:
-                hits = base.lookup(np.concatenate(picked) & idx.KEY_MASK)
-                counts += np.bincount(hits.pos, minlength=len(counts)) * step
+            vals = np.asarray(run.entries)
+            ords = (vals & idx.RG_MASK).astype(np.int64)
+            vals = vals[live[np.searchsorted(run.rg_start, ords, "right") - 1] >= 0]
+            step = max(1, len(vals) // sample_above)
+            hits = base.lookup(vals[::step] & idx.KEY_MASK)
+            counts += np.bincount(hits.pos, minlength=len(counts)) * step
     return counts
 
 
@@ -114,11 +110,9 @@ def rewrite(paths: DatasetPaths, man: Manifest, *, metadata: Mapping[str, str], 
         token = uuid.uuid4().hex[:8]
         for g in groups:
             entries = [man.parts[i] for i in g]
-            tables = rd.arrow_batches(sel, parts=entries, join=fold_ns, track=track)
-            prev = man.parts[g[0] - 1].file if g[0] > 0 else None
-            nxt = man.parts[g[-1] + 1].file if g[-1] + 1 < n else None
-            names = pt.successor_names(entries[0].file, prev, nxt, token)
-            new_parts += _write_rolling(paths.dir, names, schema, tables, metadata, target_rows)
+            frames = rd.batches(sel, parts=entries, join=fold_ns, track=track)
+            names = (pt.successor_name(entries[0].file, token, k) for k in range(1_000_000))
+            new_parts += _write_rolling(paths.dir, names, schema, (f.to_arrow() for f in frames), metadata, target_rows)
             retired += entries
             out.stats["parts_rewritten"] += len(entries)
             out.stats["rows_rewritten"] += sum(e.rows for e in entries)
@@ -205,9 +199,7 @@ def _carry_overlay(rd: DatasetReader, ns: str, entries: list[FileEntry], done: n
         if rows is None:
             continue
         schema, tables = rows
-        prev = entries[g[0] - 1].file if g[0] > 0 else None
-        nxt = entries[g[-1] + 1].file if g[-1] + 1 < len(entries) else None
-        names = pt.successor_names(group[-1].file, prev, nxt, token)
+        names = (pt.successor_name(group[-1].file, token, k) for k in range(1_000_000))
         written += _write_rolling(rd.paths.dir, names, schema, tables, {**metadata, "usr:namespace": ns}, 1 << 62)
     return written, gone
 
@@ -219,7 +211,7 @@ def _group_rows(rd: DatasetReader, group: list[FileEntry], masks: list[np.ndarra
     cols = sorted({c for e in group for c in rd.file(e).schema_arrow.names if c != "id"})
     schema = pa.schema([pa.field("id", pa.string()), *[pa.field(c, types.get(c, rd.type_from_files(c))) for c in cols]])
     keys = []
-    for e, m in zip(group, masks, strict=True):
+    for e, m in zip(group, masks):
         k, _ = id_keys(rd.read_row_groups(e, list(range(rd.file(e).num_row_groups)), ["id"]).column("id"))
         keys.append(k[m] if m is not None else k)
     allk = np.sort(np.concatenate(keys)) if keys else np.zeros(0, np.uint64)
@@ -229,7 +221,7 @@ def _group_rows(rd: DatasetReader, group: list[FileEntry], masks: list[np.ndarra
 
     def tables() -> Iterator[pa.Table]:
         held: list[pa.Table] = []
-        for e, m in zip(group, masks, strict=True):
+        for e, m in zip(group, masks):
             pf = rd.file(e)
             offset = 0
             for rg in range(pf.num_row_groups):
@@ -252,7 +244,10 @@ def _group_rows(rd: DatasetReader, group: list[FileEntry], masks: list[np.ndarra
                 if t.num_rows:
                     yield t
         if held:
-            yield rd.resolve(held, cols)
+            frame = pl.from_arrow(pa.concat_tables(held))
+            assert isinstance(frame, pl.DataFrame)
+            resolved = frame.group_by("id", maintain_order=True).agg([pl.col(c).drop_nulls().last() for c in cols])
+            yield resolved.to_arrow()
 
     return schema, tables()
 
@@ -282,13 +277,12 @@ def _record_provenance(out: Rewrite, retired: list[FileEntry]) -> None:
 
 
 def save_index(paths: DatasetPaths, res: Rewrite) -> None:
-    """Runs for the new parts (a cache: if they cannot be written, the next read indexes the parts)."""
-    with contextlib.suppress(OSError):
-        if res.base_written:
-            idx.add_run(paths.index_dir, idx.BASE_GROUP, [(w.run_part, w.index_entries) for w in res.base_written])
-        for ns, ws in res.overlay_written.items():
-            if ws:
-                idx.add_run(paths.index_dir, idx.overlay_group(ns), [(w.run_part, w.index_entries) for w in ws])
+    """Runs for the new parts, then tier merges and removal of runs that cover nothing listed."""
+    if res.base_written:
+        idx.add_run(paths.index_dir, idx.BASE_GROUP, [(w.run_part, w.index_entries) for w in res.base_written])
+    for ns, ws in res.overlay_written.items():
+        if ws:
+            idx.add_run(paths.index_dir, idx.overlay_group(ns), [(w.run_part, w.index_entries) for w in ws])
 
 
-__all__ = ["DERIVED_DIR", "RECORDS_DIR", "RECORD_FIELDS", "TARGET_ROWS", "Rewrite", "rewrite", "save_index"]
+__all__ = ["RECORDS_DIR", "DERIVED_DIR", "RECORD_FIELDS", "Rewrite", "TARGET_ROWS", "rewrite", "save_index"]

@@ -20,13 +20,11 @@ current manifest lists with the same content; parts it does not cover are indexe
 
 from __future__ import annotations
 
-import contextlib
 import json
 import math
-import mmap
 import os
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -37,7 +35,7 @@ import pyarrow.parquet as pq
 
 from ..core.atomic import atomic_write_with
 from ..core.timeutil import compact_stamp
-from .keys import arrow_ints, id_keys
+from .keys import id_keys
 from .manifest import FileEntry
 
 MAGIC = b"USRRUN1\n"
@@ -46,8 +44,6 @@ MAX_RGS = 1 << RG_BITS
 RG_MASK = np.uint64(MAX_RGS - 1)
 KEY_MASK = np.uint64(0xFFFF_FFFF_FFFF_0000)
 TIER_FACTOR = 4
-RELEASE_AFTER = 16_384  # a lookup of this many keys touches up to that many pages of a run: unmap after it
-BIG_RUN_BYTES = 64 << 20  # runs bigger than this are searched in slices of RELEASE_AFTER keys
 BASE_GROUP = "base"
 
 
@@ -80,30 +76,12 @@ class Run:
 
     @property
     def entries(self) -> np.ndarray:
-        """All entries, memory-mapped (point lookups touch a few pages)."""
         if self._entries is None:
             if self.n == 0:
                 self._entries = np.zeros(0, np.uint64)
             else:
                 self._entries = np.memmap(self.path, dtype="<u8", mode="r", offset=self.data_offset, shape=(self.n,))
         return self._entries
-
-    def release(self) -> None:
-        """Drop the mapped pages from this process (they stay in the page cache): after a lookup
-        that touched much of the run, so peak memory does not add up across runs and batches."""
-        mm = getattr(self._entries, "_mmap", None)
-        if mm is not None and hasattr(mmap, "MADV_DONTNEED"):
-            with contextlib.suppress(OSError, ValueError):
-                mm.madvise(mmap.MADV_DONTNEED)
-
-    def chunks(self, size: int = 1 << 20) -> Iterator[np.ndarray]:
-        """The entries in order, `size` at a time, read (not mapped): bulk passes with flat memory."""
-        if self.n == 0:
-            return
-        with open(self.path, "rb") as fh:
-            for start in range(0, self.n, size):
-                fh.seek(self.data_offset + 8 * start)
-                yield np.fromfile(fh, dtype="<u8", count=min(size, self.n - start))
 
 
 # -- run files -------------------------------------------------------------------------------------
@@ -113,7 +91,7 @@ def _run_name(group: str) -> str:
 
 def write_run(index_dir: Path, group: str, parts: Sequence[RunPart], entries: np.ndarray) -> Path:
     """Write sorted `entries` for `parts` as a new run file (atomic); returns its path."""
-    header = json.dumps({"group": group, "n": len(entries),
+    header = json.dumps({"group": group, "n": int(len(entries)),
                          "parts": [[p.file, p.sha256, list(map(int, p.rg_rows))] for p in parts]}).encode()
     pad = (-(len(MAGIC) + 8 + len(header))) % 8
     path = index_dir / _run_name(group)
@@ -132,14 +110,12 @@ _HEADERS: dict[tuple[str, int, int], Run] = {}
 
 
 def read_run(path: Path) -> Run | None:
-    """Parse a run's header (cached by path, size and mtime); None if the file is gone or damaged.
-    Each call returns its own Run, so mapped entries live only as long as the caller keeps it."""
+    """Parse a run's header (cached by path, size and mtime); None if the file is gone or damaged."""
     try:
         st = path.stat()
         key = (str(path), st.st_size, st.st_mtime_ns)
         if key in _HEADERS:
-            c = _HEADERS[key]
-            return Run(c.path, c.group, c.parts, c.n, c.data_offset)
+            return _HEADERS[key]
         with open(path, "rb") as fh:
             head = fh.read(16)
             if head[:8] != MAGIC:
@@ -156,7 +132,7 @@ def read_run(path: Path) -> Run | None:
     if len(_HEADERS) > 4096:
         _HEADERS.clear()
     _HEADERS[key] = run
-    return Run(run.path, run.group, run.parts, run.n, run.data_offset)
+    return run
 
 
 def list_runs(index_dir: Path, group: str) -> list[Run]:
@@ -183,7 +159,7 @@ def part_entries(ids: pa.Array | pa.ChunkedArray, rg_rows: Sequence[int], first_
 
 def scan_part(dataset_dir: Path, entry: FileEntry) -> tuple[RunPart, np.ndarray]:
     """Read a part's id column row group by row group: its RunPart and (unsorted) entries."""
-    pf = pq.ParquetFile(dataset_dir / entry.file, pre_buffer=False)
+    pf = pq.ParquetFile(dataset_dir / entry.file)
     rg_rows = [pf.metadata.row_group(i).num_rows for i in range(pf.num_row_groups)]
     chunks = [part_entries(pf.read_row_group(i, columns=["id"]).column("id"), [rg_rows[i]], i) for i in range(pf.num_row_groups)]
     ents = np.concatenate(chunks) if chunks else np.zeros(0, np.uint64)
@@ -247,7 +223,7 @@ def _expand(lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return owner, starts + np.arange(total)
 
 
-def _match_arrays(entries: np.ndarray, sorted_keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _match(entries: np.ndarray, sorted_keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Pairs (index into sorted_keys, entry value) whose 48-bit keys are equal."""
     s, q = len(entries), len(sorted_keys)
     if s == 0 or q == 0:
@@ -264,25 +240,6 @@ def _match_arrays(entries: np.ndarray, sorted_keys: np.ndarray) -> tuple[np.ndar
     hi = np.searchsorted(hi_q, hi_e, "right")
     ei, qi = _expand(lo, hi)
     return qi, ent[ei]
-
-
-def _match_bounded(run: Run, sorted_keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """`_match_arrays` against a run, in slices of keys with the run's pages unmapped after each slice
-    when the run is big: random keys touch a page each, so peak memory stays near
-    RELEASE_AFTER pages however large the index grows."""
-    if len(sorted_keys) < RELEASE_AFTER:
-        return _match_arrays(run.entries, sorted_keys)
-    if run.n * 8 < BIG_RUN_BYTES:
-        out = _match_arrays(run.entries, sorted_keys)
-        run.release()
-        return out
-    qs, vs = [], []
-    for i in range(0, len(sorted_keys), RELEASE_AFTER):
-        qi, vals = _match_arrays(run.entries, sorted_keys[i:i + RELEASE_AFTER])
-        qs.append(qi + i)
-        vs.append(vals)
-        run.release()
-    return np.concatenate(qs), np.concatenate(vs)
 
 
 class GroupIndex:
@@ -339,7 +296,7 @@ class GroupIndex:
         sorted_keys = keys[order]
         qs, poss, rgs = [], [], []
         for run, live in self.runs:
-            qi, vals = _match_bounded(run, sorted_keys)
+            qi, vals = _match(run.entries, sorted_keys)
             if not len(qi):
                 continue
             ords = (vals & RG_MASK).astype(np.int64)
@@ -370,11 +327,11 @@ def confirm(dataset_dir: Path, entries: Sequence[FileEntry], hits: Hits, ids: pa
     if not len(hits):
         return ok
     files: dict[int, pq.ParquetFile] = {}
-    for pos, rg in sorted(set(zip(hits.pos.tolist(), hits.rg.tolist(), strict=True))):
+    for pos, rg in sorted(set(zip(hits.pos.tolist(), hits.rg.tolist()))):
         sel = np.flatnonzero((hits.pos == pos) & (hits.rg == rg))
-        pf = files.setdefault(pos, pq.ParquetFile(dataset_dir / entries[pos].file, pre_buffer=False))
+        pf = files.setdefault(pos, pq.ParquetFile(dataset_dir / entries[pos].file))
         stored = pf.read_row_group(rg, columns=["id"]).column("id")
-        wanted = ids.take(arrow_ints(hits.q[sel])).cast(pa.large_string())
+        wanted = ids.take(pa.array(hits.q[sel])).cast(pa.large_string())
         found = pc.is_in(wanted, value_set=stored.combine_chunks().cast(pa.large_string()))
         ok[sel] = np.asarray(found.to_numpy(zero_copy_only=False), bool)
     return ok

@@ -68,7 +68,7 @@ def read_fasta(path: Path) -> tuple[list[str], list[str], list[int]]:
                 raise InputError(f"{path}, line {n}: sequence data before the first '>' header", hint="is this a FASTA file?")
             else:
                 seqs[-1].append(line.replace(" ", ""))
-    for h, s, n in zip(headers, seqs, lines, strict=True):
+    for h, s, n in zip(headers, seqs, lines):
         if not s:
             raise InputError(f"{path}, line {n}: record {h!r} has no sequence", hint="remove the empty record")
     if not headers:
@@ -88,15 +88,15 @@ def read_records(path: Path, *, fmt: str | None = None, bio_type: str = "dna", a
     fmt = detect_format(path, fmt)
     where = str(path)
     if fmt == "fasta":
-        headers, fasta_seqs, lines = read_fasta(path)
-        table = make_records(fasta_seqs, bio_type=bio_type, alphabet=alphabet, source=source or path.name,
-                             where=where, row_numbers=[f"line {n} (>{h[:30]})" for h, n in zip(headers, lines, strict=True)])
+        headers, seqs, lines = read_fasta(path)
+        table = make_records(seqs, bio_type=bio_type, alphabet=alphabet, source=source or path.name,
+                             where=where, row_numbers=[f"line {n} (>{h[:30]})" for h, n in zip(headers, lines)])
         return ImportBatch(table, [])
     frame = read_table_file(path, fmt)
     if sequence_column not in frame.columns:
         raise InputError(f"{path} has no {sequence_column!r} column (columns: {', '.join(frame.columns[:8])})",
                          hint="rename the sequence column or pass --sequence-column")
-    seqs: list[str | None] = [None if v is None else str(v) for v in frame.get_column(sequence_column).to_list()]
+    seqs = [None if v is None else str(v) for v in frame.get_column(sequence_column).to_list()]
     ids = frame.get_column("id").cast(pl.String).to_list() if "id" in frame.columns else None
     if "bio_type" in frame.columns:
         kinds = set(frame.get_column("bio_type").drop_nulls().to_list())
@@ -145,7 +145,7 @@ def read_overlay(path: Path, *, fmt: str | None, key: str, key_col: str | None, 
     out = frame.select(value_cols).with_columns(pl.Series("id", keys)).select(["id", *value_cols])
     dup = out.get_column("id").is_duplicated()
     if dup.any():
-        row = int(dup.arg_max() or 0) + 1
+        row = int(dup.arg_max()) + 1
         raise InputError(f"{path}, row {row}: key appears more than once", hint="keep one row per record")
     return out.to_arrow()
 

@@ -12,16 +12,12 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
 ID_CHARS = 40
 DIGEST_BYTES = 20
-_HEX = b"0123456789abcdef"
-# two hex characters read as one little-endian uint16 -> the byte they spell, or 0xFFFF if invalid
-_PAIR = np.full(1 << 16, 0xFFFF, dtype=np.uint16)
-for _hi, _ch in enumerate(_HEX):
-    for _lo, _cl in enumerate(_HEX):
-        _PAIR[_ch | (_cl << 8)] = (_hi << 4) | _lo
+_LUT = np.full(256, 255, dtype=np.uint8)
+for _i, _c in enumerate(b"0123456789abcdef"):
+    _LUT[_c] = _i
 
 
 def as_string_array(ids: Any) -> pa.Array:
@@ -32,7 +28,7 @@ def as_string_array(ids: Any) -> pa.Array:
         to_arrow = getattr(ids, "to_arrow", None)  # polars Series
         if to_arrow is not None:
             return as_string_array(to_arrow())
-        ids = arrow_strings(list(ids))
+        ids = pa.array(list(ids) if not isinstance(ids, list) else ids, pa.string())
     if pa.types.is_string_view(ids.type) or pa.types.is_dictionary(ids.type):
         ids = ids.cast(pa.large_string())
     if not (pa.types.is_string(ids.type) or pa.types.is_large_string(ids.type)):
@@ -55,10 +51,11 @@ def _chars(arr: pa.Array) -> tuple[np.ndarray, np.ndarray]:
         ok &= np.asarray(arr.is_valid())
     if ok.all() and offsets[-1] - offsets[0] == n * ID_CHARS:
         chars = data[offsets[0]:offsets[-1]].reshape(n, ID_CHARS)
-    else:  # some ids are malformed: cut/pad every value to 40 characters, then read them as above
-        fixed = pc.utf8_rpad(pc.utf8_slice_codeunits(arr.cast(pa.large_string()), 0, ID_CHARS), ID_CHARS, ".")
-        fixed = pc.if_else(pc.is_null(fixed), pc.binary_repeat(pa.scalar(".", pa.large_string()), ID_CHARS), fixed)
-        chars, _ = _chars(fixed)
+    else:
+        starts = np.where(ok, offsets[:-1], 0)
+        chars = np.zeros((n, ID_CHARS), np.uint8)
+        if ok.any():
+            chars[ok] = data[starts[ok, None] + np.arange(ID_CHARS)]
     return chars, ok
 
 
@@ -66,22 +63,12 @@ def digests(ids: Any) -> tuple[np.ndarray, np.ndarray]:
     """`(digests, valid)`: an (n, 20) uint8 array of sha1 digests and a mask of well-formed ids.
 
     Malformed ids (wrong length, not lowercase hex, null) get an all-zero digest and `valid=False`.
-    Works in blocks of 64k ids so temporaries stay in cache.
     """
     chars, ok = _chars(as_string_array(ids))
-    n = len(chars)
-    out = np.empty((n, DIGEST_BYTES), np.uint8)
-    pairs_all = np.ascontiguousarray(chars).view("<u2")
-    block = 1 << 16
-    for start in range(0, n, block):
-        pairs = np.take(_PAIR, pairs_all[start:start + block])
-        if pairs.max(initial=0) == 0xFFFF:
-            bad = (pairs == 0xFFFF).any(axis=1)
-            ok[start:start + block] &= ~bad
-            pairs[bad] = 0
-        out[start:start + block] = pairs
-    out[~ok] = 0
-    return out, ok
+    nib = _LUT[chars]
+    ok = ok & (nib != 255).all(axis=1)
+    nib = np.where(ok[:, None], nib, 0).astype(np.uint8)
+    return (nib[:, 0::2] << 4) | nib[:, 1::2], ok
 
 
 def keys64(digest: np.ndarray) -> np.ndarray:
@@ -107,34 +94,3 @@ def hex_ids(digest: Iterable[bytes] | np.ndarray) -> list[str]:
     if isinstance(digest, np.ndarray):
         return [bytes(row).hex() for row in digest]
     return [bytes(d).hex() for d in digest]
-
-
-# -- building Arrow arrays without `pa.array` (which imports pandas, ~0.2 s, when it is installed) --
-def arrow_ints(values: np.ndarray) -> pa.Array:
-    """A 1-D integer numpy array as an Arrow int64 array (zero-copy when already int64)."""
-    a = np.ascontiguousarray(values, dtype=np.int64)
-    return pa.Array.from_buffers(pa.int64(), len(a), [None, pa.py_buffer(a)])
-
-
-def arrow_bools(values: np.ndarray) -> pa.Array:
-    """A 1-D bool numpy array as an Arrow boolean array."""
-    a = np.ascontiguousarray(values, dtype=bool)
-    return pa.Array.from_buffers(pa.bool_(), len(a), [None, pa.py_buffer(np.packbits(a, bitorder="little"))])
-
-
-def arrow_strings(values: list[str | None]) -> pa.Array:
-    """Python strings as an Arrow string array (None -> null)."""
-    enc = [b"" if v is None else str(v).encode() for v in values]
-    offsets = np.zeros(len(enc) + 1, np.int64)
-    np.cumsum([len(e) for e in enc], out=offsets[1:])
-    valid = None
-    if any(v is None for v in values):
-        valid = pa.py_buffer(np.packbits(np.array([v is not None for v in values], bool), bitorder="little"))
-    if offsets[-1] < 2**31 - 1:
-        return pa.Array.from_buffers(pa.string(), len(enc), [valid, pa.py_buffer(offsets.astype(np.int32)), pa.py_buffer(b"".join(enc))])
-    return pa.Array.from_buffers(pa.large_string(), len(enc), [valid, pa.py_buffer(offsets), pa.py_buffer(b"".join(enc))])
-
-
-def empty_array(typ: pa.DataType) -> pa.Array:
-    """A zero-length array of `typ`."""
-    return pa.nulls(0, typ)

@@ -32,22 +32,15 @@ def new_name(subdir: str) -> str:
     return f"{subdir}/part-{compact_stamp()}-{uuid.uuid4().hex[:8]}.parquet"
 
 
-def successor_names(anchor: str, prev: str | None, nxt: str | None, token: str) -> Iterator[str]:
-    """Names for the outputs of a rewrite that takes the place of `anchor` (a retired part).
+def successor_name(first_input: str, token: str, seq: int) -> str:
+    """Name for output `seq` of a rewrite whose inputs start with `first_input`.
 
-    They sort after `prev` and before `nxt` (the neighbours that stay) in their own order, so reads
-    keep the dataset's order. The short form `<stem>+<token><n>` (stem without earlier `+` suffixes)
-    is used when it fits between the neighbours; otherwise `<anchor stem>+<token><n>`, which always
-    does (it extends a name that sorted between them).
+    It sorts where `first_input` sorted (same stem, then `+`), so reads keep the dataset's order
+    after compaction; a stem from an earlier rewrite is reused rather than extended.
     """
-    path = Path(anchor)
-    folder = path.parent.as_posix()
-    base = path.stem.split("+")[0]
-    short_first, short_last = f"{folder}/{base}+{token}{0:05d}", f"{folder}/{base}+{token}{99999:05d}"
-    fits = (prev is None or prev < short_first) and (nxt is None or short_last < nxt)
-    stem = base if fits else path.stem
-    for n in range(100_000):
-        yield f"{folder}/{stem}+{token}{n:05d}.parquet"
+    path = Path(first_input)
+    stem = path.stem.split("+")[0]
+    return f"{path.parent.as_posix()}/{stem}+{token}{seq:05d}.parquet"
 
 
 @dataclass

@@ -10,18 +10,18 @@ overlay) is overridden by a newer overlay value. Tombstoned records (`usr__delet
 unless asked for. When a union merge left the same id in two parts, the first copy wins.
 
 The cost of a read follows what it returns: `head` decodes one row group, `get` one row group per
-part that may hold the id, and a filtered scan or export holds one batch at a time. This module
-uses pyarrow and numpy only (no polars), so the point-read commands start fast and stay small.
+part that may hold the id, and a filtered scan or export holds one batch at a time.
 """
 
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import polars as pl
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
@@ -29,18 +29,16 @@ import pyarrow.parquet as pq
 from ..core.errors import IntegrityError
 from . import index as idx
 from .arrowtypes import parse_type
-from .keys import arrow_bools, arrow_ints, arrow_strings, as_string_array, empty_array, id_keys
+from .keys import as_string_array, id_keys
 from .layout import DatasetPaths
 from .manifest import FileEntry, Manifest
 from .schema import RECORD_FIELDS, RECORD_SCHEMA
 
 TOMBSTONE_NS = "usr"
 DELETED = "usr__deleted"
-BATCH_ROWS = 131_072
-FULL_OVERLAY_ROWS = 500_000  # a namespace this small is loaded whole when a batch needs much of it
-CACHE_BYTES = 64 << 20
-
-RowFilter = Callable[[pa.Table], pa.Array]
+BATCH_ROWS = 262_144
+FULL_OVERLAY_ROWS = 1_000_000  # a namespace this small is loaded whole when a batch needs much of it
+CACHE_BYTES = 192 << 20
 
 
 def namespace_of(column: str) -> str | None:
@@ -57,15 +55,9 @@ def part_error(path: Path, exc: Exception) -> IntegrityError:
 
 def open_parquet(path: Path) -> pq.ParquetFile:
     try:
-        return pq.ParquetFile(path, pre_buffer=False)
+        return pq.ParquetFile(path)
     except (OSError, pa.ArrowException) as exc:
         raise part_error(path, exc) from None
-
-
-def _strings(arr: pa.ChunkedArray | pa.Array) -> pa.Array:
-    """One `string` array (ids from polars arrive as large_string or string_view)."""
-    a = as_string_array(arr)
-    return a.cast(pa.string()) if not pa.types.is_string(a.type) else a
 
 
 class _RowGroupCache:
@@ -92,7 +84,7 @@ class _RowGroupCache:
 
 @dataclass(frozen=True)
 class Selection:
-    """What a read wants: the columns (None = all), the namespaces shown, whether tombstoned rows stay."""
+    """What a read wants: the columns (None = all), the namespaces joined, whether tombstoned rows stay."""
 
     columns: tuple[str, ...] | None
     namespaces: tuple[str, ...] | None
@@ -109,7 +101,7 @@ class DatasetReader:
         self._ov_index: dict[str, idx.GroupIndex] = {}
         self._files: dict[str, pq.ParquetFile] = {}
         self._cache = _RowGroupCache()
-        self._full: dict[tuple[str, tuple[str, ...]], pa.Table] = {}
+        self._full: dict[tuple[str, tuple[str, ...]], pl.DataFrame] = {}
         self._types: dict[str, pa.DataType] | None = None
         self._dup_keys: np.ndarray | None = None
 
@@ -124,9 +116,9 @@ class DatasetReader:
                     types[col] = parse_type(text)
                 except ValueError:
                     unknown.append(col)
-            self._types = types
             for col in unknown:
                 types[col] = self.type_from_files(col)
+            self._types = types
         return self._types
 
     def type_from_files(self, col: str) -> pa.DataType:
@@ -137,8 +129,13 @@ class DatasetReader:
                 return sch.field(col).type
         return pa.null()
 
+    def namespaces(self) -> list[str]:
+        """Namespaces with columns, wherever stored (overlay parts or base parts)."""
+        found = {ns for ns in (namespace_of(c) for c in self.man.columns) if ns}
+        return sorted(found | set(self.man.namespaces()))
+
     def columns_for(self, namespaces: Sequence[str] | None) -> list[str]:
-        """Derived columns visible for a namespace selection (None = all; `[]` = none)."""
+        """Derived columns visible for a namespace selection (None = all; `usr` only when asked for)."""
         cols = sorted(self.derived_types())
         if namespaces is None:
             return cols
@@ -149,8 +146,11 @@ class DatasetReader:
         types = self.derived_types()
         return pa.schema([*RECORD_SCHEMA, *[pa.field(c, types[c]) for c in self.columns_for(namespaces)]])
 
-    def column_type(self, col: str) -> pa.DataType:
-        return RECORD_SCHEMA.field(col).type if col in RECORD_FIELDS else self.derived_types().get(col, pa.null())
+    def polars_schema(self, namespaces: Sequence[str] | None = None) -> dict[str, pl.DataType]:
+        sch = self.arrow_schema(namespaces)
+        empty = pl.from_arrow(pa.table({f.name: pa.array([], f.type) for f in sch}))
+        assert isinstance(empty, pl.DataFrame)
+        return dict(empty.schema)
 
     # -- files and indexes -----------------------------------------------------------------------
     def file(self, entry: FileEntry) -> pq.ParquetFile:
@@ -164,17 +164,12 @@ class DatasetReader:
         return pf
 
     def read_row_groups(self, entry: FileEntry, rgs: list[int], columns: list[str]) -> pa.Table:
-        """Those row groups of a part, with `columns` (absent ones added as typed nulls, in order)."""
         pf = self.file(entry)
         present = set(pf.schema_arrow.names)
         try:
-            t = pf.read_row_groups(rgs, columns=[c for c in columns if c in present])
+            return pf.read_row_groups(rgs, columns=[c for c in columns if c in present])
         except (OSError, pa.ArrowException) as exc:
             raise part_error(self.paths.file(entry.file), exc) from None
-        for c in columns:
-            if c not in t.column_names:
-                t = t.append_column(c, pa.nulls(t.num_rows, self.column_type(c)))
-        return t.select(columns)
 
     def base_index(self) -> idx.GroupIndex:
         if self._base_index is None:
@@ -188,18 +183,19 @@ class DatasetReader:
 
     # -- overlay values for a set of ids -----------------------------------------------------------
     def overlay_values(self, ns: str, ids: pa.Array, columns: list[str], keys: np.ndarray | None = None,
-                       track: np.ndarray | None = None) -> pa.Table:
-        """`id` + `columns` of namespace `ns` for those of `ids` that have values (one row per id,
-        newest non-null value per column). `track`, a bool array over the namespace's overlay rows
-        (parts in manifest order), gets the rows that matched set (compaction: what it folded)."""
+                       track: np.ndarray | None = None) -> pl.DataFrame:
+        """`id` + `columns` of namespace `ns` for those of `ids` that have values (newest wins per column).
+
+        `track`, a bool array over the namespace's overlay rows (parts in manifest order), gets the
+        rows that matched set to True (compaction uses it to know which rows it folded).
+        """
         entries = self.man.overlays.get(ns, [])
         if not entries or not len(ids):
             return self._empty_values(columns)
-        ids = _strings(ids)
         total = sum(e.rows for e in entries)
+        id_frame = pl.DataFrame({"id": pl.Series("id", ids).cast(pl.String)})
         if track is None and total <= FULL_OVERLAY_ROWS and len(ids) * 16 >= total:
-            full = self._full_overlay(ns, columns)
-            return full.filter(pc.is_in(full.column("id"), value_set=ids))
+            return self._full_overlay(ns, columns).join(id_frame, on="id", how="semi")
         if keys is None:
             keys, _ = id_keys(ids)
         hits = self.overlay_index(ns).lookup(keys)
@@ -208,7 +204,7 @@ class DatasetReader:
         wanted = np.unique(keys & idx.KEY_MASK)
         starts = self._row_starts(ns) if track is not None else None
         pieces = []
-        for pos, rg in sorted(set(zip(hits.pos.tolist(), hits.rg.tolist(), strict=True))):
+        for pos, rg in sorted(set(zip(hits.pos.tolist(), hits.rg.tolist()))):
             entry = entries[pos]
             cache_key = (entry.file, rg, tuple(columns))
             table = self._cache.get(cache_key)
@@ -221,11 +217,11 @@ class DatasetReader:
             at[at >= len(wanted)] = 0
             sel = np.flatnonzero(wanted[at] == rk)
             if len(sel):
-                piece = table.take(arrow_ints(sel))
+                piece = table.take(pa.array(sel))
                 if starts is not None:
-                    piece = piece.append_column("__ord", arrow_ints(starts[pos][rg] + sel))
+                    piece = piece.append_column("__ord", pa.array(starts[pos][rg] + sel, pa.int64()))
                 pieces.append(piece)
-        return self.resolve(pieces, columns, ids, track)
+        return self._resolve(pieces, columns, id_frame, track)
 
     def _row_starts(self, ns: str) -> list[np.ndarray]:
         """Per overlay part of `ns`: the namespace-wide ordinal of the first row of each row group."""
@@ -239,80 +235,91 @@ class DatasetReader:
     def overlay_rows(self, ns: str) -> int:
         return sum(self.file(e).metadata.num_rows for e in self.man.overlays.get(ns, []))
 
-    def _full_overlay(self, ns: str, columns: list[str]) -> pa.Table:
+    def _full_overlay(self, ns: str, columns: list[str]) -> pl.DataFrame:
         key = (ns, tuple(columns))
         if key not in self._full:
             pieces = [self.read_row_groups(e, list(range(self.file(e).num_row_groups)), ["id", *columns])
                       for e in self.man.overlays.get(ns, [])]
-            self._full[key] = self.resolve(pieces, columns)
+            self._full[key] = self._resolve(pieces, columns)
         return self._full[key]
 
-    def _empty_values(self, columns: list[str]) -> pa.Table:
-        return pa.table({"id": empty_array(pa.string()), **{c: empty_array(self.column_type(c)) for c in columns}})
+    def _empty_values(self, columns: list[str]) -> pl.DataFrame:
+        types = self.derived_types()
+        t = pa.table({"id": pa.array([], pa.string()), **{c: pa.array([], types.get(c, pa.null())) for c in columns}})
+        out = pl.from_arrow(t)
+        assert isinstance(out, pl.DataFrame)
+        return out
 
-    def resolve(self, pieces: list[pa.Table], columns: list[str], ids: pa.Array | None = None,
-                 track: np.ndarray | None = None) -> pa.Table:
-        """Stack overlay rows oldest first; keep rows whose id is in `ids` (exact), mark them in
-        `track`; then one row per id with the newest non-null value of each column."""
+    def _resolve(self, pieces: list[pa.Table], columns: list[str], id_frame: pl.DataFrame | None = None,
+                 track: np.ndarray | None = None) -> pl.DataFrame:
+        """Stack overlay rows oldest first; keep rows whose id is in `id_frame` (exact match), mark
+        them in `track`; per id and column keep the newest non-null value."""
         if not pieces:
             return self._empty_values(columns)
-        names = ["id", *columns, *(["__ord"] if "__ord" in pieces[0].column_names else [])]
-        cols = {}
-        for c in names[1:]:
-            typ = self.column_type(c) if c in columns else pieces[0].column(c).type
-            cols[c] = pa.chunked_array([ch for p in pieces for ch in p.column(c).cast(typ).chunks], type=typ)
-        stacked = pa.table({"id": pa.chunked_array([_strings(p.column("id")) for p in pieces]), **cols})
-        if ids is not None:
-            stacked = stacked.filter(pc.is_in(stacked.column("id"), value_set=ids))
-        if "__ord" in stacked.column_names:
+        types = self.derived_types()
+        frames = []
+        for t in pieces:
+            for c in columns:
+                if c not in t.column_names:
+                    t = t.append_column(c, pa.nulls(t.num_rows, types.get(c, pa.null())))
+            frame = pl.from_arrow(t.select(["id", *columns, *(["__ord"] if "__ord" in t.column_names else [])]))
+            assert isinstance(frame, pl.DataFrame)
+            frames.append(frame)
+        stacked = pl.concat(frames, how="vertical_relaxed") if len(frames) > 1 else frames[0]
+        stacked = stacked.with_columns(pl.col("id").cast(pl.String))
+        if id_frame is not None:
+            stacked = stacked.join(id_frame, on="id", how="semi", maintain_order="left")
+        if "__ord" in stacked.columns:
             if track is not None:
-                track[stacked.column("__ord").to_numpy()] = True
-            stacked = stacked.drop_columns(["__ord"])
-        uniq = pc.unique(stacked.column("id"))
-        if len(uniq) == stacked.num_rows:
+                track[stacked.get_column("__ord").to_numpy()] = True
+            stacked = stacked.drop("__ord")
+        if stacked.get_column("id").is_unique().all():
             return stacked
-        newest_first = stacked.take(arrow_ints(np.arange(stacked.num_rows - 1, -1, -1)))
-        out = {"id": uniq}
-        for c in columns:
-            valid = newest_first.filter(pc.is_valid(newest_first.column(c)))
-            out[c] = valid.column(c).take(pc.index_in(uniq, value_set=valid.column("id").combine_chunks()))
-        return pa.table(out)
+        return stacked.group_by("id", maintain_order=True).agg([pl.col(c).drop_nulls().last() for c in columns])
 
     # -- base batches ------------------------------------------------------------------------------
     def duplicate_keys(self) -> np.ndarray:
         """Sorted 48-bit keys held by more than one base row (only needed after a union merge)."""
         if self._dup_keys is None:
+            gi = self.base_index()
             chunks = []
-            for run, live in self.base_index().runs:
+            for run, live in gi.runs:
                 vals = np.asarray(run.entries)
                 ords = (vals & idx.RG_MASK).astype(np.int64)
                 pidx = np.searchsorted(run.rg_start, ords, "right") - 1
                 chunks.append(vals[live[pidx] >= 0] & idx.KEY_MASK)
             allk = np.sort(np.concatenate(chunks)) if chunks else np.zeros(0, np.uint64)
-            self._dup_keys = np.unique(allk[1:][allk[1:] == allk[:-1]])
+            dup = allk[1:][allk[1:] == allk[:-1]]
+            self._dup_keys = np.unique(dup)
         return self._dup_keys
 
     def base_batches(self, columns: list[str], batch_rows: int = BATCH_ROWS, first_rows: int | None = None,
                      parts: Sequence[FileEntry] | None = None) -> Iterator[pa.Table]:
-        """Base rows in dataset order with `columns` (absent derived columns as nulls), deduplicated
+        """Base rows in dataset order with `columns` (missing derived columns as nulls), deduplicated
         by id when the manifest asks for it. `first_rows` makes the first batches small (for head)."""
-        dup = self.duplicate_keys() if self.man.dedupe_on_read else None
+        types = self.derived_types()
+        dedupe = self.man.dedupe_on_read
+        dup = self.duplicate_keys() if dedupe else None
         seen: set[str] = set()
         size = max(1, first_rows) if first_rows else batch_rows
         for entry in self.man.parts if parts is None else parts:
             pf = self.file(entry)
-            rg_rows = idx.rows_per_rg(pf)
+            rgs = list(range(pf.num_row_groups))
             i = 0
-            while i < len(rg_rows):
-                group: list[int] = []
-                rows = 0
-                while i < len(rg_rows) and (not group or rows + rg_rows[i] <= size):
-                    group.append(i)
-                    rows += rg_rows[i]
+            while i < len(rgs):
+                group, rows = [], 0
+                while i < len(rgs) and (not group or rows + pf.metadata.row_group(rgs[i]).num_rows <= size):
+                    group.append(rgs[i])
+                    rows += pf.metadata.row_group(rgs[i]).num_rows
                     i += 1
                 table = self.read_row_groups(entry, group, columns)
+                for c in columns:
+                    if c not in table.column_names:
+                        typ = RECORD_SCHEMA.field(c).type if c in RECORD_FIELDS else types.get(c, pa.null())
+                        table = table.append_column(c, pa.nulls(table.num_rows, typ))
+                table = table.select(columns)
                 if dup is not None and len(dup):
-                    table = _drop_repeats(table, dup, seen)
+                    table, seen = _drop_repeats(table, dup, seen)
                 start = 0
                 while start < table.num_rows:
                     yield table.slice(start, size)
@@ -320,110 +327,112 @@ class DatasetReader:
                     if first_rows:
                         size = min(size * 4, batch_rows)
 
-    def arrow_batches(self, sel: Selection, *, keep: RowFilter | None = None, keep_columns: Sequence[str] = (),
-                      n_rows: int | None = None, batch_rows: int = BATCH_ROWS, parts: Sequence[FileEntry] | None = None,
-                      join: Sequence[str] | None = None, track: dict[str, np.ndarray] | None = None,
-                      extra: Sequence[str] = ()) -> Iterator[pa.Table]:
-        """Rows with overlays joined and tombstones applied, as Arrow tables of `sel.columns` (+ `extra`).
+    def batches(self, sel: Selection, *, predicate: pl.Expr | None = None, n_rows: int | None = None,
+                batch_rows: int = BATCH_ROWS, parts: Sequence[FileEntry] | None = None,
+                join: Sequence[str] | None = None, track: dict[str, np.ndarray] | None = None) -> Iterator[pl.DataFrame]:
+        """Rows with overlays joined, tombstones applied, `predicate` filtered, `sel.columns` projected.
 
-        `keep` filters base rows before any join (it may use `keep_columns`, record fields only);
-        `n_rows` stops after that many rows; `parts` limits the read to some base parts; `join` to
-        some overlay namespaces (default: those of the wanted columns); `track` marks folded overlay
-        rows (see `overlay_values`). `extra` adds columns needed later (e.g. by a polars filter).
+        `parts` limits the read to some base parts; `join` to some overlay namespaces (default: every
+        namespace a wanted column belongs to); `track` marks folded overlay rows (see overlay_values).
         """
-        types = self.derived_types()
-        out_cols = list(sel.columns) if sel.columns is not None else [*RECORD_FIELDS, *self.columns_for(sel.namespaces)]
-        need = {*out_cols, *extra, *keep_columns, "id"}
-        tomb = not sel.include_deleted and DELETED in types
+        visible = self.columns_for(sel.namespaces)
+        all_cols = [*RECORD_FIELDS, *visible]
+        out_cols = list(sel.columns) if sel.columns is not None else all_cols
+        need = set(out_cols) | (set(predicate.meta.root_names()) if predicate is not None else set())
+        tomb = not sel.include_deleted and DELETED in self.derived_types()
         if tomb:
             need.add(DELETED)
+        need.add("id")
         want_ns: dict[str, list[str]] = {}
         for c in sorted(need):
             ns = namespace_of(c)
-            if ns and c in types and ns in self.man.overlays and (join is None or ns in join):
+            if ns and c in self.derived_types() and ns in self.man.overlays and (join is None or ns in join):
                 want_ns.setdefault(ns, []).append(c)
-        base_cols = [c for c in [*RECORD_FIELDS, *sorted(types)] if c in need]
-        final = list(dict.fromkeys([*out_cols, *extra]))
+        base_cols = [c for c in [*RECORD_FIELDS, *sorted(self.derived_types())] if c in need]
+        early = predicate is not None and all(c in RECORD_FIELDS for c in predicate.meta.root_names())
+        schema = self.polars_schema(None)
         produced = 0
-        first = None
-        if n_rows is not None:  # small first batches, growing: a limited read stops early
-            first = n_rows * 2 + 16 if keep is None else max(4096, n_rows * 256)
+        first = n_rows * 2 + 16 if n_rows is not None and predicate is None else None
         for table in self.base_batches(base_cols, batch_rows, first, parts):
-            if keep is not None:
-                table = table.filter(keep(table))
-                if table.num_rows == 0:
+            frame = pl.from_arrow(table)
+            assert isinstance(frame, pl.DataFrame)
+            if early and predicate is not None:
+                frame = frame.filter(predicate)
+                if frame.height == 0:
                     continue
-            table = self.join(table, want_ns, track)
+            frame = self._join(frame, want_ns, track)
             if tomb:
-                table = table.filter(visible(table.column(DELETED)))
-            table = table.select(final)
-            if n_rows is not None and produced + table.num_rows > n_rows:
-                table = table.slice(0, n_rows - produced)
-            if table.num_rows:
-                produced += table.num_rows
-                yield table
+                frame = frame.filter(~pl.col(DELETED).fill_null(False))
+            if predicate is not None and not early:
+                frame = frame.filter(predicate)
+            frame = frame.select(out_cols).cast({c: schema[c] for c in out_cols if c in schema and frame.schema[c] != schema[c]})
+            if n_rows is not None and produced + frame.height > n_rows:
+                frame = frame.head(n_rows - produced)
+            if frame.height:
+                produced += frame.height
+                yield frame
             if n_rows is not None and produced >= n_rows:
                 return
 
-    def join(self, table: pa.Table, want_ns: dict[str, list[str]], track: dict[str, np.ndarray] | None = None) -> pa.Table:
-        """Left-join each namespace's values onto `table` by id, keeping row order; a base value of
-        the same column (folded earlier) is the fallback when the overlay has none."""
-        if not want_ns or table.num_rows == 0:
-            return table
-        ids = _strings(table.column("id"))
+    def _join(self, frame: pl.DataFrame, want_ns: dict[str, list[str]], track: dict[str, np.ndarray] | None = None) -> pl.DataFrame:
+        if not want_ns or frame.height == 0:
+            return frame
+        ids = as_string_array(frame.get_column("id").to_arrow())
         keys, _ = id_keys(ids)
         for ns, cols in want_ns.items():
             values = self.overlay_values(ns, ids, cols, keys, (track or {}).get(ns))
-            at = pc.index_in(ids, value_set=values.column("id").combine_chunks()) if values.num_rows else None
-            for c in cols:
-                col = values.column(c).take(at) if at is not None else pa.nulls(table.num_rows, self.column_type(c))
-                if c in table.column_names:
-                    i = table.column_names.index(c)
-                    base = table.column(c).cast(col.type)
-                    table = table.set_column(i, c, pc.coalesce(col, base) if at is not None else base)
-                else:
-                    table = table.append_column(c, col)
-        return table
+            clash = [c for c in cols if c in frame.columns]
+            if clash:
+                values = values.rename({c: f"{c}__ov" for c in clash})
+            frame = frame.join(values, on="id", how="left", maintain_order="left")
+            if clash:
+                frame = frame.with_columns([pl.coalesce(pl.col(f"{c}__ov"), pl.col(c)).alias(c) for c in clash]).drop(
+                    [f"{c}__ov" for c in clash])
+        return frame
 
     # -- point lookups -----------------------------------------------------------------------------
-    def rows_by_id(self, ids: Sequence[str], sel: Selection) -> pa.Table:
-        """The records with these ids (first copy of each, in the given order), overlays joined;
-        absent ids are skipped. Reads one row group per part that may hold each id."""
-        out_cols = list(sel.columns) if sel.columns is not None else [*RECORD_FIELDS, *self.columns_for(sel.namespaces)]
-        arr = arrow_strings(list(ids))
+    def rows_by_id(self, ids: Sequence[str], sel: Selection) -> pl.DataFrame:
+        """The records with these ids (first copy of each), overlays joined; absent ids are skipped."""
+        schema = self.polars_schema(sel.namespaces)
+        cols = list(sel.columns) if sel.columns is not None else list(schema)
+        arr = pa.array(list(ids), pa.string())
         keys, ok = id_keys(arr)
-        schema = self.arrow_schema(None)
-        empty = pa.table({c: empty_array(schema.field(c).type) for c in out_cols})
-        if not len(arr) or not ok.any() or not self.man.parts:
-            return empty
-        hits = self.base_index().lookup(keys)
-        base_cols = [*RECORD_FIELDS, *sorted(self.derived_types())]
-        found: list[pa.Table] = []
-        for pos, rg in sorted(set(zip(hits.pos.tolist(), hits.rg.tolist(), strict=True))):
+        if not len(arr) or not ok.any():
+            return pl.DataFrame(schema=schema).select(cols)
+        gi = self.base_index()
+        hits = gi.lookup(keys)
+        base_cols = [c for c in [*RECORD_FIELDS, *sorted(self.derived_types())]]
+        found: dict[str, pa.Table] = {}
+        for pos, rg in sorted(set(zip(hits.pos.tolist(), hits.rg.tolist()))):
             table = self.read_row_groups(self.man.parts[pos], [rg], base_cols)
-            table = table.filter(pc.is_in(_strings(table.column("id")), value_set=arr))
-            if table.num_rows:
-                found.append(table)
+            mask = pc.is_in(table.column("id"), value_set=arr)
+            for row in table.filter(mask).to_pylist():
+                found.setdefault(row["id"], pa.Table.from_pylist([row], schema=table.schema))
         if not found:
-            return empty
-        rows = pa.concat_tables(found).combine_chunks()
-        rows_ids = _strings(rows.column("id"))
-        at = pc.index_in(arr, value_set=rows_ids)  # first copy in manifest order
-        order = [i for i in at.to_pylist() if i is not None]
-        table = rows.take(arrow_ints(np.array(order, np.int64))) if order else rows.slice(0, 0)
+            return pl.DataFrame(schema=schema).select(cols)
+        types = self.derived_types()
+        frames = []
+        for rid in ids:
+            t = found.get(rid)
+            if t is None:
+                continue
+            for c in base_cols:
+                if c not in t.column_names:
+                    typ = RECORD_SCHEMA.field(c).type if c in RECORD_FIELDS else types.get(c, pa.null())
+                    t = t.append_column(c, pa.nulls(t.num_rows, typ))
+            frames.append(t.select(base_cols))
+        frame = pl.from_arrow(pa.concat_tables(frames))
+        assert isinstance(frame, pl.DataFrame)
         want_ns = {ns: [c for c in self.derived_types() if namespace_of(c) == ns] for ns in self.man.overlays}
-        table = self.join(table, {ns: cs for ns, cs in want_ns.items() if cs})
-        if not sel.include_deleted and DELETED in table.column_names:
-            table = table.filter(visible(table.column(DELETED)))
-        return table.select(out_cols)
+        frame = self._join(frame, {ns: cs for ns, cs in want_ns.items() if cs})
+        if not sel.include_deleted and DELETED in frame.columns:
+            frame = frame.filter(~pl.col(DELETED).fill_null(False))
+        full = self.polars_schema(None)
+        frame = frame.cast({c: full[c] for c in frame.columns if c in full and frame.schema[c] != full[c]})
+        return frame.select(cols)
 
 
-def visible(deleted: pa.ChunkedArray | pa.Array) -> pa.ChunkedArray | pa.Array:
-    """Mask of rows that are not tombstoned (`usr__deleted` null or false)."""
-    return pc.or_kleene(pc.is_null(deleted), pc.invert(deleted))
-
-
-def _drop_repeats(table: pa.Table, dup: np.ndarray, seen: set[str]) -> pa.Table:
+def _drop_repeats(table: pa.Table, dup: np.ndarray, seen: set[str]) -> tuple[pa.Table, set[str]]:
     """Drop rows whose id appeared earlier in the read (only ids whose key is a known duplicate are tracked)."""
     keys, _ = id_keys(table.column("id"))
     k = keys & idx.KEY_MASK
@@ -431,52 +440,12 @@ def _drop_repeats(table: pa.Table, dup: np.ndarray, seen: set[str]) -> pa.Table:
     p[p >= len(dup)] = 0
     cand = np.flatnonzero(dup[p] == k)
     if not len(cand):
-        return table
+        return table, seen
     keep = np.ones(table.num_rows, bool)
-    for i, rid in zip(cand.tolist(), table.column("id").take(arrow_ints(cand)).to_pylist(), strict=True):
+    ids = table.column("id").take(pa.array(cand)).to_pylist()
+    for i, rid in zip(cand.tolist(), ids):
         if rid in seen:
             keep[i] = False
         else:
             seen.add(rid)
-    return table.filter(arrow_bools(keep))
-
-
-def regex_filter(pattern: str, *, literal: bool = False) -> RowFilter:
-    """A base-row filter: `sequence` matches `pattern` (case-insensitive), evaluated by Arrow (RE2)."""
-    if literal:
-        return lambda t: pc.match_substring(t.column("sequence"), pattern, ignore_case=True)
-    return lambda t: pc.match_substring_regex(t.column("sequence"), pattern, ignore_case=True)
-
-
-# -- the point reads behind `usr head`, `usr get`, `usr grep` (Arrow in, Arrow out) ----------------
-def head_table(paths: DatasetPaths, man: Manifest, n: int, *, include_deleted: bool = False,
-               columns: Sequence[str] | None = None) -> pa.Table:
-    """The first `n` visible records (reads the first row group(s) only)."""
-    rd = DatasetReader(paths, man)
-    sel = Selection(tuple(columns) if columns else None, None, include_deleted)
-    tables = list(rd.arrow_batches(sel, n_rows=max(n, 0)))
-    return _concat(tables, rd, sel)
-
-
-def get_table(paths: DatasetPaths, man: Manifest, ids: Sequence[str], *, include_deleted: bool = False,
-              columns: Sequence[str] | None = None) -> pa.Table:
-    """Records by id (absent ids skipped), overlays joined."""
-    return DatasetReader(paths, man).rows_by_id(ids, Selection(tuple(columns) if columns else None, None, include_deleted))
-
-
-def grep_table(paths: DatasetPaths, man: Manifest, pattern: str, *, limit: int = 20, include_deleted: bool = False,
-               literal: bool = False) -> pa.Table:
-    """The first `limit` records whose sequence matches `pattern` (tested before any join; reading
-    stops at `limit`)."""
-    rd = DatasetReader(paths, man)
-    sel = Selection(None, None, include_deleted)
-    tables = list(rd.arrow_batches(sel, keep=regex_filter(pattern, literal=literal), keep_columns=["sequence"], n_rows=max(limit, 0)))
-    return _concat(tables, rd, sel)
-
-
-def _concat(tables: list[pa.Table], rd: DatasetReader, sel: Selection) -> pa.Table:
-    if tables:
-        return pa.concat_tables(tables)
-    schema = rd.arrow_schema(sel.namespaces)
-    cols = list(sel.columns) if sel.columns is not None else schema.names
-    return pa.table({c: empty_array(rd.column_type(c)) for c in cols})
+    return table.filter(pa.array(keep)), seen

@@ -10,7 +10,6 @@ stays valid, with or without the batch, never half of it.
 
 from __future__ import annotations
 
-import contextlib
 import re
 import shutil
 from collections.abc import Iterable, Mapping
@@ -26,8 +25,8 @@ import pyarrow.compute as pc
 from ..core import events as ev
 from ..core.atomic import atomic_write_text, atomic_write_with
 from ..core.errors import ConflictError, InputError, NotFoundError
-from ..core.locks import FileLock
 from ..core.timeutil import compact_stamp, utc_now, utc_now_iso
+from ..core.locks import FileLock
 from . import compact as cp
 from . import index as idx
 from . import parts as pt
@@ -175,18 +174,15 @@ class Dataset:
         """Write one immutable part file (not yet listed in the manifest); returns its entry."""
         return self._write(relpath, table, metadata).entry
 
-    def _add_run(self, group: str, written: pt.Written) -> None:
-        """Index a new part (a cache: if it cannot be written, the next read indexes the part)."""
-        with contextlib.suppress(OSError):
-            idx.add_run(self.paths.index_dir, group, [(written.run_part, written.index_entries)])
-
     def _maintain_index(self, man: Manifest, groups: Iterable[str]) -> None:
         """Tier-merge the id index runs of `groups` (a cache: failures here never fail the write)."""
         for group in groups:
             ns = group[3:] if group.startswith("ov.") else None
             entries = man.overlays.get(ns, []) if ns else man.parts
-            with contextlib.suppress(OSError):
+            try:
                 idx.maintain(self.paths.index_dir, group, entries)
+            except OSError:
+                pass
 
     # -- ids --------------------------------------------------------------------------------
     def _present_mask(self, man: Manifest, ids: Any, *, exact: bool = True) -> np.ndarray:
@@ -209,7 +205,7 @@ class Dataset:
         """The subset of `ids` present in the dataset (tombstoned ones included)."""
         ids = list(ids)
         mask = self._present_mask(self.manifest(), ids)
-        return {i for i, m in zip(ids, mask, strict=True) if m}
+        return {i for i, m in zip(ids, mask) if m}
 
     def locate(self, record_id: str) -> FileEntry | None:
         """The base part holding `record_id` (the first, if a merge left two copies), via the id index."""
@@ -246,50 +242,23 @@ class Dataset:
             new = records.filter(pa.array(~present)) if n_present else records
             if new.num_rows == 0:
                 return AppendResult(0, len(present), [])
-            new_ids = new.column("id").combine_chunks()
-            new, counts = self._fold_overlays(man, new, new_ids, overlays or {})
             written = self._write(_new_file(RECORDS_DIR), new)
-            self._add_run(idx.BASE_GROUP, written)
+            idx.add_run(self.paths.index_dir, idx.BASE_GROUP, [(written.run_part, written.index_entries)])
             man.parts.append(written.entry)
             man.bio_types = sorted(set(man.bio_types) | set(new.column("bio_type").unique().to_pylist()))
+            counts = {}
+            new_ids = new.column("id")
+            for ns, table in (overlays or {}).items():
+                table = table.filter(pc.is_in(table.column("id"), value_set=new_ids.combine_chunks()))
+                counts[ns] = self._stage_overlay(man, ns, table, known=True)
             digest = man.save(self.paths.manifest)
             if note:
                 self._note(note)
             self._event("append", man, digest, args=event_args,
                         metrics={"rows_added": new.num_rows, "rows_skipped": n_present, **{f"overlay_rows_{k}": v for k, v in counts.items()}},
                         actor=actor)
-            self._maintain_index(man, [idx.BASE_GROUP])
+            self._maintain_index(man, [idx.BASE_GROUP, *(idx.overlay_group(ns) for ns in counts)])
         return AppendResult(new.num_rows, n_present, new_ids.to_pylist())
-
-    def _fold_overlays(self, man: Manifest, new: pa.Table, new_ids: pa.Array,
-                       overlays: Mapping[str, pa.Table]) -> tuple[pa.Table, dict[str, int]]:
-        """Derived values written with the records go into the same part, as base columns.
-
-        Reads treat a base value as the oldest layer (any later overlay value wins), which is exactly
-        what a value written together with its record is; storing it in the record's part instead of
-        a separate overlay part keeps each id stored once and the part count halved.
-        """
-        counts: dict[str, int] = {}
-        for ns, table in overlays.items():
-            check_namespace(ns)
-            if "id" not in table.column_names:
-                raise InputError(f"overlay for {ns} has no id column")
-            table = table.filter(pc.is_in(table.column("id").cast(pa.string()), value_set=new_ids.cast(pa.string())))
-            if table.num_rows and pc.count_distinct(table.column("id")).as_py() != table.num_rows:
-                raise InputError(f"overlay for {ns} has duplicate ids", hint="keep one row per record")
-            value_cols = [c for c in table.column_names if c != "id"]
-            if not value_cols:
-                raise InputError(f"overlay for {ns} has no columns besides id")
-            at = pc.index_in(new_ids.cast(pa.string()), value_set=table.column("id").combine_chunks().cast(pa.string()))
-            for name in value_cols:
-                col = check_derived_name(name, ns)
-                if col in new.column_names:
-                    raise InputError(f"column {col} is given twice", hint="pass each derived column once")
-                arr = _enforce_type(col, table.column(name), man.columns.get(col))
-                man.columns.setdefault(col, str(arr.type))
-                new = new.append_column(col, arr.combine_chunks().take(at))
-            counts[ns] = table.num_rows
-        return new, counts
 
     # -- overlays ---------------------------------------------------------------------------
     def _stage_overlay(self, man: Manifest, namespace: str, table: pa.Table, *, known: bool = False,
@@ -326,7 +295,7 @@ class Dataset:
             raise InputError(f"overlay for {namespace} has no columns besides id")
         out = pa.table(arrays, names=names)
         written = self._write(_new_file(f"{DERIVED_DIR}/{namespace}"), out, {"usr:namespace": namespace})
-        self._add_run(idx.overlay_group(namespace), written)
+        idx.add_run(self.paths.index_dir, idx.overlay_group(namespace), [(written.run_part, written.index_entries)])
         man.overlays.setdefault(namespace, []).append(written.entry)
         return out.num_rows
 
@@ -422,10 +391,9 @@ class Dataset:
         with self.lock():
             man = self.manifest()
             chosen = [ns for ns in (namespaces or man.namespaces()) if ns != TOMBSTONE_NS]
-            unknown = [ns for ns in chosen if ns not in man.derived_namespaces()]
+            unknown = [ns for ns in chosen if ns not in man.overlays]
             if unknown:
                 raise NotFoundError(f"{self.id} has no overlay namespace {unknown[0]}", hint="see `usr info` for its namespaces")
-            chosen = [ns for ns in chosen if ns in man.overlays]  # the others are already in the base
             if not chosen:
                 return {"namespaces": [], "rows": man.rows}
             res = cp.rewrite(self.paths, man, metadata=self._part_metadata(), fold=chosen, every_part=True)

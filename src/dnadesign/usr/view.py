@@ -9,9 +9,10 @@ they fit whole. Nested columns (lists, structs) are left to `--columns` and `--j
 from __future__ import annotations
 
 import json
-from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
+
+import polars as pl
 
 ID_WIDTH = 12  # 11 hex digits and an ellipsis: unique in practice, and `usr get` needs the full id from --json
 MIN_SEQUENCE = 16
@@ -44,6 +45,10 @@ def cell(value: Any, width: int) -> str:
     return text if len(text) <= width else text[: max(width - 1, 0)] + "…"
 
 
+def _scalar(dtype: pl.DataType) -> bool:
+    return not isinstance(dtype, (pl.List, pl.Array, pl.Struct, pl.Object))
+
+
 def _label(column: str, shown: list[str]) -> str:
     """`densegen__plan` -> `plan` when no other shown column has the field name `plan`."""
     if "__" not in column:
@@ -53,29 +58,25 @@ def _label(column: str, shown: list[str]) -> str:
     return column if clash else field
 
 
-def fit(records: list[dict[str, Any]], columns: list[str], nested: Collection[str], width: int) -> View:
-    """Choose the default columns of `records` (dicts with `columns`; `nested` are list/struct
-    columns) for a terminal `width` characters wide."""
+def fit(frame: pl.DataFrame, width: int) -> View:
+    """Choose the default columns of `frame` for a terminal `width` characters wide."""
     width = max(width, 40)
-    cols = columns
-
-    def values(c: str) -> list[Any]:
-        return [r.get(c) for r in records]
+    cols = frame.columns
 
     def natural(c: str, label: str) -> int:
-        texts = [cell(v, 10_000) for v in values(c)]
-        return min(max([len(label), *map(len, texts)]), MAX_COLUMN)
+        values = [cell(v, 10_000) for v in frame.get_column(c).to_list()]
+        return min(max([len(label), *map(len, values)]), MAX_COLUMN)
 
     chosen: list[str] = [c for c in ("id", "length") if c in cols]
-    widths = {"id": ID_WIDTH, "length": max(len("length"), *(len(str(v)) for v in values("length")))} \
+    widths = {"id": ID_WIDTH, "length": max(len("length"), *(len(str(v)) for v in frame.get_column("length").to_list()))} \
         if "length" in cols else {"id": ID_WIDTH}
-    derived = [c for c in cols if "__" in c and not c.startswith("usr__") and c not in nested]
-    varying = [c for c in derived if len(records) > 1 and len({json.dumps(v, default=str) for v in values(c)}) > 1]
+    derived = [c for c in cols if "__" in c and not c.startswith("usr__") and _scalar(frame.schema[c])]
+    varying = [c for c in derived if frame.height > 1 and frame.get_column(c).n_unique() > 1]
     constant = [c for c in derived if c not in varying]
     candidates = [*varying, *([c for c in ("source",) if c in cols]), *constant]
     seq_need = 0
     if "sequence" in cols:
-        longest = max((len(v or "") for v in values("sequence")), default=8)
+        longest = max((len(v or "") for v in frame.get_column("sequence").to_list()), default=8)
         seq_need = min(max(longest, len("sequence")), MIN_SEQUENCE)
 
     def used(extra: list[str]) -> int:
@@ -90,7 +91,7 @@ def fit(records: list[dict[str, Any]], columns: list[str], nested: Collection[st
     order = [c for c in ("id", "sequence", "length") if c in cols and (c != "sequence" or seq_need)]
     shown = [*order, *extras]
     if seq_need:
-        longest = max((len(v or "") for v in values("sequence")), default=8)
+        longest = max((len(v or "") for v in frame.get_column("sequence").to_list()), default=8)
         spare = width - (sum(widths[c] for c in shown if c != "sequence") + GAP * len(shown))
         widths["sequence"] = max(min(longest, spare), min(seq_need, len("sequence")))
     hidden = [c for c in cols if c not in shown and not c.startswith("usr__")]
@@ -107,6 +108,7 @@ def fit(records: list[dict[str, Any]], columns: list[str], nested: Collection[st
     return View(shown, labels, [widths[c] for c in shown], hidden, caption)
 
 
-def rows(records: list[dict[str, Any]], view: View) -> list[list[str]]:
-    """The records' cells for a view, each cut to its column width."""
-    return [[cell(rec.get(c), w) for c, w in zip(view.columns, view.widths, strict=True)] for rec in records]
+def rows(frame: pl.DataFrame, view: View) -> list[list[str]]:
+    """The frame's cells for a view, each cut to its column width."""
+    return [[cell(rec[c], w) for c, w in zip(view.columns, view.widths, strict=True)]
+            for rec in frame.select(view.columns).iter_rows(named=True)]
