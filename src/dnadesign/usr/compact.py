@@ -211,7 +211,7 @@ def _group_rows(rd: DatasetReader, group: list[FileEntry], masks: list[np.ndarra
     cols = sorted({c for e in group for c in rd.file(e).schema_arrow.names if c != "id"})
     schema = pa.schema([pa.field("id", pa.string()), *[pa.field(c, types.get(c, rd.type_from_files(c))) for c in cols]])
     keys = []
-    for e, m in zip(group, masks):
+    for e, m in zip(group, masks, strict=False):
         k, _ = id_keys(rd.read_row_groups(e, list(range(rd.file(e).num_row_groups)), ["id"]).column("id"))
         keys.append(k[m] if m is not None else k)
     allk = np.sort(np.concatenate(keys)) if keys else np.zeros(0, np.uint64)
@@ -221,7 +221,7 @@ def _group_rows(rd: DatasetReader, group: list[FileEntry], masks: list[np.ndarra
 
     def tables() -> Iterator[pa.Table]:
         held: list[pa.Table] = []
-        for e, m in zip(group, masks):
+        for e, m in zip(group, masks, strict=False):
             pf = rd.file(e)
             offset = 0
             for rg in range(pf.num_row_groups):
@@ -285,4 +285,4 @@ def save_index(paths: DatasetPaths, res: Rewrite) -> None:
             idx.add_run(paths.index_dir, idx.overlay_group(ns), [(w.run_part, w.index_entries) for w in ws])
 
 
-__all__ = ["RECORDS_DIR", "DERIVED_DIR", "RECORD_FIELDS", "Rewrite", "TARGET_ROWS", "rewrite", "save_index"]
+__all__ = ["DERIVED_DIR", "RECORDS_DIR", "RECORD_FIELDS", "TARGET_ROWS", "Rewrite", "rewrite", "save_index"]

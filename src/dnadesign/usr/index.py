@@ -91,7 +91,7 @@ def _run_name(group: str) -> str:
 
 def write_run(index_dir: Path, group: str, parts: Sequence[RunPart], entries: np.ndarray) -> Path:
     """Write sorted `entries` for `parts` as a new run file (atomic); returns its path."""
-    header = json.dumps({"group": group, "n": int(len(entries)),
+    header = json.dumps({"group": group, "n": len(entries),
                          "parts": [[p.file, p.sha256, list(map(int, p.rg_rows))] for p in parts]}).encode()
     pad = (-(len(MAGIC) + 8 + len(header))) % 8
     path = index_dir / _run_name(group)
@@ -327,7 +327,7 @@ def confirm(dataset_dir: Path, entries: Sequence[FileEntry], hits: Hits, ids: pa
     if not len(hits):
         return ok
     files: dict[int, pq.ParquetFile] = {}
-    for pos, rg in sorted(set(zip(hits.pos.tolist(), hits.rg.tolist()))):
+    for pos, rg in sorted(set(zip(hits.pos.tolist(), hits.rg.tolist(), strict=False))):
         sel = np.flatnonzero((hits.pos == pos) & (hits.rg == rg))
         pf = files.setdefault(pos, pq.ParquetFile(dataset_dir / entries[pos].file))
         stored = pf.read_row_group(rg, columns=["id"]).column("id")

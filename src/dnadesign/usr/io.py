@@ -68,7 +68,7 @@ def read_fasta(path: Path) -> tuple[list[str], list[str], list[int]]:
                 raise InputError(f"{path}, line {n}: sequence data before the first '>' header", hint="is this a FASTA file?")
             else:
                 seqs[-1].append(line.replace(" ", ""))
-    for h, s, n in zip(headers, seqs, lines):
+    for h, s, n in zip(headers, seqs, lines, strict=False):
         if not s:
             raise InputError(f"{path}, line {n}: record {h!r} has no sequence", hint="remove the empty record")
     if not headers:
@@ -90,13 +90,13 @@ def read_records(path: Path, *, fmt: str | None = None, bio_type: str = "dna", a
     if fmt == "fasta":
         headers, seqs, lines = read_fasta(path)
         table = make_records(seqs, bio_type=bio_type, alphabet=alphabet, source=source or path.name,
-                             where=where, row_numbers=[f"line {n} (>{h[:30]})" for h, n in zip(headers, lines)])
+                             where=where, row_numbers=[f"line {n} (>{h[:30]})" for h, n in zip(headers, lines, strict=False)])
         return ImportBatch(table, [])
     frame = read_table_file(path, fmt)
     if sequence_column not in frame.columns:
         raise InputError(f"{path} has no {sequence_column!r} column (columns: {', '.join(frame.columns[:8])})",
                          hint="rename the sequence column or pass --sequence-column")
-    seqs = [None if v is None else str(v) for v in frame.get_column(sequence_column).to_list()]
+    values: list[str | None] = [None if v is None else str(v) for v in frame.get_column(sequence_column).to_list()]
     ids = frame.get_column("id").cast(pl.String).to_list() if "id" in frame.columns else None
     if "bio_type" in frame.columns:
         kinds = set(frame.get_column("bio_type").drop_nulls().to_list())
@@ -108,8 +108,8 @@ def read_records(path: Path, *, fmt: str | None = None, bio_type: str = "dna", a
     else:
         src = source or path.name
     first_row = 2 if fmt == "csv" else 1  # CSV: line 1 is the header
-    table = make_records(seqs, bio_type=bio_type, alphabet=alphabet, source=src, ids=ids, where=where,
-                         row_numbers=[f"{'line' if fmt == 'csv' else 'row'} {i + first_row}" for i in range(len(seqs))])
+    table = make_records(values, bio_type=bio_type, alphabet=alphabet, source=src, ids=ids, where=where,
+                         row_numbers=[f"{'line' if fmt == 'csv' else 'row'} {i + first_row}" for i in range(len(values))])
     ignored = [c for c in frame.columns if c not in RECORD_FIELDS and c != sequence_column]
     return ImportBatch(table, ignored)
 
@@ -145,7 +145,7 @@ def read_overlay(path: Path, *, fmt: str | None, key: str, key_col: str | None, 
     out = frame.select(value_cols).with_columns(pl.Series("id", keys)).select(["id", *value_cols])
     dup = out.get_column("id").is_duplicated()
     if dup.any():
-        row = int(dup.arg_max()) + 1
+        row = int(dup.arg_max() or 0) + 1
         raise InputError(f"{path}, row {row}: key appears more than once", hint="keep one row per record")
     return out.to_arrow()
 

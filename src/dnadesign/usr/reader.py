@@ -204,7 +204,7 @@ class DatasetReader:
         wanted = np.unique(keys & idx.KEY_MASK)
         starts = self._row_starts(ns) if track is not None else None
         pieces = []
-        for pos, rg in sorted(set(zip(hits.pos.tolist(), hits.rg.tolist()))):
+        for pos, rg in sorted(set(zip(hits.pos.tolist(), hits.rg.tolist(), strict=False))):
             entry = entries[pos]
             cache_key = (entry.file, rg, tuple(columns))
             table = self._cache.get(cache_key)
@@ -307,7 +307,8 @@ class DatasetReader:
             rgs = list(range(pf.num_row_groups))
             i = 0
             while i < len(rgs):
-                group, rows = [], 0
+                group: list[int] = []
+                rows = 0
                 while i < len(rgs) and (not group or rows + pf.metadata.row_group(rgs[i]).num_rows <= size):
                     group.append(rgs[i])
                     rows += pf.metadata.row_group(rgs[i]).num_rows
@@ -403,7 +404,7 @@ class DatasetReader:
         hits = gi.lookup(keys)
         base_cols = [c for c in [*RECORD_FIELDS, *sorted(self.derived_types())]]
         found: dict[str, pa.Table] = {}
-        for pos, rg in sorted(set(zip(hits.pos.tolist(), hits.rg.tolist()))):
+        for pos, rg in sorted(set(zip(hits.pos.tolist(), hits.rg.tolist(), strict=False))):
             table = self.read_row_groups(self.man.parts[pos], [rg], base_cols)
             mask = pc.is_in(table.column("id"), value_set=arr)
             for row in table.filter(mask).to_pylist():
@@ -443,7 +444,7 @@ def _drop_repeats(table: pa.Table, dup: np.ndarray, seen: set[str]) -> tuple[pa.
         return table, seen
     keep = np.ones(table.num_rows, bool)
     ids = table.column("id").take(pa.array(cand)).to_pylist()
-    for i, rid in zip(cand.tolist(), ids):
+    for i, rid in zip(cand.tolist(), ids, strict=False):
         if rid in seen:
             keep[i] = False
         else:

@@ -65,7 +65,7 @@ def bad_character(sequence: str, alphabet: str) -> tuple[int, str] | None:
 
 
 def make_records(
-    sequences: Sequence[str],
+    sequences: Sequence[str | None],
     *,
     bio_type: str = "dna",
     alphabet: str | None = None,
@@ -84,7 +84,7 @@ def make_records(
     norm: list[str] = []
     out_ids: list[str] = []
     first_row: dict[str, str] = {}
-    for i, (raw, row) in enumerate(zip(sequences, rows)):
+    for i, (raw, row) in enumerate(zip(sequences, rows, strict=False)):
         if raw is None or not str(raw).strip():
             raise InputError(f"{where}, {row}: sequence is empty", hint="remove the row or fill in the sequence")
         seq = normalize_sequence(bio_type, str(raw))

@@ -10,6 +10,7 @@ stays valid, with or without the batch, never half of it.
 
 from __future__ import annotations
 
+import contextlib
 import re
 import shutil
 from collections.abc import Iterable, Mapping
@@ -25,8 +26,8 @@ import pyarrow.compute as pc
 from ..core import events as ev
 from ..core.atomic import atomic_write_text, atomic_write_with
 from ..core.errors import ConflictError, InputError, NotFoundError
-from ..core.timeutil import compact_stamp, utc_now, utc_now_iso
 from ..core.locks import FileLock
+from ..core.timeutil import compact_stamp, utc_now, utc_now_iso
 from . import compact as cp
 from . import index as idx
 from . import parts as pt
@@ -179,10 +180,8 @@ class Dataset:
         for group in groups:
             ns = group[3:] if group.startswith("ov.") else None
             entries = man.overlays.get(ns, []) if ns else man.parts
-            try:
+            with contextlib.suppress(OSError):
                 idx.maintain(self.paths.index_dir, group, entries)
-            except OSError:
-                pass
 
     # -- ids --------------------------------------------------------------------------------
     def _present_mask(self, man: Manifest, ids: Any, *, exact: bool = True) -> np.ndarray:
@@ -205,7 +204,7 @@ class Dataset:
         """The subset of `ids` present in the dataset (tombstoned ones included)."""
         ids = list(ids)
         mask = self._present_mask(self.manifest(), ids)
-        return {i for i, m in zip(ids, mask) if m}
+        return {i for i, m in zip(ids, mask, strict=False) if m}
 
     def locate(self, record_id: str) -> FileEntry | None:
         """The base part holding `record_id` (the first, if a merge left two copies), via the id index."""

@@ -120,7 +120,7 @@ def validate(ds: Dataset, *, hashes: bool = True, max_examples: int = 5) -> Vali
     if dups:
         msg = f"{dups} duplicate id(s) across parts"
         (rep.warnings if man.dedupe_on_read else rep.errors).append(msg + (" (hidden on read after a merge; `usr compact` removes them)" if man.dedupe_on_read else ""))
-    for ns, entries in man.overlays.items():
+    for _ns, entries in man.overlays.items():
         for entry in entries:
             rep.files += 1
             if not _check_file(ds, entry, rep, hashes):
@@ -134,17 +134,17 @@ def validate(ds: Dataset, *, hashes: bool = True, max_examples: int = 5) -> Vali
                     rep.errors.append(f"{entry.file}: column {name} has no recorded type in the manifest")
                 elif not same_type(table.schema.field(name).type, recorded):
                     rep.errors.append(f"{entry.file}: column {name} is {table.schema.field(name).type}, recorded as {recorded}")
-            keys = pl.from_arrow(table.column("id"))
+            keys = pl.Series("id", table.column("id"))
             if keys.n_unique() != keys.len():
                 rep.errors.append(f"{entry.file}: duplicate keys")
-            missing = pl.DataFrame({"id": keys}).join(pl.DataFrame({"id": ids}), on="id", how="anti").height
-            if missing:
-                rep.errors.append(f"{entry.file}: {missing} key(s) are not records of the dataset")
+            n_foreign = pl.DataFrame({"id": keys}).join(pl.DataFrame({"id": ids}), on="id", how="anti").height
+            if n_foreign:
+                rep.errors.append(f"{entry.file}: {n_foreign} key(s) are not records of the dataset")
     refs = ds.referenced_files(man)
-    for sub in (RECORDS_DIR, DERIVED_DIR):
-        base: Path = ds.dir / sub
-        if base.exists():
-            for p in base.rglob("*.parquet"):
+    for sub_name in (RECORDS_DIR, DERIVED_DIR):
+        folder: Path = ds.dir / sub_name
+        if folder.exists():
+            for p in folder.rglob("*.parquet"):
                 rel = p.relative_to(ds.dir).as_posix()
                 if rel not in refs:
                     rep.warnings.append(f"{rel}: not referenced by the manifest or a snapshot (left by an interrupted write; `usr compact` removes it)")
