@@ -230,10 +230,12 @@ class LocalSide:
         bad: list[str] = []
         for c in req.data:
             staged = staging / c.file
-            if not staged.is_file():
+            try:
+                st = staged.stat()
+                ok = _matches(staged, c.kind, c.expected)
+            except FileNotFoundError:  # not staged, or a concurrent sync's commit moved it in: checked under the lock
                 continue
-            st = staged.stat()
-            if _matches(staged, c.kind, c.expected):
+            if ok:
                 trusted[c.file] = (st.st_ino, st.st_size, st.st_mtime_ns)
             else:
                 bad.append(c.file)
