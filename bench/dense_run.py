@@ -58,10 +58,11 @@ def ts(s: str) -> float:
 def committed_ids(ws: Path) -> tuple[list[str], list[str]]:
     sys.path.insert(0, str(REPO / "src"))
     from dnadesign.densegen.config import load_config
-    from dnadesign.densegen.pipeline import open_sinks
+    from dnadesign.densegen.outputs import RunOutputs
 
     cfg = load_config(ws / "config.yaml")
-    usr, parquet = open_sinks(cfg, None, create=False)
+    outs = RunOutputs(cfg, None, create=False)
+    usr, parquet = outs.usr, outs.parquet
     u = usr.frame(["id"])["id"].to_list() if usr is not None and usr.exists() else []
     p = parquet.frame(["id"])["id"].to_list() if parquet is not None else []
     return u, p

@@ -140,3 +140,11 @@ def test_every_packaged_workspace_validates(demo_workspace, name):
         assert [p["name"] for p in plans][:2] == ["panel_cons_cons", "panel_cons_c5"] and len(plans) == 6
         assert {(p["variant"]["up"], p["variant"]["down"]) for p in plans} == {
             (u, d) for u in ("cons", "t6", "a3") for d in ("cons", "c5")}
+
+
+def test_validate_config_warns_about_unknown_default_plots(minimal):
+    cfg = minimal(lambda raw: raw.update(plots={"default": ["occupancy", "no_such_plot"]}))
+    r = dense("validate-config", "--json", "-c", str(cfg))
+    assert r.returncode == 0, r.stderr
+    warnings = json.loads(r.stdout)["warnings"]
+    assert any("no_such_plot" in w and "plots.default" in w for w in warnings)

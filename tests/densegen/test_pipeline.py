@@ -6,19 +6,19 @@ import json
 import os
 import signal
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
-from run_fixtures import diagnostics, make_workspace, usr_events, usr_rows  # noqa: E402
+from run_fixtures import diagnostics, make_workspace, usr_events, usr_rows, wait_for
 
 from dnadesign.core.errors import ConflictError
 from dnadesign.densegen.config import load_config
 from dnadesign.densegen.pipeline import FlushFailedError, RunOptions, changed_keys, derive_seed, run, strip_quotas
 from dnadesign.densegen.signals import SignalGuard, StopFlag
 from dnadesign.densegen.sinks import ParquetSink, UsrSink
+from tests.helpers_validate import assert_workspace_valid
 
 
 @pytest.fixture(autouse=True)
@@ -60,6 +60,7 @@ def test_flush_failure_is_reported_and_keeps_committed_rows(tmp_path, monkeypatc
     assert u.height == 4 and sorted(u["id"].to_list()) == sorted(p["id"].to_list())
     started = [e for e in diagnostics(ws) if e["event"] == "session_started"][-1]
     assert started["aligned"]["to_parquet"] >= 1
+    assert_workspace_valid(ws)
 
 
 def test_sequence_length_change_is_refused_on_resume(tmp_path):
@@ -93,11 +94,9 @@ def test_signal_guard_sets_flag_and_restores_handler():
     with SignalGuard(stop):
         os.kill(os.getpid(), signal.SIGTERM)
         # the watcher (or, for a thread that predates the mask, the handler) records it
-        for _ in range(100):
-            if stop.requested:
-                break
-            time.sleep(0.05)
-        assert stop.requested
+        # readiness: the flag is set; polled, because a thread that predates the mask may take the signal and
+        # the handler then runs in the main thread only when it runs Python code again
+        assert wait_for(lambda: stop.requested, timeout=10)
         assert stop.signum == signal.SIGTERM and stop.exit_code == 143 and stop.reason == "SIGTERM"
     assert signal.getsignal(signal.SIGTERM) == before
     assert signal.pthread_sigmask(signal.SIG_BLOCK, []) == mask_before

@@ -12,7 +12,9 @@ import pytest
 import yaml
 
 sys.path.insert(0, str(Path(__file__).parent))
-from run_fixtures import dense, diagnostics, make_workspace, parquet_rows, usr_events, usr_rows  # noqa: E402
+from run_fixtures import dense, diagnostics, make_workspace, parquet_rows, usr_events, usr_rows
+
+from tests.helpers_validate import assert_workspace_valid
 
 pytestmark = pytest.mark.slow
 
@@ -64,6 +66,7 @@ def test_fresh_run_fills_quotas_in_both_sinks(done_run):
     assert export.columns == p.columns
     # the final summary table is on stdout
     assert "plain" in r.stdout and "sigma70" in r.stdout
+    assert_workspace_valid(ws)
 
 
 def test_postprocess_fasta_lists_the_committed_sequences(done_run):
@@ -152,6 +155,7 @@ def test_resume_is_default_and_extend_quota(done_run, tmp_path):
     assert r.returncode == 0 and usr_rows(ws).height == 9
     statuses = [e["args"]["status"] for e in usr_events(ws) if e["action"] == "densegen_health"]
     assert "resumed" in statuses
+    assert_workspace_valid(ws)
 
 
 def test_fresh_starts_over(done_run, tmp_path):
@@ -168,6 +172,7 @@ def test_fresh_starts_over(done_run, tmp_path):
     assert usr_rows(ws).height == 2 and parquet_rows(ws).height == 2
     assert json.loads((ws / "outputs" / "meta" / "effective_config.json").read_text())["workers"] == 1
     assert json.loads((ws / "outputs" / "meta" / "run_manifest.json").read_text())["sessions"][0]["session"] == 1
+    assert_workspace_valid(ws)
 
 
 def test_flag_errors(tmp_path):
@@ -214,6 +219,7 @@ def test_unreachable_quota_is_one_clear_error_and_keeps_outputs(tmp_path):
     assert health[-1]["args"]["status"] == "failed" and "unreachable" in health[-1]["args"]["reason"]
     state = json.loads((ws / "outputs" / "meta" / "run_state.json").read_text())
     assert state["status"] == "failed"
+    assert_workspace_valid(ws)
 
 
 def test_time_budget_stops_cleanly(tmp_path):
@@ -226,6 +232,7 @@ def test_time_budget_stops_cleanly(tmp_path):
     assert usr_rows(ws).height == accepted == parquet_rows(ws).height
     state = json.loads((ws / "outputs" / "meta" / "run_state.json").read_text())
     assert state["status"] == "incomplete" and state["generated"] == accepted
+    assert_workspace_valid(ws)
 
 
 def test_parallel_libraries_fill_quotas_exactly(tmp_path):
@@ -240,3 +247,4 @@ def test_parallel_libraries_fill_quotas_exactly(tmp_path):
     libs = [e for e in diagnostics(ws) if e["event"] == "library"]
     done = [e for e in diagnostics(ws) if e["event"] == "library_done"]
     assert len(libs) == len(done)  # every library started was accounted for
+    assert_workspace_valid(ws)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import polars as pl
 import pyarrow.parquet as pq
@@ -12,6 +12,7 @@ from dnadesign.core.events import Actor
 from dnadesign.densegen.outputs import RunOutputs
 from dnadesign.densegen.sinks import COLUMNS, Accepted, ParquetSink, UsrSink, build_table
 from dnadesign.densegen.solver import Placement
+from tests.helpers_validate import assert_dataset_valid
 
 
 def _acc(seq: str, plan: str = "p") -> Accepted:
@@ -19,7 +20,7 @@ def _acc(seq: str, plan: str = "p") -> Accepted:
     site = seq[2:8]
     return Accepted(plan=plan, sequence=seq, placements=(Placement("s1", "LexA", 2, "-", site), Placement("prom:up", "promoter", 10, "+", seq[10:16], True)),
                     objective=1.0, bound=1.0, optimal=True, solve_time_s=0.1, library_hash="abc", library_index=0,
-                    library_size=8, accepted_at=datetime.now(timezone.utc))
+                    library_size=8, accepted_at=datetime.now(UTC))
 
 
 SEQS = ["ACGTACGTACGTTTGACAGG", "TTTTACGTACGTTTGACAGG", "GGGGACGTACGTTTGACAGG", "CCCCACGTACGTTTGACAGG"]
@@ -71,6 +72,9 @@ def test_usr_sink_commits_records_and_overlay_together(tmp_path):
     flat = df.select("id", "densegen__placements").explode("densegen__placements").unnest("densegen__placements")
     assert set(flat["strand"].to_list()) == {"+", "-"}
     assert sink.all_ids() == set(df["id"].to_list())
+    # the list<struct> placements column is recorded as `list<element: ...>` by a parquet round trip:
+    # the same type as `list<item: ...>` (usr validate used to call every densegen dataset INVALID)
+    assert_dataset_valid(tmp_path / "usr", "densegen/t")
 
 
 def test_sinks_have_identical_columns_and_align(tmp_path):

@@ -1,16 +1,25 @@
-"""`dense run` inside real scheduler jobs: SGE `qsub -pe smp 2` (runbook 000) and a Slurm `scancel`."""
+"""`dense run` inside real scheduler jobs: the user's own SGE script of runbook 000, and `scancel` of the
+shipped single-job template (through `uv run`, as users submit it)."""
 
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "densegen"))
-from run_fixtures import dense_bin, diagnostics, make_workspace, usr_events, usr_rows, wait_for  # noqa: E402
+from tests.conftest import REPO, require_component
+from tests.densegen.run_fixtures import (
+    clean_env,
+    dense_bin,
+    diagnostics,
+    make_workspace,
+    usr_events,
+    usr_rows,
+    wait_for,
+)
+from tests.helpers_validate import assert_workspace_valid
 
 pytestmark = [pytest.mark.e2e, pytest.mark.scheduler, pytest.mark.slow]
 
@@ -41,21 +50,23 @@ def test_sge_job_runs_runbook_000(sge, tmp_path):
     assert finished[0]["job"]["exit_code"] == 0
     eff = json.loads((ws / "outputs" / "meta" / "effective_config.json").read_text())
     assert eff["workers"] == 2  # CP-SAT workers from NSLOTS
+    assert_workspace_valid(ws)
 
 
-def test_slurm_scancel_stops_cleanly(slurm, tmp_path):
+def test_slurm_scancel_of_the_template_stops_cleanly(slurm, tmp_path):
+    require_component(shutil.which("uv") is not None, "uv is not on PATH (the job scripts call `uv run`)")
     ws = tmp_path / "ws"
     cfg = make_workspace(ws, quotas={"plain": 40, "sigma70": 40}, overrides={"runtime": {"checkpoint_every": 50}})
-    script = tmp_path / "job.sh"
-    script.write_text(f"#!/bin/bash\nexec {dense_bin()} run --no-plot -c {cfg}\n")
-    sub = subprocess.run(["sbatch", "--parsable", "--cpus-per-task=2", "-o", str(tmp_path / "slurm-%j.out"), str(script)],
-                         capture_output=True, text=True, timeout=60)
+    env = clean_env(DNADESIGN_REPO=str(REPO), UV_FROZEN="1", DENSEGEN_CONFIG=str(cfg))
+    sub = subprocess.run(["sbatch", "--parsable", "--cpus-per-task=2", "-o", str(tmp_path / "slurm-%j.out"),
+                          str(REPO / "jobs" / "densegen-cpu.sh")], capture_output=True, text=True, timeout=60, env=env,
+                         cwd=tmp_path)
     assert sub.returncode == 0, sub.stderr
     job_id = sub.stdout.strip().split(";")[0]
     try:
-        assert wait_for(lambda: any(e["event"] == "accepted" for e in diagnostics(ws)), timeout=120)
+        assert wait_for(lambda: any(e["event"] == "accepted" for e in diagnostics(ws)), timeout=300)
         subprocess.run(["scancel", job_id], check=True, timeout=30)
-        assert wait_for(lambda: any(e["action"] == "job_finished" for e in usr_events(ws)), timeout=60), \
+        assert wait_for(lambda: any(e["action"] == "job_finished" for e in usr_events(ws)), timeout=120), \
             (tmp_path / f"slurm-{job_id}.out").read_text()
     finally:
         subprocess.run(["scancel", job_id], capture_output=True, timeout=30)
@@ -67,3 +78,4 @@ def test_slurm_scancel_stops_cleanly(slurm, tmp_path):
     accepted = sum(1 for e in diagnostics(ws) if e["event"] == "accepted")
     assert usr_rows(ws).height == accepted  # everything accepted was flushed on SIGTERM (checkpoint_every is 50)
     assert json.loads((ws / "outputs" / "meta" / "run_state.json").read_text())["status"] == "interrupted"
+    assert_workspace_valid(ws)

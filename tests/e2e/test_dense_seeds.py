@@ -8,13 +8,12 @@ run --resume --extend-quota 8 --no-plot, inspect run --usr-events-path.
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "densegen"))
-from run_fixtures import clean_env, dense, make_workspace, usr_events, usr_rows  # noqa: E402
+from tests.densegen.run_fixtures import clean_env, dense, make_workspace, usr_events, usr_rows
+from tests.helpers_validate import assert_workspace_valid
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -59,3 +58,4 @@ def test_runbook_000_and_001_commands(tmp_path):
     # CP-SAT workers came from the scheduler's allocation (NSLOTS=2)
     eff = json.loads((ws / "outputs" / "meta" / "effective_config.json").read_text())
     assert eff["workers"] == 2
+    assert_workspace_valid(ws)

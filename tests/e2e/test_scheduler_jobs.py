@@ -12,6 +12,7 @@ import pytest
 from dnadesign.core.events import read_events
 from dnadesign.usr.store import Dataset
 from tests.conftest import run_cli
+from tests.helpers_validate import assert_dataset_valid
 
 pytestmark = [pytest.mark.e2e, pytest.mark.scheduler]
 
@@ -68,6 +69,7 @@ def test_array_job_events_and_sigkill_reconciled(slurm, usr_root, tmp_path):
     # idempotent: a second pass finds nothing new
     again = json.loads(run_cli("usr", "--root", str(usr_root), "events", "reconcile", "test/jobs", "--json").stdout)
     assert again == {"lost": [], "running": [], "unknown": []}
+    assert_dataset_valid(usr_root, "test/jobs")
 
 
 def test_sge_array_job_events_and_reconcile(sge, usr_root, tmp_path):
@@ -92,3 +94,4 @@ def test_sge_array_job_events_and_reconcile(sge, usr_root, tmp_path):
     r = run_cli("usr", "--root", str(usr_root), "events", "reconcile", "test/jobs", "--json", env=sge)
     assert r.returncode == 0, r.stderr
     assert [j["task_id"] for j in json.loads(r.stdout)["lost"]] == ["3"]
+    assert_dataset_valid(usr_root, "test/jobs", env=sge)

@@ -7,6 +7,7 @@ import os
 import random
 import subprocess
 import sys
+import time
 
 import pyarrow as pa
 import pytest
@@ -55,6 +56,26 @@ def event_ids(root, ds_id=DS) -> set[str]:
     return {e["event_id"] for e in ev.read_events(root / ds_id / ".events.log")}
 
 
+def valid(*roots, ds_id=DS) -> None:
+    """Issue 11's invariant: every copy a sync test wrote passes `usr validate`, and no event line is duplicated."""
+    for root in roots:
+        res = usr("--root", str(root), "validate", ds_id)  # exit 0 asserted
+        assert "INVALID" not in res.output, res.output
+        ids = [e["event_id"] for e in ev.read_events(root / ds_id / ".events.log")]
+        assert len(ids) == len(set(ids)), f"duplicated event lines in {root}"
+
+
+def wait_for_partial(dest_dir, min_bytes: int, proc, timeout: float = 30.0) -> None:
+    """Block until rsync has written at least `min_bytes` of some file under `dest_dir` (observed progress)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and proc.poll() is None:
+        sizes = [p.stat().st_size for p in dest_dir.rglob(".part-*")] if dest_dir.exists() else []
+        if sizes and max(sizes) >= min_bytes:
+            return
+        time.sleep(0.02)
+    raise AssertionError(f"no transfer progress under {dest_dir} (process exit {proc.poll()})")
+
+
 def test_bootstrap_push_then_pull_back_and_noop(sync_env):
     L, R = sync_env.local_root, sync_env.remote_root
     make(L, 120, 1)
@@ -78,6 +99,7 @@ def test_bootstrap_push_then_pull_back_and_noop(sync_env):
     assert "PULL audit: TRANSFERRED" in res.output
     assert rows(L2) == rows(R) and content(L2) == content(R)
     usr("--root", str(L2), "diff", DS, "hpc", code=0)
+    valid(L, R, L2)
 
 
 def test_incremental_pull_moves_only_new_files(sync_env):
@@ -101,6 +123,7 @@ def test_incremental_pull_moves_only_new_files(sync_env):
     assert rows(L) == rows(R) and len(rows(L)) == 230
     res = usr("--root", str(L), "diff", DS, "hpc", code=0)
     assert "sync event" in res.output  # our own pull event is not drift
+    valid(L, R)
 
 
 def test_incremental_push_overlay_and_tombstone(sync_env):
@@ -120,6 +143,7 @@ def test_incremental_push_overlay_and_tombstone(sync_env):
     assert "infer__score" in remote_df.columns
     assert content(R) == content(L)
     usr("--root", str(L), "diff", DS, "hpc", code=0)
+    valid(L, R)
 
 
 def test_divergent_histories_merge_by_union(sync_env):
@@ -152,6 +176,7 @@ def test_divergent_histories_merge_by_union(sync_env):
     assert (L / DS / "_artifacts" / "report.txt").read_text() == "from hpc\n"
     res = usr("--root", str(L), "diff", DS, "hpc", code=0)
     assert "up-to-date" in res.output
+    valid(L, R)
 
 
 def test_verify_hash_detects_corrupted_remote_file(sync_env):
@@ -172,6 +197,7 @@ def test_verify_hash_detects_corrupted_remote_file(sync_env):
     # size-only verification trades this fidelity for speed (documented): it would accept the file
     res = usr("--root", str(L), "pull", DS, "hpc", "-y", "--verify", "size", "--dry-run")
     assert "DRY-RUN" in res.output
+    valid(L)
 
 
 def test_verify_hash_detects_corruption_on_push(sync_env):
@@ -186,8 +212,10 @@ def test_verify_hash_detects_corruption_on_push(sync_env):
     p.write_bytes(bytes(data))
     before = (R / DS / "manifest.json").read_bytes()
     res = usr("--root", str(L), "push", DS, "hpc", "-y", code=1)
-    assert "do not match the manifest" in res.output
+    assert "does not match its manifest" in res.output and part.file in res.output
     assert (R / DS / "manifest.json").read_bytes() == before
+    assert not (R / DS / part.file).exists()
+    valid(R)
 
 
 def test_primary_only_and_skip_snapshots(sync_env):
@@ -203,6 +231,7 @@ def test_primary_only_and_skip_snapshots(sync_env):
     res = usr("--root", str(L), "diff", DS, "hpc", "--primary-only", code=0)
     assert "up-to-date" in res.output
     usr("--root", str(L), "diff", DS, "hpc", code=3)  # snapshots/events still differ
+    valid(L, R)
 
 
 def test_noop_diff_uses_one_authentication(sync_env):
@@ -219,6 +248,32 @@ def test_noop_diff_uses_one_authentication(sync_env):
     Dataset.open(L, DS).append(make_records(seqs(5, 52), source="laptop"))
     usr("--root", str(L), "push", DS, "hpc", "-y")
     assert sync_env.host.accepted() - before <= 1  # the whole push multiplexes over one connection
+    valid(L, sync_env.remote_root)
+
+
+def test_noop_diff_reads_only_the_new_tail_of_a_long_event_log(sync_env):
+    """With a checkpoint, a no-op diff reads a few KB of each log, whatever its length (issue 12)."""
+    L, R = sync_env.local_root, sync_env.remote_root
+    ds = make(L, 20, 53)
+    actor = ev.Actor.current("densegen")
+    ev.append_events(ds.events_path, [ev.make_event("densegen_health", DS, actor, args={"status": "running", "i": i})
+                                      for i in range(5000)])
+    usr("--root", str(L), "push", DS, "hpc", "-y")
+    size = (L / DS / ".events.log").stat().st_size
+    assert size > 1_000_000
+    doc = json.loads(usr("--root", str(L), "diff", DS, "hpc", "--json", code=0).output)["data"]
+    evs = doc["changes"][".events.log"]
+    assert evs["from_checkpoint"] and evs["local"] == evs["remote"] == 5000 + 3
+    assert evs["read_bytes"]["local"] < 16384 and evs["read_bytes"]["remote"] < 16384, evs
+    assert doc["ssh_calls"] == 1
+    # one new remote event: only it (and the windows) travel, and it is reported
+    Dataset.open(R, DS).log_event("densegen_health", args={"status": "completed"})
+    doc = json.loads(usr("--root", str(L), "diff", DS, "hpc", "--json", code=3).output)["data"]
+    evs = doc["changes"][".events.log"]
+    assert evs["remote_only"] == 1 and evs["read_bytes"]["remote"] < 16384 and evs["from_checkpoint"]
+    usr("--root", str(L), "pull", DS, "hpc", "-y")
+    assert event_ids(R) <= event_ids(L) and len(event_ids(L) - event_ids(R)) == 1  # + our own pull event
+    valid(L, R)
 
 
 def test_unknown_host_key_is_refused(sync_env, tmp_path):
@@ -230,6 +285,7 @@ def test_unknown_host_key_is_refused(sync_env, tmp_path):
     assert "host key" in res.output
     res = usr("remotes", "doctor", "--remote", "stranger", code=1)
     assert "FAIL" in res.output and "fix:" in res.output
+    valid(sync_env.local_root)
 
 
 def test_remotes_doctor_and_show(sync_env):
@@ -264,6 +320,7 @@ def test_pull_while_remote_is_appended_to(sync_env):
         writer.wait(timeout=60)
     usr("--root", str(L), "pull", DS, "hpc", "-y")
     assert rows(L) == rows(R) and len(rows(L)) == 20 + 25 * 20
+    valid(L, R)
 
 
 def test_killed_push_resumes(sync_env):
@@ -272,49 +329,67 @@ def test_killed_push_resumes(sync_env):
     rnd = random.Random(5)
     big = ["".join(rnd.choice("ACGT") for _ in range(2000)) for _ in range(1500)]
     ds.append(make_records(big, source="t"))  # ~3 MB of incompressible-ish sequence
-    env = dict(os.environ, USR_SYNC_BWLIMIT="500")
-    proc = subprocess.Popen([sys.executable, "-c", "from dnadesign.usr.cli import main; main()", "--root", str(L), "push", DS, "hpc", "-y"],
-                            env=env, start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    import time
-
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline and not list((R / DS).rglob("*.parquet*")) and not list((R / DS).rglob(".part-*")):
-        time.sleep(0.1)
-    time.sleep(1.0)
-    os.killpg(proc.pid, 9)
-    proc.wait(timeout=10)
+    proc = subprocess.Popen([sys.executable, "-c", "from dnadesign.usr.cli import main; main()", "--root", str(L), "push", DS, "hpc", "-y",
+                             "--bwlimit", "500"], start_new_session=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        wait_for_partial(R / DS / ".usr-sync" / "in", 256 * 1024, proc)  # mid-file, by observed progress
+    finally:
+        os.killpg(proc.pid, 9)
+        proc.wait(timeout=10)
     assert not (R / DS / "manifest.json").exists()  # nothing committed: the remote copy is still "absent", not broken
+    assert not list((R / DS).glob("records/*.parquet"))  # and nothing reached the live tree
     res = usr("--root", str(L), "push", DS, "hpc", "-y")
     assert "TRANSFERRED" in res.output
     assert rows(R) == rows(L)
     usr("--root", str(L), "diff", DS, "hpc", code=0)
+    valid(L, R)
 
 
-def test_push_reunions_when_remote_writer_commits_meanwhile(sync_env, monkeypatch):
-    """Fault injection: a remote append lands between our inventory and our commit."""
-    from dnadesign.usr.sync.ssh import Connection
+def test_push_reunions_when_remote_writer_commits_meanwhile(sync_env):
+    """Fault injection: a remote append lands between the transfer and the commit."""
+    from dnadesign.usr.sync import engine
+    from dnadesign.usr.sync.remotes import get_profile
 
     L, R = sync_env.local_root, sync_env.remote_root
     make(L, 30, 81)
     usr("--root", str(L), "push", DS, "hpc", "-y")
     Dataset.open(L, DS).append(make_records(seqs(12, 82), source="laptop"))
-    orig = Connection.run_script
-    fired = []
 
-    def run_script(self, script, args, **kw):
-        if "USR-COMMIT-OK" in script and not fired:
-            fired.append(1)
+    def remote_writer(attempt: int) -> None:
+        if attempt == 1:
             Dataset.open(R, DS).append(make_records(seqs(7, 83), source="hpc"))
-        return orig(self, script, args, **kw)
 
-    monkeypatch.setattr(Connection, "run_script", run_script)
-    audit_path = L / "audit.json"
-    usr("--root", str(L), "push", DS, "hpc", "-y", "--audit-json-out", str(audit_path))
-    assert json.loads(audit_path.read_text())["data"]["transfer"]["commit_retries"] == 1
+    audit = engine.push(L, DS, get_profile("hpc"), engine.SyncOptions(), hooks=engine.SyncHooks(before_commit=remote_writer))
+    assert audit.retries == 1 and audit.state == "TRANSFERRED"
     assert rows(L) < rows(R) and len(rows(R)) == 30 + 12 + 7  # nothing the remote writer added was lost
     usr("--root", str(L), "pull", DS, "hpc", "-y")
     assert rows(L) == rows(R) and content(L) == content(R)
     usr("--root", str(L), "diff", DS, "hpc", code=0)
+    valid(L, R)
+
+
+def test_pull_survives_a_local_compact_between_transfer_and_commit(sync_env):
+    """Issue 11 item 3 over real ssh: a real `compact` lands after rsync and before the commit."""
+    from dnadesign.usr.sync import engine
+    from dnadesign.usr.sync.remotes import get_profile
+
+    L, R = sync_env.local_root, sync_env.remote_root
+    make(R, 30, 84)
+    Dataset.open(R, DS).append(make_records(seqs(10, 85), source="hpc"))
+    usr("--root", str(L), "pull", DS, "hpc", "-y")
+    Dataset.open(R, DS).append(make_records(seqs(9, 86), source="hpc"))
+    compacted = []
+
+    def compact_here(attempt: int) -> None:
+        if attempt == 1:
+            compacted.append(Dataset.open(L, DS).compact())
+
+    audit = engine.pull(L, DS, get_profile("hpc"), engine.SyncOptions(), hooks=engine.SyncHooks(before_commit=compact_here))
+    assert compacted and compacted[0]["files_removed"] >= 2 and audit.retries >= 1
+    man = Manifest.load(L / DS / "manifest.json")
+    assert all((L / DS / e.file).exists() for e in man.all_files())
+    assert rows(L) == rows(R) and len(rows(L)) == 49
+    valid(L, R)
 
 
 def test_pull_brings_snapshot_files_after_remote_compaction(sync_env):
@@ -329,9 +404,11 @@ def test_pull_brings_snapshot_files_after_remote_compaction(sync_env):
     res = usr("--root", str(L), "pull", DS, "hpc", code=2)  # no -y and no terminal: refuse instead of hanging
     assert "-y" in res.output
     usr("--root", str(L), "pull", DS, "hpc", "-y")
+    valid(L, R)
     local = Dataset.open(L, DS)
     assert local.restore_snapshot("before-compact").rows == 50
     assert rows(L) == rows(R)
+    valid(L)
 
 
 def test_ssh_config_alias_with_the_users_own_controlmaster(sync_env, tmp_path):
@@ -348,3 +425,4 @@ def test_ssh_config_alias_with_the_users_own_controlmaster(sync_env, tmp_path):
     usr("--root", str(L), "diff", DS, "alias", code=0)
     assert h.accepted() - before == 1  # push + diff: one authentication over the user's own master
     assert [p.name.startswith("mine-") for p in sync_env.control_dir.iterdir()] == [True]
+    valid(L, sync_env.remote_root)

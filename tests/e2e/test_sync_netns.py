@@ -41,20 +41,20 @@ def test_link_cut_mid_pull_leaves_both_valid_and_rerun_completes(netns_env):
     remote_manifest = (R / DS / "manifest.json").read_bytes()
     _usr("diff", DS, "far", code=3)  # reachable over the veth link; local copy absent
 
-    env = dict(os.environ, USR_SYNC_BWLIMIT="400", USR_SYNC_IO_TIMEOUT="6")
-    proc = subprocess.Popen([sys.executable, "-c", "from dnadesign.usr.cli import main; main()", "--root", str(L), "pull", DS, "far", "-y"],
-                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+    env = dict(os.environ, USR_SYNC_IO_TIMEOUT="6")
+    proc = subprocess.Popen([sys.executable, "-c", "from dnadesign.usr.cli import main; main()", "--root", str(L), "pull", DS, "far", "-y",
+                             "--bwlimit", "400"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
     try:
+        staging = L / DS / ".usr-sync" / "in"
         deadline = time.monotonic() + 30
         started = False
-        while time.monotonic() < deadline and proc.poll() is None:
-            rec = L / DS / "records"
-            if rec.exists() and any(p.name.startswith(".part-") for p in rec.iterdir()):
+        while time.monotonic() < deadline and proc.poll() is None:  # wait for observed progress: 200 KB of a part arrived
+            sizes = [p.stat().st_size for p in staging.rglob(".part-*")] if staging.exists() else []
+            if sizes and max(sizes) >= 200 * 1024:
                 started = True
                 break
-            time.sleep(0.05)
+            time.sleep(0.02)
         assert started, "the transfer never started"
-        time.sleep(0.8)
         netns_env.netns.link(False)  # cut the link mid-transfer
         out, err = proc.communicate(timeout=60)
     finally:
@@ -71,6 +71,7 @@ def test_link_cut_mid_pull_leaves_both_valid_and_rerun_completes(netns_env):
     if lm.exists():
         man = Manifest.load(lm)
         assert all((L / DS / e.file).exists() for e in man.all_files())
+        _usr("--root", str(L), "validate", DS)
     # rerun the same command: it completes, reusing what already arrived
     res = _usr("--root", str(L), "pull", DS, "far", "-y")
     assert "PULL audit: TRANSFERRED" in res.output
@@ -78,3 +79,6 @@ def test_link_cut_mid_pull_leaves_both_valid_and_rerun_completes(netns_env):
     assert sorted(got) == sorted(remote.scan().select("id").collect()["id"].to_list())
     assert len(got) == 1250
     _usr("--root", str(L), "diff", DS, "far", code=0)
+    for root in (L, R):
+        res = _usr("--root", str(root), "validate", DS)
+        assert "INVALID" not in res.output

@@ -119,7 +119,7 @@ class WebhookServer:
         with self.lock:
             return [json.loads(r["body"]) for r in self.delivered]
 
-    def wait_for(self, n: int, timeout: float = 10.0) -> bool:
+    def wait_for(self, n: int, timeout: float = 60.0) -> bool:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if len(self.delivered) >= n:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from dnadesign.core.events import Actor, make_event
 from dnadesign.notify.filters import EventFilter
 from dnadesign.notify.http_transport import http_sender
 from dnadesign.notify.profile import DeliveryPolicy, Profile, ProgressPolicy, WebhookRef, save_profile
@@ -11,7 +12,8 @@ from dnadesign.notify.spool import Spool
 from dnadesign.notify.throttle import ProgressThrottle
 from dnadesign.notify.watch import WatchConfig
 
-FAST = DeliveryPolicy(connect_timeout=0.5, read_timeout=0.5, max_attempts=2, backoff_base=0.01, backoff_max=0.05, min_interval=0)
+# Generous timeouts: a loaded CI node must not turn a slow local reply into a retry. Tests of timeouts set their own.
+FAST = DeliveryPolicy(connect_timeout=5, read_timeout=10, max_attempts=2, backoff_base=0.01, backoff_max=0.05, min_interval=0)
 
 
 def config(tmp: Path, url: str | None, *, spool: bool = True, **kw) -> WatchConfig:
@@ -33,3 +35,19 @@ def write_profile(tmp: Path, url_env: str = "NOTIFY_TEST_URL", **kw) -> Path:
     path = tmp / "profile.json"
     save_profile(path, prof)
     return path
+
+
+JOB = {"scheduler": "slurm", "job_id": "41", "task_id": "3", "state": "running", "exit_code": None, "signal": None}
+
+
+def densegen_actor(host: str = "node17", tool: str = "densegen") -> Actor:
+    """An actor as DenseGen writes it, on a fixed host."""
+    a = Actor.current(tool, run_id="demo-run")
+    return Actor(a.tool, a.run_id, a.correlation_id, host, a.pid, a.user)
+
+
+def densegen_health(status: str, job: dict | None = JOB, **args) -> dict:
+    """A `densegen_health` event shaped like the pipeline's (args: status, outcome, reason, signal), 40/100 done."""
+    metrics = {"generated": 40, "quota": 100, "percent": 40.0, "plan": "p1"}
+    return make_event("densegen_health", "densegen/demo", densegen_actor(), args={"status": status, **args}, metrics=metrics, job=job)
+

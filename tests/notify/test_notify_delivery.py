@@ -14,7 +14,7 @@ from dnadesign.notify.urls import check_url, shape_problem
 
 from .conftest import SECRET_TOKEN, dead_port
 
-FAST = DeliveryPolicy(connect_timeout=0.5, read_timeout=0.5, max_attempts=3, backoff_base=0.01, backoff_max=0.05)
+FAST = DeliveryPolicy(connect_timeout=5, read_timeout=10, max_attempts=3, backoff_base=0.01, backoff_max=0.05)
 
 
 def sender(url: str, **kw) -> Sender:
@@ -65,8 +65,8 @@ def test_429_with_too_long_retry_after_gives_up_transiently(server):
 
 
 def test_read_timeout_is_retried(server):
-    server.queue(("hang", 3.0))
-    with sender(server.url) as s:
+    server.queue(("hang", 30.0))  # released when the server stops
+    with sender(server.url, policy=FAST.model_copy(update={"read_timeout": 1.0})) as s:
         r = s.deliver({"a": 1}, "k")
     assert r.ok and r.attempts == 2
     assert server.requests[0]["action"] == "hang"

@@ -8,27 +8,16 @@ import re
 
 import pytest
 
-from dnadesign.core.events import Actor, make_event
+from dnadesign.core.events import make_event
 from dnadesign.notify.filters import EventFilter
 from dnadesign.notify.payloads import flush_failed_message, health_message, job_message, rollup_message
 from dnadesign.notify.providers import format_message
 from dnadesign.notify.watch import run_watch
 
 from .conftest import run_notify, write_events
-from .helpers_notify import config
+from .helpers_notify import JOB, config, densegen_actor, densegen_health
 
 HEX32 = re.compile(r"\b[0-9a-f]{32}\b")
-JOB = {"scheduler": "slurm", "job_id": "41", "task_id": "3", "state": "running", "exit_code": None, "signal": None}
-
-
-def _actor(host="node17", tool="densegen"):
-    a = Actor.current(tool, run_id="demo-run")
-    return Actor(a.tool, a.run_id, a.correlation_id, host, a.pid, a.user)
-
-
-def _health(status, job=JOB, **args):
-    metrics = {"generated": 40, "quota": 100, "percent": 40.0, "plan": "p1"}
-    return make_event("densegen_health", "densegen/demo", _actor(), args={"status": status, **args}, metrics=metrics, job=job)
 
 
 def _readable(provider: str, payload: dict) -> str:
@@ -39,7 +28,7 @@ def _readable(provider: str, payload: dict) -> str:
 
 
 def test_stopped_run_says_why_where_and_that_dense_run_resumes():
-    ev = _health("failed", outcome="interrupted", signal=15,
+    ev = densegen_health("failed", outcome="interrupted", signal=15,
                  reason="stopped by SIGTERM; 40/100 sequences are saved, `dense run` resumes")
     msg = health_message(ev, ev["event_id"])
     assert msg.status == "failure" and msg.title == "DenseGen stopped: densegen/demo" and msg.terminal
@@ -56,7 +45,7 @@ def test_stopped_run_says_why_where_and_that_dense_run_resumes():
 
 
 def test_failed_run_gives_the_error_and_what_to_do():
-    ev = _health("failed", outcome="failed", reason="FlushFailedError: usr: disk quota exceeded")
+    ev = densegen_health("failed", outcome="failed", reason="FlushFailedError: usr: disk quota exceeded")
     msg = health_message(ev, ev["event_id"])
     assert msg.title == "DenseGen failed: densegen/demo"
     assert "Why: FlushFailedError: usr: disk quota exceeded" in msg.text
@@ -64,41 +53,41 @@ def test_failed_run_gives_the_error_and_what_to_do():
 
 
 def test_budget_stop_and_missing_reason():
-    ev = _health("failed", outcome="incomplete", reason="stopped: runtime budget of 60 s reached; 40/100 sequences are saved")
+    ev = densegen_health("failed", outcome="incomplete", reason="stopped: runtime budget of 60 s reached; 40/100 sequences are saved")
     msg = health_message(ev, ev["event_id"])
     assert "stopped" in msg.title and "raise the run's time budget" in msg.next_step
-    bare = health_message(_health("failed"), "k" * 32)
+    bare = health_message(densegen_health("failed"), "k" * 32)
     assert "Why: no reason was recorded; see the job's output log" in bare.text
 
 
 def test_lifecycle_messages():
-    started = health_message(_health("started", job={}), "a" * 32)
+    started = health_message(densegen_health("started", job={}), "a" * 32)
     assert started.text == "DenseGen started on densegen/demo: 40/100 sequences (40%)." and started.job is None
-    done = health_message(_health("completed"), "b" * 32)
+    done = health_message(densegen_health("completed"), "b" * 32)
     assert done.status == "success" and "uv run usr head densegen/demo" in done.next_step
 
 
 def test_job_failure_lost_and_array_rollup():
-    failed = make_event("job_finished", "densegen/demo", _actor(), job={**JOB, "state": "failed", "exit_code": 3})
+    failed = make_event("job_finished", "densegen/demo", densegen_actor(), job={**JOB, "state": "failed", "exit_code": 3})
     m = job_message(failed, failed["event_id"], "failed")
     assert m.text == "slurm job 41 task 3 failed (exit code 3)." and "`sacct -j 41`" in m.next_step and "resumes" in m.next_step
-    killed = make_event("job_finished", "densegen/demo", _actor(), job={**JOB, "scheduler": "sge", "state": "cancelled", "signal": 9})
+    killed = make_event("job_finished", "densegen/demo", densegen_actor(), job={**JOB, "scheduler": "sge", "state": "cancelled", "signal": 9})
     m = job_message(killed, killed["event_id"], "cancelled")
     assert "signal 9 (SIGKILL)" in m.text and "`qacct -j 41`" in m.next_step
-    lost = make_event("job_lost", "densegen/demo", _actor(), job={**JOB, "state": "lost"})
+    lost = make_event("job_lost", "densegen/demo", densegen_actor(), job={**JOB, "state": "lost"})
     m = job_message(lost, lost["event_id"], "lost")
     assert "is lost" in m.text and "memory or time limit" in m.text
     summary = {"scheduler": "slurm", "job_id": "41", "tasks": 4, "counts": {"completed": 2, "failed": 1, "lost": 1},
                "not_completed": ["2", "4"]}
     r = rollup_message(failed, summary)
     assert "sbatch --array=2,4" in r.next_step and r.job == "slurm array job 41" and "tasks 2, 4" in r.text
-    flush = make_event("densegen_flush_failed", "densegen/demo", _actor(), args={"error": "No space left on device"}, job=JOB)
+    flush = make_event("densegen_flush_failed", "densegen/demo", densegen_actor(), args={"error": "No space left on device"}, job=JOB)
     m = flush_failed_message(flush, flush["event_id"])
     assert "Why: No space left on device" in m.text and "free space" in m.next_step
 
 
 def test_incumbent_generic_shape_keeps_old_receivers_working():
-    ev = _health("completed")
+    ev = densegen_health("completed")
     ev["fingerprint"] = {"rows": 40, "manifest": "abc"}
     body = format_message("generic", health_message(ev, ev["event_id"]), "incumbent")
     assert set(body) == {"status", "tool", "run_id", "timestamp", "message", "meta", "host"}
@@ -113,7 +102,7 @@ def test_incumbent_generic_shape_keeps_old_receivers_working():
 def test_incumbent_shape_through_the_watcher_and_the_cli(tmp_path, server):
     log = tmp_path / "ds" / ".events.log"
     log.parent.mkdir(parents=True)
-    write_events(log, [_health("started"), make_event("materialize", "densegen/demo", _actor(), job={})])
+    write_events(log, [densegen_health("started"), make_event("materialize", "densegen/demo", densegen_actor(), job={})])
     run_watch(config(tmp_path, server.url, payload_shape="incumbent", filter=EventFilter.build(["densegen"], [])))
     bodies = server.bodies()
     assert [b["status"] for b in bodies] == ["started", "running"]  # incumbent receivers know four statuses

@@ -59,7 +59,7 @@ def test_sigkill_restart_delivers_everything_at_least_once(tmp_path, server):
     try:
         assert _wait(lambda: len(server.requests) >= 6 and len(server.requests) > len(server.delivered), 30)
         w.send_signal(signal.SIGKILL)
-        w.wait(10)
+        w.wait(60)
     finally:
         if w.poll() is None:
             w.kill()
@@ -144,16 +144,16 @@ def test_rotation_mid_follow_with_real_process(tmp_path, server):
     prof = write_profile(tmp_path)
     w = _popen("usr-events", "watch", "--profile", str(prof), "--follow", url=server.url)
     try:
-        assert server.wait_for(3, 30)
+        assert server.wait_for(3, 60)
         late = usr_event("materialize")
         with open(log, "ab") as fh:
             os.rename(log, log.with_name(".events.log.1"))
             fh.write(encode_event(late))
         after = [usr_event("materialize") for _ in range(3)]
         write_events(log, after)
-        assert server.wait_for(7, 30)
+        assert server.wait_for(7, 60)
         w.send_signal(signal.SIGTERM)
-        _, err = w.communicate(timeout=10)
+        _, err = w.communicate(timeout=60)
     finally:
         if w.poll() is None:
             w.kill()

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import threading
 import time
 
+from dnadesign.notify.cursor import load_cursor
 from dnadesign.notify.http_transport import http_sender
 from dnadesign.notify.profile import DeliveryPolicy
 from dnadesign.notify.ratelimit import RateGate, destination_id, state_path_for
@@ -118,3 +120,20 @@ def test_spool_file_is_not_listed_as_a_payload(tmp_path):
     sp = Spool(tmp_path / "spool").ensure()
     RateGate("d", sp.path / ".ratelimit.json").rate_limited(10, "HTTP 429")
     assert sp.files() == [] and list(sp.entries()) == []
+
+
+def test_a_stop_during_a_rate_limit_wait_posts_nothing_and_keeps_the_cursor(tmp_path, server):
+    """SIGTERM while waiting out a Retry-After: no early POST, nothing spooled, the event stays for the next run."""
+    evs = [usr_event("materialize") for _ in range(2)]
+    _log(tmp_path, evs)
+    state = state_path_for(tmp_path / "spool", None)
+    state.parent.mkdir(parents=True)
+    RateGate(destination_id(server.url), state).rate_limited(60, "HTTP 429")
+    stop = threading.Event()
+    cfg = config(tmp_path, None, stop=stop, on_ready=lambda what: stop.set())
+    cfg.sender = http_sender(server.url, FAST, allow_insecure_localhost=True, state_path=state, stop=stop)
+    s = run_watch(cfg)
+    assert s.stopped == "stopped" and (s.delivered, s.spooled) == (0, 0) and server.requests == []
+    cur = load_cursor(cfg.cursor)
+    assert cur is None or cur.offset == 0
+    assert Spool(tmp_path / "spool").files() == []

@@ -110,7 +110,7 @@ def test_rotation_mid_follow_loses_nothing(tmp_path, server):
     th = threading.Thread(target=run_watch, args=(cfg,))
     th.start()
     try:
-        assert server.wait_for(4, 5)
+        assert server.wait_for(4, 60)
         # a writer still holding the old file appends just before the rotation
         late = usr_event("materialize")
         with open(p, "ab") as fh:
@@ -118,10 +118,10 @@ def test_rotation_mid_follow_loses_nothing(tmp_path, server):
             fh.write(encode_event(late))
         after = [usr_event("materialize") for _ in range(3)]
         write_events(p, after)
-        assert server.wait_for(8, 10)
+        assert server.wait_for(8, 60)
     finally:
         stop.set()
-        th.join(5)
+        th.join(60)
     keys = server.keys()
     expected = [e["event_id"] for e in [*first, late, *after]]
     assert sorted(keys) == sorted(expected) and len(keys) == len(set(keys))

@@ -163,10 +163,10 @@ def test_follow_waits_for_missing_file_then_reads(tmp_path, server):
         assert ready.wait(30)  # the watcher is polling for the missing file
         assert not cfg.events.exists()
         _log(tmp_path, [health("started")])
-        assert server.wait_for(1, 5)
+        assert server.wait_for(1, 60)
     finally:
         stop.set()
-        th.join(5)
+        th.join(60)
     assert not th.is_alive()
 
 
@@ -178,9 +178,9 @@ def test_second_watcher_on_same_cursor_is_refused(tmp_path, server):
     th = threading.Thread(target=run_watch, args=(config(tmp_path, server.url, follow=True, stop=stop),))
     th.start()
     try:
-        assert server.wait_for(1, 5)
+        assert server.wait_for(1, 60)
         with pytest.raises(LockTimeoutError):
             run_watch(config(tmp_path, server.url))
     finally:
         stop.set()
-        th.join(5)
+        th.join(60)

@@ -258,3 +258,11 @@ def test_sigkill_mid_migration_publishes_nothing_and_a_rerun_completes(tmp_path)
     assert "left by a migration that was killed" in r.stdout and not list(root.glob(".usr-migrate-*"))
     assert_valid(root, "densegen/demo")
     assert Dataset.open(root, "densegen/demo").manifest().rows == 3_000
+
+
+def test_plain_import_of_an_incumbent_records_file_points_at_migrate(tmp_path):
+    inc = build(tmp_path / "old", snapshots=False)
+    root = tmp_path / "root"
+    r = usr(root, "import", "imported/raw", str(inc.path / "records.parquet"), "--create")
+    assert f"is a dataset of the previous usr: `usr migrate {inc.path}` carries all of it" in r.stderr
+    assert r.returncode == 1 and "does not match its sequence" in r.stderr  # its lower-case rows hash differently here

@@ -122,6 +122,36 @@ def plain_help(command: click.Command) -> None:
             cmd.rich_markup_mode = None
         for param in cmd.params:
             _placeholder(param)
+            _lazy(param)
+        setattr(cmd, "get_help_option", functools.partial(_help_option, cmd.get_help_option))  # noqa: B010
+
+
+def _lazy(param: Any) -> Any:
+    if param is not None and hasattr(param, "_runtime_param") and param._runtime_param is None:
+        param._runtime_param = _LazyCoercion()
+    return param
+
+
+def _help_option(original: Any, ctx: Any) -> Any:
+    """The --help option click makes per command, with lazy coercion too (it is processed on every call)."""
+    return _lazy(original(ctx))
+
+
+class _LazyCoercion:
+    """Typer's value coercion, built only when a value is actually given.
+
+    Typer builds a pydantic TypeAdapter for every parameter it processes, even an option that
+    was not given (its value is None), which imports pydantic (~0.15 s) just to print
+    `usr head --help`. A missing value needs no coercion: it stays None (or () when repeatable).
+    """
+
+    def coerce(self, value: Any, param: Any, ctx: Any) -> Any:
+        if value is None:
+            return () if (param.multiple or param.nargs == -1) else None
+        from typer._coercion import build_runtime_param
+
+        param._runtime_param = build_runtime_param(param.type_descriptor)
+        return param._runtime_param.coerce(value, param=param, ctx=ctx)
 
 
 def _placeholder(param: click.Parameter) -> None:

@@ -8,12 +8,14 @@ requeues or errors the job on those).
 
 from __future__ import annotations
 
+import shutil
 import signal as _signal
+import subprocess
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from .events import Actor, append_event, job_block, make_event
+from .events import Actor, append_event, job_block, make_event, read_events
 from .scheduler_query import end_reason
 
 CANCEL_SIGNALS = {int(_signal.SIGTERM), int(_signal.SIGKILL), int(_signal.SIGINT), int(_signal.SIGUSR2)}
@@ -74,9 +76,6 @@ def scheduler_still_knows(job: Mapping[str, Any]) -> bool | None:
 
     True / False, or None when the scheduler's client is not available here (cannot decide).
     """
-    import shutil
-    import subprocess
-
     sched, job_id, task = job_key(job)
     if sched == "slurm":
         if not shutil.which("squeue"):
@@ -116,8 +115,6 @@ def reconcile(log_path: str | Path, dataset_id: str, actor: Actor, *, alive=sche
 
     Returns {"lost": [job blocks marked lost], "running": [...], "unknown": [... no scheduler client here]}.
     """
-    from .events import read_events
-
     result: dict[str, list] = {"lost": [], "running": [], "unknown": []}
     for event in find_unfinished(read_events(log_path)):
         job = dict(event["job"])

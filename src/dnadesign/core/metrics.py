@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .atomic import atomic_write_text
+from .errors import InputError
 
 METRIC_NAME = re.compile(r"^[a-zA-Z_:][a-zA-Z0-9_:]*$")
 LABEL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
@@ -130,12 +131,16 @@ def write_textfile(path: str | Path, metrics: MetricSet) -> Path:
 
 
 def check_metrics_dir(directory: str | Path) -> Path:
-    """Create the metrics directory if needed and check it is writable; raises OSError with the reason."""
+    """Create the metrics directory if needed and check it is writable (an InputError for `--metrics-dir` if not)."""
     directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
-    probe = directory / ".dnadesign-metrics-probe.tmp"
-    probe.write_bytes(b"")
-    probe.unlink()
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        probe = directory / ".dnadesign-metrics-probe.tmp"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        raise InputError(f"--metrics-dir {directory} is not a writable directory ({exc.strerror or exc})",
+                         hint="pass a directory you can write, e.g. node_exporter's textfile directory") from None
     return directory
 
 

@@ -30,7 +30,9 @@ from .solver import Problem, Site, Solution, check_solution
 from .state import MetaDir, RunState
 from .telemetry import Diagnostics, Health
 
-REFRESH_INTERVAL_S = 1.0  # at most this often, re-read what other writers committed
+# At most this often, re-read what other writers committed (array tasks: often, a single session: now
+# and then, for workspaces sharing a dataset); commits always count exactly, under the lock.
+REFRESH_INTERVAL_S = {"array": 1.0, "single": 5.0}
 
 
 class FlushFailedError(DnadesignError):
@@ -82,7 +84,8 @@ class Acceptor:
     def refresh(self, *, force: bool = False) -> None:
         """Re-read what every writer committed (rate-limited; reads only new part files)."""
         now = time.monotonic()
-        if not force and now - self._last_refresh < REFRESH_INTERVAL_S:
+        interval = REFRESH_INTERVAL_S["single" if self.settings.shard is None else "array"]
+        if not force and now - self._last_refresh < interval:
             return
         self._last_refresh = now
         try:

@@ -102,7 +102,7 @@ def register(app: typer.Typer, inspect_app: typer.Typer) -> None:
             err.print(f"[green]{result.message}[/green]", highlight=False)
             for loc in result.sinks:
                 err.print(f"  output: {loc}", highlight=False)
-            _report_unplaced(cfg)
+            _report_unplaced(cfg, note)
             if not no_plot:
                 _plots_after_run(cfg)
         else:
@@ -114,12 +114,12 @@ def register(app: typer.Typer, inspect_app: typer.Typer) -> None:
             os._exit(safe_exit_code(result.exit_code))
         raise typer.Exit(safe_exit_code(result.exit_code))
 
-    def _report_unplaced(cfg) -> None:
+    def _report_unplaced(cfg, note) -> None:
         from .coverage_report import render_line
         from .inspect_run import inspect_run
 
         for entry in inspect_run(cfg)["unplaced_regulators"]:
-            err.print(f"[yellow]warning:[/yellow] {render_line(entry)}", highlight=False)
+            note("WARNING", f"warning: {render_line(entry)}")
 
     def _plots_after_run(cfg) -> None:
         from ..core.errors import DnadesignError

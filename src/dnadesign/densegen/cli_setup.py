@@ -63,6 +63,44 @@ def register(app: typer.Typer, inspect_app: typer.Typer) -> None:
     workspace_app = typer.Typer(help="Create and locate workspaces (config.yaml + inputs/ + outputs/).",
                                 no_args_is_help=True)
     app.add_typer(workspace_app, name="workspace")
+    config_app = typer.Typer(help="Convert configs of the previous DenseGen.", no_args_is_help=True)
+    app.add_typer(config_app, name="config")
+
+    @config_app.command("migrate")
+    @handled
+    def config_migrate(
+        old: Path = typer.Argument(..., metavar="OLD.yaml", help="Config of the previous DenseGen (densegen: section, schema 2.x).",
+                                   show_default=False),
+        output: Path | None = typer.Option(None, "-o", "--output", help="Write the new config here (default: print it on stdout)."),
+        force: bool = typer.Option(False, "--force", help="Overwrite --output if it exists."),
+        as_json: bool = JsonOpt,
+    ) -> None:
+        """Convert an old config into a valid config here, keeping its comments; list what could not be carried."""
+        import sys
+
+        from ..core import console
+        from ..core.atomic import atomic_write_text
+        from ..core.errors import ConflictError
+        from .config_migrate import migrate_config
+
+        if output is not None and output.exists() and not force:
+            raise ConflictError(f"{output} already exists", hint="choose another --output, or pass --force to replace it")
+        mig = migrate_config(old, output)
+        if output is not None:
+            atomic_write_text(output, mig.text)
+        if as_json:
+            console.print_json({**mig.as_dict(), "output": str(output) if output else None,
+                                **({} if output else {"config": mig.text})})
+            return
+        if output is None:
+            sys.stdout.write(mig.text)
+        report = console.info if output is None else (lambda line: console.out.print(line, highlight=False, markup=False))
+        report(f"{'Wrote ' + str(output) if output else 'Converted'} from {old} (DenseGen schema {mig.schema_version}): "
+               f"{len(mig.changed)} setting(s) renamed, moved or changed; {len(mig.not_carried)} not carried")
+        for n in mig.not_carried:
+            report(f"  not carried  {n.key} = {n.value}: {n.reason}")
+        if output is not None:
+            report(f"next: uv run dense validate-config -c {output}")
 
     @app.command("validate-config")
     @handled
@@ -80,13 +118,14 @@ def register(app: typer.Typer, inspect_app: typer.Typer) -> None:
         from ..core.errors import DnadesignError
         from .library import build_pools, preflight
         from .plans import resolve_plans, total_quota
+        from .plots import check_plot_names
 
         t0 = time.perf_counter()
         try:
             cfg = _load(config)
             plans = resolve_plans(cfg)
             pools = build_pools(cfg)
-            warnings = preflight(cfg, plans=plans, pools=pools)
+            warnings = preflight(cfg, plans=plans, pools=pools) + check_plot_names(cfg)
             probe_s = probe_solver() if probe else None
         except DnadesignError as exc:
             if as_json:

@@ -8,8 +8,10 @@ to the config file's directory. The schema is documented in ``docs/dense-config.
 
 from __future__ import annotations
 
+import difflib
 import os
 import re
+import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -19,6 +21,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from ..core.errors import ConfigError, DatasetIdError
 from ..core.ids import sha256_bytes, validate_dataset_id
+from ..core.scheduler import allocated_cpus
+from .solver.types import SolverOptions
 
 SCHEMA_VERSION = 1
 CONFIG_ENV = "DENSEGEN_CONFIG"
@@ -484,7 +488,7 @@ class PostprocessConfig(Strict):
 
 class LoggingConfig(Strict):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
-    progress: Literal["auto", "bar", "lines"] = "auto"
+    progress: Literal["auto", "bar", "lines", "off"] = "auto"
     summary_interval_s: float = Field(default=30.0, gt=0)
 
 
@@ -634,8 +638,6 @@ def _key_path(loc: tuple, raw: Any) -> str:
 
 def _models_in(annotation: Any) -> list[type[BaseModel]]:
     """Every pydantic model reachable through list / dict / Union / Annotated in `annotation`."""
-    import typing
-
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):
         return [annotation]
     out: list[type[BaseModel]] = []
@@ -645,8 +647,6 @@ def _models_in(annotation: Any) -> list[type[BaseModel]]:
 
 
 def _tag_matches(cls: type[BaseModel], tag: Any) -> bool:
-    import typing
-
     f = cls.model_fields.get("type")
     return f is not None and tag in typing.get_args(f.annotation)
 
@@ -713,8 +713,6 @@ class ConfigProblems(ConfigError):
 
 def _problem(err: Any, raw: Any) -> Problem:
     """One pydantic error as a Problem (key path, message, hint)."""
-    import difflib
-
     loc = tuple(err.get("loc", ()))
     where = _key_path(loc, raw)
     if err["type"] == "extra_forbidden":
@@ -781,7 +779,7 @@ def parse_config(raw: Any, path: Path) -> DenseConfig:
         raise ConfigError(f"{path}: the config must be a YAML mapping with schema_version, run, inputs, generation, ...")
     if "densegen" in raw and "schema_version" not in raw:
         raise ConfigError(f"{path}: this looks like a config of the previous DenseGen (settings under `densegen:`)",
-                          hint=f"move the settings to the top level with `schema_version: {SCHEMA_VERSION}`; see docs/dense-config.md")
+                          hint=f"convert it with `dense config migrate {path.name} -o NEW.yaml` (keeps comments, lists what cannot be carried)")
     if "schema_version" not in raw:
         raise ConfigError(f"{path}: missing required key `schema_version`", hint=f"add `schema_version: {SCHEMA_VERSION}` at the top")
     try:
@@ -844,9 +842,6 @@ class LoadedConfig:
 
     def solver_options(self, *, seed: int | None = None, workers: int | None = None):
         """`SolverOptions` from the solver section; workers default to the scheduler's CPU allocation."""
-        from ..core.scheduler import allocated_cpus
-        from .solver import SolverOptions
-
         s = self.model.solver
         n = workers or s.workers or allocated_cpus()
         return SolverOptions(time_limit_s=s.time_limit_s, seed=self.model.runtime.seed if seed is None else seed,

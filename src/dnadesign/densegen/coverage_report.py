@@ -12,6 +12,7 @@ from typing import Any
 
 from .library import build_pools, plan_pool
 from .plans import resolve_plans
+from .sinks.records import PLAN_COL
 
 LONG_MARGIN_BP = 2  # a regulator's median site this much longer than the placed ones' is "long"
 
@@ -65,8 +66,6 @@ def _reason(plan, reg: str, lengths: list[int], usable: int, typical: float | No
 
 def placed_regulators(frame) -> tuple[dict[str, set[str]], dict[str, int]]:
     """(regulators placed per plan, rows per plan) from a frame with plan and regulators columns."""
-    from .sinks.records import PLAN_COL
-
     placed: dict[str, set[str]] = {}
     rows: dict[str, int] = {}
     if not frame.height or "densegen__regulators" not in frame.columns:

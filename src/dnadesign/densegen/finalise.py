@@ -106,10 +106,13 @@ def finish_session(s: Session, acceptor: Acceptor, error: BaseException | None) 
     state.status = outcome.status
     state.reason = outcome.message if outcome.status != "completed" else None
     elapsed = time.monotonic() - s.t0
+    # Exports rewrite every committed row: an array task does it only once the quotas are met (the
+    # tasks still producing will do it when they end); the parts themselves are always current.
+    export = s.settings.shard is None or all(p.done for p in state.plans.values())
     try:
-        for name, exc in s.outputs.finalize():
+        for name, exc in (s.outputs.finalize() if export else []):
             diag.emit("finalize_failed", sink=name, reason=str(exc)[:300])
-        if s.settings.fasta is not None:
+        if s.settings.fasta is not None and export:
             try:
                 write_fasta(s.outputs, s.settings.fasta)
             except (OSError, DnadesignError, pa.ArrowException) as exc:  # an export problem must not fail a good run

@@ -16,8 +16,8 @@ import polars as pl
 from ..core.errors import InputError
 from ..core.events import tail_events
 from ..usr.layout import DatasetPaths, resolve_root
-from .coverage_report import placed_regulators, unplaced_regulators
 from .config import LoadedConfig
+from .coverage_report import placed_regulators, unplaced_regulators
 from .outputs import committed_frame
 from .plans import resolve_plans
 from .sinks.records import PLAN_COL, RUN_COL

@@ -211,6 +211,9 @@ class LibraryLoop:
                 self._cancel_done_plans()
                 active = [n for n, ps in state.plans.items() if not ps.done]
                 if not active and not self._inflight:
+                    if self.acceptor.pending:  # done only once committed: another writer may have stored a row first
+                        self.acceptor.flush()
+                        continue
                     break
                 while active and len(self._inflight) < self.k and not self.deadline_passed():
                     self._launch(self.pick(active))

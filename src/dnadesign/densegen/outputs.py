@@ -123,7 +123,12 @@ class RunOutputs:
         """Whether any sink holds rows of this run."""
         if self.parquet is not None and self.parquet.exists():
             return True
-        return self.usr is not None and self.usr.exists() and self.run_frame(["id"], self.usr).height > 0
+        return self.usr is not None and self.usr.exists() and bool(self.usr.plan_counts(self.run_id))
+
+    def create(self) -> None:
+        """Create the USR dataset when it does not exist yet (after validation, before the first commit)."""
+        if self.usr is not None:
+            self.usr.ensure()
 
     def plan_counts(self) -> dict[str, int]:
         """Rows per plan committed for this run by every writer (exact under `lock()`)."""
@@ -180,6 +185,8 @@ class RunOutputs:
         usr, parquet = self.usr, self.parquet
         moved = {"to_parquet": 0, "to_usr": 0}
         with usr.lock(), parquet.lock():
+            if usr.plan_counts(self.run_id) == parquet.plan_counts(self.run_id):
+                return moved  # the usual case: equal counts per plan, no id-level comparison needed
             u_ids = set(self.run_frame(["id"], usr)["id"].to_list())
             p_ids = set(self.run_frame(["id"], parquet)["id"].to_list())
             if u_ids - p_ids:
@@ -222,6 +229,7 @@ class RunOutputs:
                     f"the workspace and already holds rows of run {self.run_id}",
                     hint="change run.id in the config to start a new run in that dataset, or resume without --fresh",
                 )
+            self.usr = UsrSink(self.usr.root, self.usr.dataset_id, self.usr.actor, create=False)  # forget what it counted
         if self.parquet is not None:
             self.parquet.wipe()
 

@@ -9,15 +9,12 @@ compared across resumes.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field
-from typing import TYPE_CHECKING, Any
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any
 
 from ..core.errors import ConfigError
 from .config import FixedElementMatrix, LoadedConfig, PlanConfig, SamplingConfig
-from .solver.types import PromoterConstraint, RegulatorGroup  # plain dataclasses: no OR-Tools import
-
-if TYPE_CHECKING:
-    from .solver import Problem, Site
+from .solver.types import Problem, PromoterConstraint, RegulatorGroup, SideBias, Site  # plain dataclasses: no OR-Tools
 
 
 @dataclass(frozen=True)
@@ -51,16 +48,12 @@ class PlanSpec:
         return tuple(sorted(regs))
 
     def with_quota(self, quota: int) -> PlanSpec:
-        from dataclasses import replace
-
         return replace(self, quota=quota)
 
     def build_problem(self, library: Sequence[Site]) -> Problem:
         """The solver problem for one library of sites under this plan's constraints."""
-        from .solver import Problem, SideBias
-
         promoters, groups = self.promoters, self.groups
-        biases = ()
+        biases: tuple[SideBias, ...] = ()
         if self.side_left or self.side_right:
             biases = (SideBias(left=self.side_left, right=self.side_right, weight=self.side_weight),)
         return Problem(
@@ -79,7 +72,7 @@ class PlanSpec:
 
     def describe(self) -> dict[str, Any]:
         """A JSON-ready summary for `dense inspect plan` and run manifests."""
-        d = {
+        d: dict[str, Any] = {
             "name": self.name,
             "base_plan": self.base_plan or self.name,
             "quota": self.quota,
@@ -128,7 +121,7 @@ def _matrix_pairs(cfg: LoadedConfig, plan: PlanConfig, m: FixedElementMatrix) ->
         if len(ups) != len(downs):
             raise ConfigError(f"{cfg.path}: `{where}`: pairing zip needs as many upstream as downstream variants "
                               f"(got {len(ups)} and {len(downs)})", hint="use cross_product or explicit_pairs")
-        return list(zip(ups, downs))
+        return list(zip(ups, downs, strict=True))
     if m.pairing == "cross_product":
         return [(u, d) for u in ups for d in downs]
     pairs = []
@@ -140,6 +133,10 @@ def _matrix_pairs(cfg: LoadedConfig, plan: PlanConfig, m: FixedElementMatrix) ->
     if len(set(pairs)) != len(pairs):
         raise ConfigError(f"{cfg.path}: `{where}.pairs` lists a pair twice")
     return pairs
+
+
+def _pair(r: tuple[int, int] | None) -> tuple[int, int] | None:
+    return (int(r[0]), int(r[1])) if r is not None else None
 
 
 def split_quota(total: int, n: int) -> list[int]:
@@ -161,11 +158,19 @@ def resolve_plans(cfg: LoadedConfig) -> list[PlanSpec]:
     for plan in g.plans:
         rc = plan.regulator_constraints
         fe = plan.fixed_elements
-        common = dict(
+        fixed = tuple(
+            PromoterConstraint(p.name, p.upstream, p.downstream, p.spacer[0], p.spacer[1], _pair(p.upstream_pos),
+                               _pair(p.downstream_pos))
+            for p in fe.promoter_constraints
+        )
+        spec = PlanSpec(
+            name=plan.name,
+            quota=plan.sequences,
             include_inputs=tuple(dict.fromkeys(plan.include_inputs)),
             sequence_length=g.sequence_length,
             strands=cfg.model.solver.strands,
             sampling=merged_sampling(g.sampling, plan),
+            promoters=fixed,
             sampling_overrides=tuple(k for k, v in plan.sampling.model_dump().items() if v is not None),
             groups=tuple(RegulatorGroup(x.name, tuple(x.members), x.min_required) for x in rc.groups),
             min_count_by_regulator=tuple(sorted((k, v) for k, v in rc.min_count_by_regulator.items() if v > 0)),
@@ -178,15 +183,9 @@ def resolve_plans(cfg: LoadedConfig) -> list[PlanSpec]:
             side_weight=fe.side_biases.weight if fe.side_biases else 1.0,
             base_plan=plan.name,
         )
-        fixed = tuple(
-            PromoterConstraint(p.name, p.upstream, p.downstream, p.spacer[0], p.spacer[1],
-                         tuple(p.upstream_pos) if p.upstream_pos else None,
-                         tuple(p.downstream_pos) if p.downstream_pos else None)
-            for p in fe.promoter_constraints
-        )
         m = fe.fixed_element_matrix
         if m is None:
-            out.append(PlanSpec(name=plan.name, quota=plan.sequences, promoters=fixed, **common))
+            out.append(spec)
             continue
         pairs = _matrix_pairs(cfg, plan, m)
         if len(pairs) > plan.sequences:
@@ -196,17 +195,15 @@ def resolve_plans(cfg: LoadedConfig) -> list[PlanSpec]:
                 hint=f"raise `sequences` to at least {len(pairs)} (it is the total over all variants)")
         quotas = split_quota(plan.sequences, len(pairs))
         sets = cfg.model.motif_sets
-        for (up, down), q in zip(pairs, quotas):
+        for (up, down), q in zip(pairs, quotas, strict=True):
             try:
                 name = plan.name_template.format(plan=plan.name, up=up, down=down)
             except (KeyError, IndexError, ValueError) as e:
                 raise ConfigError(f"{cfg.path}: plan {plan.name!r}: name_template {plan.name_template!r} is invalid ({e})",
                                   hint="use only the placeholders {plan}, {up}, {down}") from None
             prom = PromoterConstraint(m.name, sets[m.upstream_from_set][up], sets[m.downstream_from_set][down],
-                                m.spacer[0], m.spacer[1],
-                                tuple(m.upstream_pos) if m.upstream_pos else None,
-                                tuple(m.downstream_pos) if m.downstream_pos else None)
-            out.append(PlanSpec(name=name, quota=q, promoters=(*fixed, prom), variant=(("up", up), ("down", down)), **common))
+                                      m.spacer[0], m.spacer[1], _pair(m.upstream_pos), _pair(m.downstream_pos))
+            out.append(replace(spec, name=name, quota=q, promoters=(*fixed, prom), variant=(("up", up), ("down", down))))
     names = [p.name for p in out]
     dup = sorted({n for n in names if names.count(n) > 1})
     if dup:
@@ -238,7 +235,7 @@ def extend_quotas(plans: Sequence[PlanSpec], n: int, *, generated: Mapping[str, 
     order = sorted(range(len(plans)), key=lambda i: (-(shares[i] - adds[i]), i))
     for i in order[:left]:
         adds[i] += 1
-    return [p.with_quota(p.quota + a) for p, a in zip(plans, adds)]
+    return [p.with_quota(p.quota + a) for p, a in zip(plans, adds, strict=True)]
 
 
 def total_quota(plans: Sequence[PlanSpec]) -> int:

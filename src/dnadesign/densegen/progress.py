@@ -11,7 +11,7 @@ from __future__ import annotations
 import sys
 import time
 
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
 from ..core.console import err, interactive
 from .state import RunState
@@ -43,7 +43,7 @@ class RunProgress:
         self._t0 = time.monotonic()
         self._last_line = self._t0
         self._bar: Progress | None = None
-        self._tasks: dict[str, int] = {}
+        self._tasks: dict[str, TaskID] = {}
 
     def __enter__(self) -> RunProgress:
         if self.mode == "bar":

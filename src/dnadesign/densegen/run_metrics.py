@@ -18,7 +18,6 @@ from types import TracebackType
 from typing import Any
 
 from ..core.console import warn
-from ..core.errors import InputError
 from ..core.metrics import MetricSet, PeriodicTextfile, check_metrics_dir, textfile_name
 from ..core.scheduler import detect_scheduler
 from .state import MetaDir, RunState
@@ -52,11 +51,7 @@ class RunMetrics:
         self.failed = False
         self.writer: PeriodicTextfile | None = None
         if directory is not None:
-            try:
-                check_metrics_dir(directory)
-            except OSError as exc:
-                raise InputError(f"--metrics-dir {directory} is not a writable directory ({exc.strerror or exc})",
-                                 hint="pass a directory you can write, e.g. node_exporter's textfile directory") from None
+            check_metrics_dir(directory)
             key = self.dataset + (f"_task{self.sched.task_id}" if self.sched.task_id else "")
             self.writer = PeriodicTextfile(Path(directory) / textfile_name("dense", key), self.collect,
                                            interval_s=self.interval_s, warn=warn)
@@ -85,8 +80,11 @@ class RunMetrics:
     def _live_state(self) -> RunState | None:
         if self.result is not None:
             return self.result.state
-        state = self.meta.load_state()
-        return state if state is not None and state.pid == os.getpid() else None
+        for meta in (self.meta, *self.meta.task_dirs()):  # an array task keeps its state under tasks/
+            state = meta.load_state()
+            if state is not None and state.pid == os.getpid():
+                return state
+        return None
 
     def collect(self) -> MetricSet:
         """The current figures of this run."""

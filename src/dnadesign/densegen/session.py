@@ -227,7 +227,8 @@ def open_session(cfg: LoadedConfig, settings: RunSettings, options: RunOptions, 
                 (task.path / name).unlink(missing_ok=True)
         shutil.rmtree(Path(cfg.outputs_dir) / "plots", ignore_errors=True)
 
-    outputs = RunOutputs(cfg, actor)
+    outputs = look
+    outputs.create()
     outputs.clean()
     moved = outputs.align()
     with outputs.lock():

@@ -44,12 +44,18 @@ class _Capture(logging.Handler):
 _HANDLER = _Capture(level=logging.INFO)
 
 
-def _quiet_apprise_logger() -> None:
+def _quiet_loggers() -> None:
+    """Apprise's records may name hosts, recipients or URL pieces, and urllib3 (under Apprise) logs request paths
+    at DEBUG: keep both out of any application log, even one turned up to DEBUG."""
     log = logging.getLogger("apprise")
     if _HANDLER not in log.handlers:
         log.addHandler(_HANDLER)
-    log.propagate = False  # Apprise records may name hosts or recipients: keep them out of any app log
+    log.propagate = False
     log.setLevel(logging.INFO)
+    logging.getLogger("urllib3").setLevel(logging.WARNING)
+
+
+_quiet_loggers()
 
 
 def _protocols(value: Any) -> set[str]:
@@ -100,7 +106,7 @@ class AppriseTransport:
         self._plugin.socket_read_timeout = p.read_timeout
         if p.min_interval is not None:
             self._plugin.request_rate_per_sec = p.min_interval
-        _quiet_apprise_logger()
+        _quiet_loggers()  # again: an application may have reconfigured logging since the import
 
     def close(self) -> None:
         """Nothing to release (Apprise opens a connection per send)."""
@@ -117,7 +123,8 @@ class AppriseTransport:
         try:
             ok = self._plugin.notify(body=str(payload.get("body") or payload.get("title") or ""),
                                      title=str(payload.get("title") or ""),
-                                     notify_type=apprise.NotifyType(NOTIFY_TYPES.get(str(payload.get("type")), "info")))
+                                     notify_type=apprise.NotifyType(NOTIFY_TYPES.get(str(payload.get("type")), "info")),
+                                     body_format=apprise.NotifyFormat.TEXT)
         except Exception as exc:  # noqa: BLE001 - a plugin bug must become a transient failure, not a crash
             return Attempt("transient", self._scrub(f"{self.service}: {type(exc).__name__}"))
         finally:

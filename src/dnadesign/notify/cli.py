@@ -44,7 +44,7 @@ app.add_typer(profile_app, name="profile")
 app.add_typer(events_app, name="usr-events")
 app.add_typer(spool_app, name="spool")
 
-PROVIDER_HELP = "slack, discord, generic (JSON webhook) or apprise (an Apprise URL: mailtos://, ntfys://, msteams://...)"
+PROVIDER_HELP = "slack, discord, generic (JSON webhook) or apprise (an Apprise URL: mailtos://, workflows:// for Teams, ntfys://, tgram://...)"
 ProfileOpt = Annotated[Path | None, typer.Option("--profile", "-p", help="Profile JSON file (written by `profile wizard`).")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output on stdout.")]
 InsecureOpt = Annotated[bool, typer.Option("--allow-insecure-localhost",

@@ -132,7 +132,10 @@ class Sender:
                               rate_limited=True)
             if wait > 0:
                 self._sleep(wait)
-                if self._stopped() and posts > 0:
+                if self._stopped():  # never post early because we were told to stop
+                    if posts == 0:
+                        return Result(False, 0, None, "stopped while waiting for the destination's rate limit",
+                                      rate_limited=True)
                     break
             last = self.transport.post(payload, key)
             posts += 1

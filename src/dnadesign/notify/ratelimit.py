@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from ..core.atomic import atomic_write_json
+from ..core.errors import LockTimeoutError
 from ..core.locks import FileLock
 from ..core.timeutil import utc_now_iso
 
@@ -126,8 +127,8 @@ class RateGate:
                     for k in [k for k, v in dests.items() if k != self.dest and _Limit.from_json(v).expired(now)]:
                         dests.pop(k, None)
                 atomic_write_json(self.path, {"version": STATE_VERSION, "destinations": dests}, mode=0o600)
-        except OSError:
-            pass  # the limit still applies in this process; persistence is best effort (e.g. read-only spool)
+        except (OSError, LockTimeoutError):
+            pass  # the limit still applies in this process; persistence is best effort (read-only spool, stuck lock)
 
     # -- the gate ------------------------------------------------------------------------------
     def wait_seconds(self) -> float:
@@ -141,11 +142,6 @@ class RateGate:
                 gap = max(gap, self._limit.spacing)
             wait = max(wait, self._last_post + gap - now)
         return max(0.0, wait)
-
-    def not_before(self) -> float:
-        """The persisted not-before time (epoch seconds)."""
-        self._refresh()
-        return self._limit.not_before
 
     def posted(self) -> None:
         """Record a post; while a learned spacing applies, other processes see the next allowed time."""

@@ -80,8 +80,6 @@ class WatchConfig:
     payload_shape: str = "native"
     # Called once the watcher holds its cursor lock and knows where it starts: a readiness signal.
     on_ready: Callable[[str], None] | None = None
-    # Called on every poll and after every batch with the live counters (e.g. a metrics writer).
-    on_tick: Callable[[WatchSummary], None] | None = None
     summary: WatchSummary | None = None  # pass one to read the counters while the watch runs (metrics)
 
 
@@ -301,8 +299,8 @@ class _Watcher:
             cfg.emit(_encode({"key": msg.key, "provider": cfg.provider, "status": msg.status,
                               "offset": line.offset, "payload": payload}))
             self.s.printed += 1
-        else:
-            self.hand_off(msg, payload, line)
+        elif not self.hand_off(msg, payload, line):
+            return  # stopped before sending: the cursor stays before this event
         if commit is not None:
             commit()
         self.advance(line)
@@ -312,7 +310,8 @@ class _Watcher:
             self.s.stopped = "terminal"
             self.done = True
 
-    def hand_off(self, msg: Message, payload: dict[str, Any], line: Line) -> None:
+    def hand_off(self, msg: Message, payload: dict[str, Any], line: Line) -> bool:
+        """Deliver, spool or dead-letter one message; False when a stop came before anything was posted."""
         cfg = self.cfg
         assert cfg.sender is not None
         breaker_open = time.monotonic() - self.last_fail < BREAKER_SECONDS
@@ -320,7 +319,11 @@ class _Watcher:
         if result.ok:
             self.s.delivered += 1
             self.last_fail = -1e9
-            return
+            return True
+        if result.attempts == 0 and self.stopping():
+            self.s.stopped = "stopped"
+            self.done = True
+            return False
         if not result.permanent:
             self.last_fail = time.monotonic()
         where = f"event {msg.short_id} (byte {line.offset})"
@@ -338,6 +341,7 @@ class _Watcher:
                           events=str(cfg.events), offset=line.offset)
             self.s.spooled += 1
             cfg.warn(f"{where} not delivered ({result.reason}); spooled for `uv run notify spool drain`")
+        return True
 
     # -- loop ----------------------------------------------------------------------------------
     def run(self) -> WatchSummary:
@@ -350,8 +354,6 @@ class _Watcher:
         last_status = time.monotonic()
         try:
             while not self.done:
-                if cfg.on_tick is not None:
-                    cfg.on_tick(self.s)
                 if self.reader is None and not self.open_reader():
                     if not cfg.follow:
                         cfg.warn(f"events file {cfg.events} does not exist yet")

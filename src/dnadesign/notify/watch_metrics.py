@@ -13,7 +13,6 @@ import time
 from pathlib import Path
 from types import TracebackType
 
-from ..core.errors import InputError
 from ..core.metrics import MetricSet, PeriodicTextfile, check_metrics_dir, textfile_name
 from .watch import WatchConfig, WatchSummary
 
@@ -48,11 +47,7 @@ class WatchMetrics:
         self.writer: PeriodicTextfile | None = None
         if directory is None:
             return
-        try:
-            check_metrics_dir(directory)
-        except OSError as exc:
-            raise InputError(f"--metrics-dir {directory} is not a writable directory ({exc.strerror or exc})",
-                             hint="pass a directory you can write, e.g. node_exporter's textfile directory") from None
+        check_metrics_dir(directory)
         if cfg.summary is None:
             cfg.summary = WatchSummary()
         interval = float(interval_s or os.environ.get("DNADESIGN_METRICS_INTERVAL_S") or DEFAULT_INTERVAL_S)

@@ -108,11 +108,11 @@ def build_profile(*, profile_path: Path, provider: str, events: str, cursor: str
         if webhook_from_stdin:
             value = sys.stdin.readline().strip()
         elif prompt is not None:
-            value = prompt("Webhook URL (input hidden)", True).strip()
+            value = prompt(f"{'Apprise' if provider == 'apprise' else 'Webhook'} URL (input hidden)", True).strip()
         else:
             value = ""
         if not value:
-            raise UsageError("the webhook URL is needed to store the secret",
+            raise UsageError(f"the {'Apprise' if provider == 'apprise' else 'webhook'} URL is needed to store the secret",
                              hint="run on a terminal to be prompted, or pipe it in with --webhook-from-stdin")
         check_url(value)
         return value

@@ -148,6 +148,13 @@ def import_(ctx: typer.Context, dataset: str = DatasetArg,
 
     if on_conflict not in ("error", "ignore"):
         raise UsageError(f"--on-conflict must be error or ignore, not {on_conflict!r}")
+    from .incumbent import is_incumbent_dir
+
+    if path.name == "records.parquet" and is_incumbent_dir(path.resolve().parent):
+        from ..core.console import warn
+
+        warn(f"{path.parent} is a dataset of the previous usr: `usr migrate {path.parent}` carries all of it "
+             "(derived columns, tombstones, snapshots, events; see docs/migrate.md)")
     root = _root_of(ctx)
     ds = Dataset(root, dataset) if create else Dataset.open(root, dataset)
     batch = read_records(path, fmt=fmt, bio_type=bio_type, alphabet=alphabet, source=source, sequence_column=sequence_column)

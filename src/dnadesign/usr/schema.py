@@ -32,8 +32,10 @@ ALPHABETS = {
     "protein_21": ("protein", "ACDEFGHIKLMNPQRSTVWYX"),
 }
 DEFAULT_ALPHABET = {"dna": "dna_4", "rna": "rna_4", "protein": "protein_20"}
-DERIVED_COLUMN = re.compile(r"^([a-z][a-z0-9_]*)__([A-Za-z0-9_][A-Za-z0-9_.-]*)$")
-NAMESPACE = re.compile(r"^[a-z][a-z0-9_]*$")
+# A namespace never contains "__", so `<namespace>__<field>` splits at the first "__" (as the reader
+# does): `infer__evo2_7b__ll_mean` is field `evo2_7b__ll_mean` of namespace `infer`.
+DERIVED_COLUMN = re.compile(r"^([a-z][a-z0-9]*(?:_[a-z0-9]+)*)__([A-Za-z0-9_][A-Za-z0-9_.-]*)$")
+NAMESPACE = re.compile(r"^[a-z][a-z0-9]*(?:_[a-z0-9]+)*$")
 RESERVED_NAMESPACES = frozenset({"usr"})
 
 
@@ -82,7 +84,7 @@ def make_records(
     norm: list[str] = []
     out_ids: list[str] = []
     first_row: dict[str, str] = {}
-    for i, (raw, row) in enumerate(zip(sequences, rows, strict=True)):
+    for i, (raw, row) in enumerate(zip(sequences, rows, strict=False)):
         if raw is None or not str(raw).strip():
             raise InputError(f"{where}, {row}: sequence is empty", hint="remove the row or fill in the sequence")
         seq = normalize_sequence(bio_type, str(raw))
@@ -142,7 +144,7 @@ def check_derived_name(column: str, namespace: str) -> str:
 
 def check_namespace(namespace: str, *, allow_reserved: bool = False) -> str:
     if not NAMESPACE.match(namespace or ""):
-        raise InputError(f"invalid namespace {namespace!r}", hint="use lowercase letters, digits and '_' (e.g. densegen)")
+        raise InputError(f"invalid namespace {namespace!r}", hint="use lowercase letters and digits, single '_' between words (e.g. densegen)")
     if namespace in RESERVED_NAMESPACES and not allow_reserved:
         raise InputError(f"namespace {namespace!r} is reserved for usr itself", hint="choose another namespace")
     return namespace

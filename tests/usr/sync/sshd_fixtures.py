@@ -7,6 +7,7 @@ reason. Every daemon is stopped by its own PID.
 
 from __future__ import annotations
 
+import contextlib
 import getpass
 import os
 import shutil
@@ -25,7 +26,7 @@ from tests.conftest import require_component as need
 
 SSHD = shutil.which("sshd") or "/usr/sbin/sshd"
 
-__all__ = ["SshHost", "SyncEnv", "NetnsHost", "sshd_host", "sync_env", "netns_host", "netns_env"]
+__all__ = ["NetnsHost", "SshHost", "SyncEnv", "netns_env", "netns_host", "sshd_host", "sync_env"]
 
 
 def _free_port() -> int:
@@ -34,7 +35,8 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _wait_port(host: str, port: int, timeout: float = 10.0) -> bool:
+def _wait_port(host: str, port: int, timeout: float = 30.0) -> bool:
+    """Readiness: True once `host:port` accepts a TCP connection (bounded by `timeout`)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
@@ -105,16 +107,13 @@ def sshd_host():
     subprocess.run([SSHD, "-f", str(cfg), "-E", str(d / "sshd.log")], check=True)
     pidf = d / "sshd.pid"
     assert _wait_port("127.0.0.1", port), "sshd did not start"
-    for _ in range(100):
-        if pidf.exists() and pidf.read_text().strip():
-            break
-        time.sleep(0.05)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and not (pidf.exists() and pidf.read_text().strip()):  # the pid file appears
+        time.sleep(0.02)
     pid = int(pidf.read_text().strip())
     yield SshHost("127.0.0.1", port, d, d / "user_ed25519", d / "known_hosts", d / "sshd.log", pid, getpass.getuser())
-    try:
+    with contextlib.suppress(ProcessLookupError):
         os.kill(pid, signal.SIGTERM)
-    except ProcessLookupError:
-        pass
     shutil.rmtree(d, ignore_errors=True)
 
 
@@ -202,7 +201,7 @@ def netns_host():
         cfg = _write_sshd(d, rem, 22, extra="ClientAliveInterval 1\nClientAliveCountMax 3")
         os.makedirs("/run/sshd", exist_ok=True)
         proc = subprocess.Popen(["ip", "netns", "exec", ns, SSHD, "-D", "-f", str(cfg), "-E", str(d / "sshd.log")])
-        assert _wait_port(rem, 22, 10), "sshd in the namespace did not start"
+        assert _wait_port(rem, 22), "sshd in the namespace did not start"
         yield NetnsHost(ns, vl, SshHost(rem, 22, d, d / "user_ed25519", d / "known_hosts", d / "sshd.log", proc.pid,
                                         getpass.getuser()), proc)
     finally:

@@ -18,7 +18,7 @@ from datetime import datetime
 
 import pyarrow as pa
 
-from ...usr.schema import RECORD_FIELDS, make_records
+from ...usr.schema import RECORD_FIELDS, RECORD_SCHEMA, make_records
 
 NAMESPACE = "densegen"
 SCHEMA_VERSION = 1
@@ -134,8 +134,6 @@ def build_table(rows: Sequence[Accepted], *, run_id: str, bio_type: str = "dna",
 
 def conform(table: pa.Table) -> pa.Table:
     """Select and cast a flat table to the canonical column order and types (extra columns dropped)."""
-    from ...usr.schema import RECORD_SCHEMA
-
     arrays, names = [], []
     for f in RECORD_SCHEMA:
         arrays.append(table.column(f.name).cast(f.type))
@@ -151,8 +149,6 @@ def conform(table: pa.Table) -> pa.Table:
 
 def empty_table() -> pa.Table:
     """A zero-row flat table with the canonical schema."""
-    from ...usr.schema import RECORD_SCHEMA
-
     fields = list(RECORD_SCHEMA) + [pa.field(n, t) for n, t in COLUMNS.items()]
     schema = pa.schema(fields)
     # pa.nulls, not schema.empty_table()/pa.array([]): those import pandas (1.7 s of every plot run)

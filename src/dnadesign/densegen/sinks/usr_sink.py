@@ -33,12 +33,16 @@ class UsrSink:
         self.root = Path(root)
         self.dataset_id = dataset_id
         self.actor = actor
-        if create:
-            self.ds = Dataset.create(self.root, dataset_id, exist_ok=True, actor=actor,
-                                     source="densegen", notes=f"written by dense run {actor.run_id if actor else ''}")
-        else:
-            self.ds = Dataset(self.root, dataset_id, actor)
+        self.ds = Dataset(self.root, dataset_id, actor)
         self._counters: dict[str, PlanCounter] = {}
+        if create:
+            self.ensure()
+
+    def ensure(self) -> None:
+        """Create the dataset when it does not exist yet."""
+        if not self.ds.exists():
+            self.ds = Dataset.create(self.root, self.dataset_id, exist_ok=True, actor=self.actor, source="densegen",
+                                     notes=f"written by dense run {self.actor.run_id if self.actor else ''}")
 
     @property
     def events_path(self) -> Path:

@@ -32,6 +32,7 @@ import random
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -42,6 +43,8 @@ from .heuristics import Layout
 from .path_layouts import Anchored, Piece, layout_solution, realise
 from .precheck import promoter_start_pairs
 from .types import Problem
+
+RelaxedPlan = tuple[list[list[Piece]], list[Anchored]]  # the arguments ``realise`` takes after the problem
 
 NEG = -1e18
 BIG = 1 << 20  # cost of a forbidden arc (the same site twice in a row)
@@ -128,7 +131,7 @@ def _items(problem: Problem, elements: tuple[str, ...]) -> _Items:
         return tuple(sorted({remap[sj] for sj, _, other in kept if sj != own and other in seq}))
 
     anchors: tuple[list[_Anchor], list[_Anchor]] = ([], [])
-    for slot, element in zip(anchors, elements):
+    for slot, element in zip(anchors, elements, strict=False):  # fewer elements than slots: those stay empty
         slot.append(_Anchor(element, 0, -1, inside(element, None)))
         for si, strand, seq in kept:
             for start in occurrences(seq, element):
@@ -266,13 +269,13 @@ class Relaxation:
     def variants(self, layout: Layout, rng: random.Random) -> Iterator[Layout]:
         """The best relaxed path with one site of ``layout`` banned, realised (unchecked), for
         each of its sites in random order."""
-        if self._search is None:
+        if self._search is None or self._lam is None:
             return
         for site in rng.sample(layout.library_sites, len(layout.library_sites)):
             banned = frozenset({site})
             value, _sites, plan = self._search.parts.solve(1.0 - self._lam + self._offset(banned, {}, 0.0))
             if plan is not None and value > 0:
-                out = realise(self._search.problem, *plan, self._search.rng, banned=banned)
+                out = realise(self._search.problem, plan[0], plan[1], self._search.rng, banned=banned)
                 if out is not None:
                     yield out
 
@@ -283,7 +286,7 @@ class Relaxation:
         without the ``banned`` sites and with each site's weight lowered by ``penalty`` per
         earlier use; None if none has ``at_least`` sites (also the step-size target). The run
         ends early at a layout one site above ``at_least``."""
-        if self._search is None:
+        if self._search is None or self._lam is None:
             return None
         _best, _lam, layouts = self._search.run(
             self._lam.copy(), at_least - 1, iterations, None, self._offset(banned, usage, penalty), frozenset(banned),
@@ -293,6 +296,7 @@ class Relaxation:
 
     def _offset(self, banned, usage: dict[int, int], penalty: float) -> np.ndarray:
         """Site-weight shifts: ``-penalty`` per earlier use, and a ban for ``banned`` sites."""
+        assert self._search is not None
         index = self._search.items.index
         offset = np.zeros(len(index))
         for site, uses in usage.items():
@@ -360,7 +364,7 @@ class _Subgradient:
             value, sites, plan = self.parts.solve(site_w)
             if value <= NEG / 2:
                 return None, lam, []
-            layout = realise(problem, *plan, self.rng, banned=banned, fill=offset is not None) if plan is not None else None
+            layout = realise(problem, plan[0], plan[1], self.rng, banned=banned, fill=offset is not None) if plan is not None else None
             if layout is not None and layout.sequence not in found:
                 n_sites = len(layout.library_sites)
                 if n_sites > known and not check_solution(problem, layout_solution(problem, layout)):
@@ -404,7 +408,7 @@ class _Plain:
         self.dp = _PathDP(items.cost, lengths, L, lengths, False)
         self.none = np.zeros(len(items.seqs), dtype=np.int64)
 
-    def solve(self, site_w: np.ndarray):
+    def solve(self, site_w: np.ndarray) -> tuple[float, list[Any], RelaxedPlan | None]:
         """(value, sites counted, plan for ``realise``) of the best relaxed path."""
         if not len(self.items.seqs):
             return 0.0, [], None
@@ -452,7 +456,7 @@ class _WithPromoter:
         self.mids = [_PathDP(items.cost, frm, span, lengths, False) for _a, _into, frm in self.ups]
         self.link = [[len(b.sequence) - max_overlap(a.sequence, b.sequence) for b in downs] for a in ups]
 
-    def solve(self, site_w: np.ndarray):
+    def solve(self, site_w: np.ndarray) -> tuple[float, list[Any], RelaxedPlan | None]:
         """(value, sites counted, plan for ``realise``) of the best relaxed layout."""
         has_items = bool(len(self.items.seqs))
         if has_items:
@@ -460,6 +464,7 @@ class _WithPromoter:
             for dp in (self.left, self.right, *self.mids):
                 dp.run(w)
         best, arg = NEG, None
+        found: tuple[Any, ...] | None = None
         if has_items:
             lefts = [np.maximum(self.left.tops(into, self.L + 1), 0.0) for _a, into, _f in self.ups]
             rights = [np.maximum(self.right.tops(frm, self.L + 2), 0.0) for _b, _i, frm in self.downs]
@@ -482,8 +487,8 @@ class _WithPromoter:
                     continue
                 mid = self.mids[i].tops(b_into, self.span + 1) if has_items else np.full(self.span + 1, NEG)
                 mid = np.where(np.arange(self.span + 1) >= self.link[i][j], np.maximum(mid, 0.0), mid)
-                a_e, b_e, r = np.where(ok, a_end, 0), np.where(ok, b_end, 0), np.where(ok, rel, 0)
-                total = lefts[i][a_e] + a_w + mid[r] + b.weight(site_w) + rights[j][self.L - b_e + 1]
+                a_e_at, b_e_at, r = np.where(ok, a_end, 0), np.where(ok, b_end, 0), np.where(ok, rel, 0)
+                total = lefts[i][a_e_at] + a_w + mid[r] + b.weight(site_w) + rights[j][self.L - b_e_at + 1]
                 total = np.where(ok & (mid[r] > NEG / 2), total, NEG)
                 k = int(total.argmax())
                 if total[k] > best:
@@ -492,19 +497,19 @@ class _WithPromoter:
             i, j, k = arg
             (a, a_into, _), (b, b_into, b_from) = self.ups[i], self.downs[j]
             u, d = int(us[k]), int(ds[k])
-            a_end = u - a.offset + len(a.sequence)
-            b_end = d - b.offset + len(b.sequence)
+            a_stop = u - a.offset + len(a.sequence)
+            b_stop = d - b.offset + len(b.sequence)
 
             def part(dp, c, then):
                 v, last, lim = dp.top(c, then) if has_items else (NEG, -1, -1)
                 return (v, last, lim) if v > 0 else (0.0, -1, -1)
 
-            arg = (a, u, b, d, (self.left, part(self.left, a_end, a_into)),
-                   (self.mids[i], part(self.mids[i], b_end - a_end, b_into)),
-                   (self.right, part(self.right, self.L - b_end + 1, b_from)))
-        if arg is None:
+            found = (a, u, b, d, (self.left, part(self.left, a_stop, a_into)),
+                   (self.mids[i], part(self.mids[i], b_stop - a_stop, b_into)),
+                   (self.right, part(self.right, self.L - b_stop + 1, b_from)))
+        if found is None:
             return NEG, [], None
-        a, u, b, d, *paths = arg
+        a, u, b, d, *paths = found
         sites = a.carried(site_w) + b.carried(site_w)
         chains = []
         for dp, (_v, last, lim) in paths:

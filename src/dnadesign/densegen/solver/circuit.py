@@ -52,7 +52,7 @@ def solve_circuit(problem: Problem, options: SolverOptions) -> dict:
     m.add_circuit(arcs)
     m.add(sum(length_terms) <= problem.length)
     by_site: dict[int, list] = {}
-    for (si, _), v in zip(nodes, visit):
+    for (si, _), v in zip(nodes, visit, strict=True):
         by_site.setdefault(si, []).append(v)
     for vs in by_site.values():
         m.add_at_most_one(vs)

@@ -90,8 +90,8 @@ class PositionalModel:
         self.promoter_placements: list[PlacementVar] = []
         for pi, prom in enumerate(problem.promoters):
             pairs = promoter_start_pairs(problem, pi)
-            ups = {}
-            downs = {}
+            ups: dict[int, PlacementVar] = {}
+            downs: dict[int, PlacementVar] = {}
             for role, seq, starts, store in (
                 ("upstream", prom.upstream, sorted({u for u, _ in pairs}), ups),
                 ("downstream", prom.downstream, sorted({d for _, d in pairs}), downs),
@@ -104,10 +104,10 @@ class PositionalModel:
                     self.promoter_placements.append(pv)
             m.add_exactly_one(p.literal for p in ups.values())
             m.add_exactly_one(p.literal for p in downs.values())
-            for d, pv in downs.items():
-                m.add_bool_or([ups[u].literal for u, dd in pairs if dd == d]).only_enforce_if(pv.literal)
-            for u, pv in ups.items():
-                m.add_bool_or([downs[d].literal for uu, d in pairs if uu == u]).only_enforce_if(pv.literal)
+            for down_start, pv in downs.items():
+                m.add_bool_or([ups[us].literal for us, ds in pairs if ds == down_start]).only_enforce_if(pv.literal)
+            for up_start, pv in ups.items():
+                m.add_bool_or([downs[ds].literal for us, ds in pairs if us == up_start]).only_enforce_if(pv.literal)
 
         # Forbidden k-mers on both strands, anywhere; a promoter element's own occurrences are exempt.
         for f in forbidden:
@@ -205,7 +205,7 @@ class PositionalModel:
     def _add_core_packing(self) -> None:
         """One at-most-one per position over placements whose core covers it (see cores.py)."""
         keys = sorted({(p.site_index, p.sequence) for p in self.placements})
-        margins = dict(zip(keys, core_margins(keys)))
+        margins = dict(zip(keys, core_margins(keys), strict=True))
         cover: list[list] = [[] for _ in range(self.problem.length)]
         for p in self.placements:
             mg = margins[(p.site_index, p.sequence)]

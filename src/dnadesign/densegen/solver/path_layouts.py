@@ -62,9 +62,9 @@ def realise(
         if a.piece.site >= 0:
             used.add(a.piece.site)
     clean = []
-    for chain in chains:
+    for raw in chains:
         kept = []
-        for p in chain:
+        for p in raw:
             if p.site not in used:  # banned sites and second uses are dropped
                 used.add(p.site)
                 kept.append(p)

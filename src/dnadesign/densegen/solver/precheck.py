@@ -59,11 +59,9 @@ def precheck(problem: Problem) -> None:
     for bound in (problem.gc_min, problem.gc_max):
         if bound is not None and not 0.0 <= bound <= 1.0:
             raise InfeasibleProblemError(f"GC bounds must lie in [0, 1], got {bound}")
-    if problem.gc_min is not None and problem.gc_max is not None:
-        if math.ceil(problem.gc_min * L - 1e-9) > math.floor(problem.gc_max * L + 1e-9):
-            raise InfeasibleProblemError(
-                f"no GC count of a {L}-base sequence lies in [{problem.gc_min}, {problem.gc_max}]"
-            )
+    if (problem.gc_min is not None and problem.gc_max is not None
+            and math.ceil(problem.gc_min * L - 1e-9) > math.floor(problem.gc_max * L + 1e-9)):
+        raise InfeasibleProblemError(f"no GC count of a {L}-base sequence lies in [{problem.gc_min}, {problem.gc_max}]")
 
     for i, prom in enumerate(problem.promoters):
         for part in (prom.upstream, prom.downstream):

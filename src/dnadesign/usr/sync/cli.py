@@ -15,8 +15,10 @@ from ...core.console import err, interactive, out, print_json
 from ...core.errors import ConflictError, ExitCode, UsageError
 from ...core.ids import validate_dataset_id
 from ..layout import resolve_root
+from ..manifest import Manifest
 from . import engine
-from .remotes import RemoteProfile, get_profile, load_profiles, remotes_path, save_profiles
+from .remotes import RemoteProfile, get_profile, load_profiles, parse_location, remotes_path, save_profiles
+from .rsync import check_bwlimit
 
 remotes_app = typer.Typer(help="Remote profiles for sync (stored in $USR_REMOTES_PATH or ~/.config/dnadesign/remotes.yaml).",
                           no_args_is_help=True)
@@ -29,6 +31,7 @@ DerivedOpt = typer.Option(True, "--verify-derived-hashes/--no-verify-derived-has
 PrimaryOnlyOpt = typer.Option(False, "--primary-only", help="Sync only the base record parts (no overlays, snapshots, meta, events, aux).")
 SkipSnapOpt = typer.Option(False, "--skip-snapshots", help="Do not sync _snapshots.")
 AuditOpt = typer.Option(None, "--audit-json-out", help="Write the audit summary as JSON to this file.")
+BwlimitOpt = typer.Option(None, "--bwlimit", help="Limit rsync's bandwidth (KB/s, or with a suffix: 500, 5M); default $USR_SYNC_BWLIMIT.")
 JsonOpt = typer.Option(False, "--json", help="Print machine-readable JSON.")
 
 
@@ -37,13 +40,14 @@ def _root(ctx: typer.Context) -> Path:
     return resolve_root(obj.get("root") if isinstance(obj, dict) else None)
 
 
-def _opts(verify: str, sidecars: bool, derived: bool, primary_only: bool, skip_snapshots: bool) -> engine.SyncOptions:
+def _opts(verify: str, sidecars: bool, derived: bool, primary_only: bool, skip_snapshots: bool,
+          bwlimit: str | None = None) -> engine.SyncOptions:
     if verify not in ("hash", "size", "auto"):
         raise UsageError(f"--verify must be hash or size, not {verify!r}", hint="use --verify hash (default) or --verify size")
     if verify == "auto":
         verify = "hash"
     return engine.SyncOptions(verify=verify, verify_sidecars=sidecars, verify_derived_hashes=derived,
-                              primary_only=primary_only, skip_snapshots=skip_snapshots)
+                              primary_only=primary_only, skip_snapshots=skip_snapshots, bwlimit=check_bwlimit(bwlimit))
 
 
 def _write_audit(path: Path | None, doc: dict[str, Any]) -> None:
@@ -55,7 +59,7 @@ def render_diff(d: engine.Diff) -> str:
     lm, rm = d.local.manifest, d.remote_state.manifest
     lines = [f"Dataset    : {d.dataset}   local {d.local.dir}  <->  {d.remote}:{d.remote_state.dir or '(absent)'}"]
 
-    def side(m):
+    def side(m: Manifest | None) -> str:
         return f"{len(m.parts)} part(s), {m.rows} rows" if m else "absent"
 
     lines.append(f"Primary    : local {side(lm)} | remote {side(rm)}")
@@ -102,7 +106,7 @@ def _progress_cb():
 
     prog = Progress(TextColumn("transfer"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"), TimeRemainingColumn(), console=err, transient=True)
     task = prog.add_task("transfer", total=100)
-    started = []
+    started: list[int] = []
 
     def cb(nbytes: int, pct: int) -> None:
         if not started and nbytes > 0:
@@ -113,9 +117,9 @@ def _progress_cb():
 
 
 def _transfer(ctx: typer.Context, action: str, dataset: str, remote: str, yes: bool, dry_run: bool, verify: str, sidecars: bool,
-              derived: bool, primary_only: bool, skip_snapshots: bool, audit_json_out: Path | None) -> None:
+              derived: bool, primary_only: bool, skip_snapshots: bool, audit_json_out: Path | None, bwlimit: str | None) -> None:
     validate_dataset_id(dataset)
-    opts = _opts(verify, sidecars, derived, primary_only, skip_snapshots)
+    opts = _opts(verify, sidecars, derived, primary_only, skip_snapshots, bwlimit)
     profile = get_profile(remote)
     cb, prog = _progress_cb()
     fn = engine.pull if action == "pull" else engine.push
@@ -153,7 +157,7 @@ def register(app: typer.Typer) -> None:
         opts = _opts(verify, True, True, primary_only, skip_snapshots)
         d, session = engine.diff(_root(ctx), dataset, get_profile(remote), opts)
         if as_json:
-            print_json({"usr_output_version": 1, "data": {**d.as_dict(), "ssh_calls": session.conn.calls}})
+            print_json({"usr_output_version": 1, "data": {**d.as_dict(), "ssh_calls": session.remote.remote_calls()[0]}})
         else:
             out.print(render_diff(d), highlight=False, markup=False)
         if audit_json_out is not None:
@@ -181,8 +185,10 @@ def _make_transfer(app: typer.Typer, action: str) -> None:
             derived: bool = DerivedOpt,
             primary_only: bool = PrimaryOnlyOpt,
             skip_snapshots: bool = SkipSnapOpt,
-            audit_json_out: Path | None = AuditOpt) -> None:
-        _transfer(ctx, action, dataset, remote, yes, dry_run, verify, sidecars, derived, primary_only, skip_snapshots, audit_json_out)
+            audit_json_out: Path | None = AuditOpt,
+            bwlimit: str | None = BwlimitOpt) -> None:
+        _transfer(ctx, action, dataset, remote, yes, dry_run, verify, sidecars, derived, primary_only, skip_snapshots, audit_json_out,
+                  bwlimit)
 
     cmd.__doc__ = helptext
     app.command(action, help=helptext)(cmd)
@@ -192,24 +198,39 @@ def _make_transfer(app: typer.Typer, action: str) -> None:
 @remotes_app.command("add")
 @handled
 def remotes_add(name: str = typer.Argument(..., help="Profile name, e.g. bu-scc."),
-                host: str = typer.Option(..., "--host", help="Host name or ~/.ssh/config alias."),
-                base_dir: str = typer.Option(..., "--base-dir", help="USR root on the remote (absolute or ~/...)."),
-                user: str | None = typer.Option(None, "--user", help="Login name on the remote (default: from ~/.ssh/config or $USER)."),
-                port: int | None = typer.Option(None, "--port", help="SSH port (default: from ~/.ssh/config, else 22)."),
+                location: str | None = typer.Argument(None, help="For a remote that is a mounted path: /path, ~/path or file:///path."),
+                host: str | None = typer.Option(None, "--host", help="SSH remote: host name or ~/.ssh/config alias."),
+                base_dir: str | None = typer.Option(None, "--base-dir", help="SSH remote: USR root on the remote (absolute or ~/...)."),
+                user: str | None = typer.Option(None, "--user", help="SSH remote: login name (default: from ~/.ssh/config or $USER)."),
+                port: int | None = typer.Option(None, "--port", help="SSH remote: port (default: from ~/.ssh/config, else 22)."),
                 identity_file: str | None = typer.Option(None, "--identity-file", help="Private key (ssh -i)."),
                 ssh_config: str | None = typer.Option(None, "--ssh-config", help="ssh config file (ssh -F)."),
                 known_hosts: str | None = typer.Option(None, "--known-hosts", help="known_hosts file to trust."),
                 ssh_option: list[str] = typer.Option([], "--ssh-option", help="Extra ssh -o Key=Value (repeatable)."),
                 batch_mode: bool = typer.Option(True, "--batch-mode/--no-batch-mode", help="--no-batch-mode allows interactive MFA."),
                 force: bool = typer.Option(False, "--force", help="Replace an existing profile.")) -> None:
-    """Add (or with --force replace) a remote profile."""
+    """Add (or with --force replace) a remote: `NAME --host H --base-dir D` (SSH) or `NAME /mounted/path` (a path)."""
+    if location is not None:
+        ssh_only = [flag for flag, v in (("--host", host), ("--base-dir", base_dir), ("--user", user), ("--port", port),
+                                         ("--identity-file", identity_file), ("--ssh-config", ssh_config),
+                                         ("--known-hosts", known_hosts), ("--ssh-option", ssh_option)) if v]
+        if ssh_only:
+            raise UsageError(f"{ssh_only[0]} does not apply to a remote that is a path ({location})",
+                             hint=f"use `usr remotes add {name} PATH` for a mounted path, or --host/--base-dir without PATH for SSH")
+        profile = RemoteProfile(name=name, host=None, base_dir=parse_location(location), type="path")
+    else:
+        if not host or not base_dir:
+            raise UsageError("an SSH remote needs --host and --base-dir",
+                             hint=f"e.g. `usr remotes add {name} --host scc1.bu.edu --base-dir /projectnb/lab/usr`, "
+                                  f"or `usr remotes add {name} /mounted/path` for a path")
+        profile = RemoteProfile(name=name, host=host, base_dir=base_dir, user=user, port=port, identity_file=identity_file,
+                                ssh_config=ssh_config, known_hosts=known_hosts, ssh_options=list(ssh_option), batch_mode=batch_mode)
     profiles = load_profiles()
     if name in profiles and not force:
         raise ConflictError(f"remote {name!r} already exists in {remotes_path()}", hint="pass --force to replace it")
-    profiles[name] = RemoteProfile(name=name, host=host, base_dir=base_dir, user=user, port=port, identity_file=identity_file,
-                                   ssh_config=ssh_config, known_hosts=known_hosts, ssh_options=list(ssh_option), batch_mode=batch_mode)
+    profiles[name] = profile
     path = save_profiles(profiles)
-    out.print(f"Saved remote {name} in {path}", highlight=False)
+    out.print(f"Saved remote {name} ({profile.location}) in {path}", highlight=False)
 
 
 @remotes_app.command("list")
@@ -224,7 +245,7 @@ def remotes_list(as_json: bool = JsonOpt) -> None:
         out.print(f"No remotes in {remotes_path()}. Add one with `usr remotes add NAME --host H --base-dir D`.", highlight=False)
         return
     for n, p in sorted(profiles.items()):
-        out.print(f"{n}\t{p.destination}\t{p.base_dir}", highlight=False)
+        out.print(f"{n}\t{p.type}\t{p.destination if p.type == 'ssh' else '-'}\t{p.base_dir}", highlight=False)
 
 
 @remotes_app.command("show")
@@ -235,11 +256,16 @@ def remotes_show(name: str = typer.Argument(..., help="Profile name (see `usr re
     if as_json:
         print_json({"usr_output_version": 1, "data": {"name": name, **p.as_dict(), "config_file": str(remotes_path())}})
         return
-    rows = [("name", name), ("host", p.host), ("user", p.user or "(ssh default)"), ("port", p.port or "(ssh default)"),
-            ("base_dir", p.base_dir), ("identity_file", p.identity_file or "-"), ("ssh_config", p.ssh_config or "-"),
-            ("known_hosts", p.known_hosts or "(ssh default)"), ("ssh_options", ", ".join(p.ssh_options) or "-"),
-            ("batch_mode", p.batch_mode), ("dataset path", f"{p.destination}:{p.base_dir}/<namespace>/<name>"),
-            ("config file", remotes_path())]
+    rows: list[tuple[str, object]]
+    if p.type == "path":
+        rows = [("name", name), ("type", "path (a root on a filesystem this machine mounts)"), ("base_dir", p.base_dir),
+                ("dataset path", f"{p.base_dir}/<namespace>/<name>"), ("config file", remotes_path())]
+    else:
+        rows = [("name", name), ("type", "ssh"), ("host", p.host), ("user", p.user or "(ssh default)"), ("port", p.port or "(ssh default)"),
+                ("base_dir", p.base_dir), ("identity_file", p.identity_file or "-"), ("ssh_config", p.ssh_config or "-"),
+                ("known_hosts", p.known_hosts or "(ssh default)"), ("ssh_options", ", ".join(p.ssh_options) or "-"),
+                ("batch_mode", p.batch_mode), ("dataset path", f"{p.destination}:{p.base_dir}/<namespace>/<name>"),
+                ("config file", remotes_path())]
     for k, v in rows:
         out.print(f"{k:<14}: {v}", highlight=False)
 
@@ -258,7 +284,7 @@ def remotes_remove(name: str = typer.Argument(..., help="Profile name (see `usr 
 @remotes_app.command("doctor")
 @handled
 def remotes_doctor(remote: str = typer.Option(..., "--remote", help="Profile name."), as_json: bool = JsonOpt) -> None:
-    """Check reachability, authentication, rsync/flock/sha256sum on the remote and base_dir; print a fix per failure."""
+    """Check what sync needs (reachability, authentication, remote tools, base_dir, flock); print a fix per failure."""
     from .doctor import run_doctor
 
     checks = run_doctor(get_profile(remote))

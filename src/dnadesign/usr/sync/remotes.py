@@ -1,4 +1,4 @@
-"""Remote profiles: where a USR root lives on another host and how to reach it over SSH.
+"""Remote profiles: where another USR root lives, on a host reached over SSH or at a mounted path.
 
 Profiles are stored as YAML at `$USR_REMOTES_PATH`, else `~/.config/dnadesign/remotes.yaml`
 (`$XDG_CONFIG_HOME` is honoured). The file is rewritten atomically with mode 600:
@@ -6,7 +6,11 @@ Profiles are stored as YAML at `$USR_REMOTES_PATH`, else `~/.config/dnadesign/re
 ```yaml
 version: 1
 remotes:
+  project:
+    type: path                 # a root on a filesystem this machine mounts (NFS, project space)
+    base_dir: /mnt/project/usr
   bu-scc:
+    type: ssh                  # the default
     host: scc1.bu.edu          # or an ~/.ssh/config alias
     user: alice                # optional (ssh config / login name otherwise)
     port: 22                   # optional
@@ -38,6 +42,8 @@ _HOST = re.compile(r"^[A-Za-z0-9_.:%\[\]-]+$")
 _USER = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
 _REMOTE_PATH_CHARS = re.compile(r"^[A-Za-z0-9_./~+@:=,-]+$")
 _SSH_OPTION = re.compile(r"^[A-Za-z][A-Za-z0-9]*=[^\n\r]*$")
+TYPES = ("ssh", "path")
+_SSH_ONLY = ("host", "user", "port", "identity_file", "ssh_config", "known_hosts")
 
 
 def remotes_path() -> Path:
@@ -49,12 +55,33 @@ def remotes_path() -> Path:
     return Path(base) / "dnadesign" / "remotes.yaml"
 
 
+def check_local_path(path: str, what: str = "base_dir") -> str:
+    """A directory on this machine for a path remote: absolute or `~/...`, one line, no `..` components."""
+    if not path or "\n" in path or "\r" in path or "\0" in path:
+        raise ConfigError(f"{what} {path!r} is not a usable path")
+    if not (path.startswith(("/", "~/")) or path == "~"):
+        raise ConfigError(f"{what} {path!r} must be absolute or start with ~/", hint="e.g. /mnt/project/usr")
+    if any(p == ".." for p in path.split("/")):
+        raise ConfigError(f"{what} {path!r} must not contain '..'")
+    return path.rstrip("/") if len(path) > 1 else path
+
+
+def parse_location(location: str) -> str:
+    """The directory of a path remote given as `/abs/path`, `~/path` or `file:///abs/path`."""
+    if location.startswith("file://"):
+        rest = location[len("file://"):]
+        if not rest.startswith("/"):
+            raise ConfigError(f"{location!r} is not a file:// URL of this machine", hint="use file:///absolute/path")
+        location = rest
+    return check_local_path(location, "the remote path")
+
+
 def check_remote_path(path: str, what: str = "base_dir") -> str:
     """A remote directory: absolute or `~/...`, safe characters, no `..` components."""
     if not path or not _REMOTE_PATH_CHARS.match(path):
         raise ConfigError(f"{what} {path!r} contains characters that are not allowed",
                           hint="use letters, digits and / . _ - ~ + @ : = , only")
-    if not (path.startswith("/") or path == "~" or path.startswith("~/")):
+    if not (path.startswith(("/", "~/")) or path == "~"):
         raise ConfigError(f"{what} {path!r} must be absolute or start with ~/", hint="e.g. /projectnb/lab/usr or ~/usr")
     if any(p == ".." for p in path.split("/")):
         raise ConfigError(f"{what} {path!r} must not contain '..'")
@@ -63,9 +90,12 @@ def check_remote_path(path: str, what: str = "base_dir") -> str:
 
 @dataclass
 class RemoteProfile:
+    """One remote: `type` ssh (host + base_dir on it) or path (base_dir on a filesystem mounted here)."""
+
     name: str
-    host: str
+    host: str | None
     base_dir: str
+    type: str = "ssh"
     user: str | None = None
     port: int | None = None
     identity_file: str | None = None
@@ -78,6 +108,14 @@ class RemoteProfile:
         where = f"remote {self.name!r}"
         if not _NAME.match(self.name or ""):
             raise ConfigError(f"invalid remote name {self.name!r}", hint="use letters, digits, '_', '.', '-'")
+        if self.type not in TYPES:
+            raise ConfigError(f"{where}: type must be ssh or path, not {self.type!r}")
+        if self.type == "path":
+            given = [k for k in _SSH_ONLY if getattr(self, k) is not None] + (["ssh_options"] if self.ssh_options else [])
+            if given:
+                raise ConfigError(f"{where}: {given[0]} does not apply to a path remote", hint="remove it, or use type: ssh")
+            self.base_dir = check_local_path(str(self.base_dir), f"{where}: base_dir")
+            return
         if not self.host or not _HOST.match(self.host) or self.host.startswith("-"):
             raise ConfigError(f"{where}: invalid host {self.host!r}", hint="give a host name, address or ~/.ssh/config alias")
         if self.user is not None and not _USER.match(self.user):
@@ -96,7 +134,13 @@ class RemoteProfile:
 
     @property
     def destination(self) -> str:
-        return f"{self.user}@{self.host}" if self.user else self.host
+        """`user@host` (or `host`) for ssh/rsync."""
+        return f"{self.user}@{self.host}" if self.user else str(self.host)
+
+    @property
+    def location(self) -> str:
+        """Where the remote root is, for messages: `host:base_dir` or the mounted path."""
+        return self.base_dir if self.type == "path" else f"{self.destination}:{self.base_dir}"
 
     def as_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -111,21 +155,23 @@ class RemoteProfile:
         unknown = sorted(set(d) - known)
         if unknown:
             raise ConfigError(f"remotes.{name}.{unknown[0]} is not a known profile key",
-                              hint=f"known keys: {', '.join(sorted(known - {'type'}))}")
-        for key in ("host", "base_dir"):
+                              hint=f"known keys: {', '.join(sorted(known))}")
+        kind = d.get("type", "ssh")
+        if kind not in TYPES:
+            raise ConfigError(f"remotes.{name}.type must be ssh or path, not {kind!r}")
+        for key in ("host", "base_dir") if kind == "ssh" else ("base_dir",):
             if not d.get(key):
                 raise ConfigError(f"remotes.{name}.{key} is missing", hint=f"set it with `usr remotes add {name} --{key.replace('_', '-')} ...`")
-        if d.get("type", "ssh") != "ssh":
-            raise ConfigError(f"remotes.{name}.type must be ssh")
         opts = d.get("ssh_options") or []
         if not isinstance(opts, list):
             raise ConfigError(f"remotes.{name}.ssh_options must be a list of Key=Value strings")
-        return cls(name=name, host=str(d["host"]), base_dir=str(d["base_dir"]), user=d.get("user"), port=d.get("port"),
-                   identity_file=d.get("identity_file"), ssh_config=d.get("ssh_config"), known_hosts=d.get("known_hosts"),
-                   ssh_options=[str(o) for o in opts], batch_mode=bool(d.get("batch_mode", True)))
+        return cls(name=name, host=str(d["host"]) if d.get("host") is not None else None, base_dir=str(d["base_dir"]), type=kind,
+                   user=d.get("user"), port=d.get("port"), identity_file=d.get("identity_file"), ssh_config=d.get("ssh_config"),
+                   known_hosts=d.get("known_hosts"), ssh_options=[str(o) for o in opts], batch_mode=bool(d.get("batch_mode", True)))
 
 
 def load_profiles(path: Path | None = None) -> dict[str, RemoteProfile]:
+    """Every profile in the remotes file ({} when the file does not exist)."""
     path = path or remotes_path()
     if not path.exists():
         return {}
@@ -139,6 +185,7 @@ def load_profiles(path: Path | None = None) -> dict[str, RemoteProfile]:
 
 
 def save_profiles(profiles: dict[str, RemoteProfile], path: Path | None = None) -> Path:
+    """Rewrite the remotes file atomically (mode 600); returns its path."""
     path = path or remotes_path()
     doc = {"version": 1, "remotes": {name: _prune(p.as_dict()) for name, p in sorted(profiles.items())}}
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -147,15 +194,20 @@ def save_profiles(profiles: dict[str, RemoteProfile], path: Path | None = None) 
 
 
 def _prune(d: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in d.items() if v not in (None, []) or k == "base_dir"}
+    out = {k: v for k, v in d.items() if v not in (None, []) or k == "base_dir"}
+    if out.get("type") == "path":
+        out.pop("batch_mode", None)
+    return out
 
 
 def get_profile(name: str, path: Path | None = None) -> RemoteProfile:
+    """The profile called `name`; NotFoundError (with how to add it) when there is none."""
     if not _NAME.match(name or ""):
         raise InputError(f"invalid remote name {name!r}", hint="see `usr remotes list`")
     profiles = load_profiles(path)
     if name not in profiles:
         where = path or remotes_path()
         raise NotFoundError(f"no remote named {name!r} in {where}",
-                            hint=f"add it with `usr remotes add {name} --host HOST --base-dir DIR` (or set ${REMOTES_ENV})")
+                            hint=f"add it with `usr remotes add {name} --host HOST --base-dir DIR` (SSH) or "
+                                 f"`usr remotes add {name} /mounted/path` (or set ${REMOTES_ENV})")
     return profiles[name]

@@ -14,30 +14,18 @@ arguments are validated and shell-quoted.
 from __future__ import annotations
 
 import os
-import re
 import shlex
 import shutil
 import subprocess
 import tempfile
-import threading
-import time
-from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 from ...core.errors import RemoteError
 from .remotes import RemoteProfile
+from .transport import Result, check_args
 
 CONTROL_ENV = "USR_SSH_CONTROL_DIR"
 CONNECT_TIMEOUT = int(os.environ.get("USR_SSH_CONNECT_TIMEOUT", "15"))
-_SAFE_ARG = re.compile(r"^[A-Za-z0-9_./~+@:=,%-]*$")
-
-
-@dataclass
-class Result:
-    rc: int
-    stdout: bytes
-    stderr: str
 
 
 def _require_binary(name: str) -> str:
@@ -77,8 +65,10 @@ class Connection:
         self.profile = profile
         self._opts: list[str] | None = None
         self._master_checked = False
+        self.control_path = ""
+        self.persist: str | None = None
         self.calls = 0  # remote commands run (for tests and the audit)
-        self.bytes_in = 0  # bytes received from remote commands (inventory etc.; rsync counted separately)
+        self.bytes_in = 0  # bytes received from remote scripts (inventory etc.; rsync counted separately)
 
     # -- options ---------------------------------------------------------------------------
     def _base_opts(self) -> list[str]:
@@ -176,9 +166,7 @@ class Connection:
     # -- remote commands -------------------------------------------------------------------
     def run_script(self, script: str, args: list[str], *, timeout: float = 600.0, check: bool = True) -> Result:
         """Run a POSIX sh `script` on the remote with positional `args` (validated, quoted)."""
-        for a in args:
-            if not _SAFE_ARG.match(a):
-                raise RemoteError(f"refusing to pass unsafe argument {a!r} to the remote shell")
+        check_args(args)
         self.ensure_master()
         remote_cmd = "sh -s --" + "".join(" " + shlex.quote(a) for a in args)
         argv = [*self.ssh_command(), self.profile.destination, remote_cmd]
@@ -197,70 +185,16 @@ class Connection:
                               hint=f"run `usr remotes doctor --remote {self.profile.name}`")
         return Result(res.returncode, res.stdout, err)
 
-    def rsync(self, files: list[str], src: str, dst: str, *, pull: bool, rsync_path: str | None = None,
-              progress: Callable[[int, int], None] | None = None, io_timeout: int = 60) -> int:
-        """Copy `files` (relative paths) from `src` to `dst` dirs; the remote side is `dest:dir`.
-
-        Returns the bytes moved over the wire (rsync --stats). rsync writes each file under a
-        temporary name and renames it, so a destination file is complete or absent; partial data
-        is kept in `.usr-partial/` and reused by the next run.
-        """
-        if not files:
-            return 0
+    def rsync_host(self) -> tuple[str | None, str | None]:
+        """rsync reaches the remote as `destination:` through the multiplexed ssh command."""
         self.ensure_master()
-        rs = _require_binary("rsync")
-        remote = f"{self.profile.destination}:"
-        src_arg = (remote + src if pull else src).rstrip("/") + "/"
-        dst_arg = (dst if pull else remote + dst).rstrip("/") + "/"
-        io_timeout = int(os.environ.get("USR_SYNC_IO_TIMEOUT", io_timeout))
-        argv = [rs, "-t", "--protect-args", "--files-from=-", "--partial-dir=.usr-partial", f"--timeout={io_timeout}",
-                "--no-perms", "--chmod=F644", "--stats", "--info=progress2", "-e", self.rsync_rsh()]
-        bwlimit = os.environ.get("USR_SYNC_BWLIMIT")  # KB/s, to be gentle on shared login nodes
-        if bwlimit and bwlimit.isdigit():
-            argv.append(f"--bwlimit={bwlimit}")
-        if rsync_path:
-            argv.append(f"--rsync-path={rsync_path}")
-        argv += [src_arg, dst_arg]
-        self.calls += 1
-        proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        assert proc.stdin and proc.stdout and proc.stderr
-        errbuf: list[bytes] = []
-        t = threading.Thread(target=lambda: errbuf.append(proc.stderr.read()), daemon=True)
-        t.start()
-        proc.stdin.write(("\n".join(files) + "\n").encode())
-        proc.stdin.close()
-        outbuf = bytearray()
-        pct = re.compile(rb"^\s*([\d,]+)\s+(\d+)%")
-        while True:
-            chunk = proc.stdout.read1(65536) if hasattr(proc.stdout, "read1") else proc.stdout.read(65536)
-            if not chunk:
-                break
-            outbuf += chunk
-            if progress:
-                for piece in re.split(rb"[\r\n]", bytes(chunk)):
-                    m = pct.match(piece)
-                    if m:
-                        progress(int(m.group(1).replace(b",", b"")), int(m.group(2)))
-        rc = proc.wait()
-        t.join(timeout=5)
-        err = b"".join(errbuf).decode(errors="replace")
-        if rc != 0:
-            if rc == 255 or rc in (10, 12, 30, 35) or "connection" in err.lower():
-                e = classify_ssh_failure(err or "connection closed", self.profile)
-                raise RemoteError(f"transfer with remote {self.profile.name!r} was interrupted (rsync exit {rc}): {e.message}",
-                                  hint="both copies are still valid; rerun the same command to resume")
-            raise RemoteError(f"rsync with remote {self.profile.name!r} failed with exit {rc} ({err.strip()[-300:]})",
-                              hint="rerun the same command; if it persists run `usr remotes doctor`")
-        text = outbuf.decode(errors="replace")
-        key = "Total bytes received" if pull else "Total bytes sent"
-        m = re.search(key + r":\s*([\d,.]+)", text)
-        return int(m.group(1).replace(",", "").replace(".", "")) if m else 0
+        return self.profile.destination, self.rsync_rsh()
 
-
-def wait_until(pred: Callable[[], bool], timeout: float, step: float = 0.05) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if pred():
-            return True
-        time.sleep(step)
-    return pred()
+    def rsync_failure(self, rc: int, stderr: str) -> Exception:
+        """A dropped link becomes "interrupted, rerun"; anything else names rsync's own message."""
+        if rc == 255 or rc in (10, 12, 30, 35) or "connection" in stderr.lower():
+            e = classify_ssh_failure(stderr or "connection closed", self.profile)
+            return RemoteError(f"transfer with remote {self.profile.name!r} was interrupted (rsync exit {rc}): {e.message}",
+                               hint="both copies are still valid; rerun the same command to resume")
+        return RemoteError(f"rsync with remote {self.profile.name!r} failed with exit {rc} ({stderr.strip()[-300:]})",
+                           hint="rerun the same command; if it persists run `usr remotes doctor`")

@@ -1,0 +1,1 @@
+"""Continuous-integration helpers that live beside the package (not installed with it)."""

@@ -1,0 +1,1 @@
+"""HPC-backed CI: one driver run on a compute node; see docs/hpc-ci.md."""
