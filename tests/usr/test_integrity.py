@@ -179,3 +179,20 @@ def test_validate_finds_bad_rows_in_a_part(usr_root):
     assert any(e.startswith(f"{name}: 2 sequence(s) outside their alphabet") for e in errors)  # N, and MKVL
     assert any(e.startswith(f"{name}: 1 row(s) whose alphabet does not fit the bio_type") for e in errors)
     assert len(errors) == 4, errors
+
+
+def test_primary_only_pull_of_a_dense_written_dataset_keeps_its_columns(tmp_path, monkeypatch):
+    """Values written with their records live in the base parts; a `--primary-only` pull (base parts
+    only) must bring their column types along, or reads hide them and `validate` fails."""
+    monkeypatch.setenv("USR_REMOTES_PATH", str(tmp_path / "remotes.yaml"))
+    far, laptop = tmp_path / "far", tmp_path / "laptop"
+    far.mkdir()
+    ds = Dataset.create(far, "densegen/demo")
+    recs = make_records(["".join(random.Random(k).choices("ACGT", k=40)) for k in range(8)])
+    ds.append(recs, overlays={"densegen": pa.table({"id": recs.column("id"), "plan": ["p"] * 8})})
+    assert usr(far, "remotes", "add", "far", str(far)).returncode == 0
+    r = usr(laptop, "pull", "densegen/demo", "far", "-y", "--primary-only")
+    assert r.returncode == 0, r.stdout + r.stderr
+    mine = Dataset.open(laptop, "densegen/demo")
+    assert validate(mine).ok, validate(mine).errors
+    assert mine.scan().collect()["densegen__plan"].to_list() == ["p"] * 8

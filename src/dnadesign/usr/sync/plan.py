@@ -53,16 +53,17 @@ def _clone(m: Manifest) -> Manifest:
 
 def merge_manifests(dest: Manifest | None, src: Manifest, primary_only: bool) -> Manifest:
     """The destination's manifest after merging `src` into it (union; base parts only with `primary_only`)."""
+    # With `primary_only` the column types come along: base parts carry derived columns too (values
+    # written with their records, or folded in by compaction), and reads and `validate` need their types.
     if dest is None:
         m = _clone(src)
         if primary_only:
             m.overlays = {}
-            m.columns = {}
         return m
     if primary_only:
         u = union(dest, Manifest(src.dataset, src.created_at, src.updated_at, parts=src.parts, bio_types=src.bio_types,
-                                 dedupe_on_read=src.dedupe_on_read))
-        u.overlays, u.columns = dest.overlays, dest.columns
+                                 columns=dict(src.columns), dedupe_on_read=src.dedupe_on_read))
+        u.overlays = dest.overlays
         return u
     return union(dest, src)
 
