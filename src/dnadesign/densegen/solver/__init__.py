@@ -27,7 +27,7 @@ def solve(problem: Problem, options: SolverOptions, n_solutions: int):
 
     Imported on first call, so the types, `precheck` and `check_solution` load without OR-Tools.
     """
-    from .enumerate import solve as _solve
+    from .pool import solve as _solve
 
     return _solve(problem, options, n_solutions)
 
