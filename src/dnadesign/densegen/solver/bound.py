@@ -30,9 +30,9 @@ from __future__ import annotations
 import math
 import random
 import time
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -292,6 +292,7 @@ class Relaxation:
 
     bound: int | None  # upper bound on the library sites of any solution; None if not computed
     layouts: list[Layout]  # checked layouts, most sites first (at least ``known`` + 1 sites)
+    visits: Counter[int] = field(default_factory=Counter)  # problem site -> relaxed paths it was on
     _search: _Subgradient | None = None
     _lam: np.ndarray | None = None
 
@@ -372,7 +373,7 @@ def relax(
     if best is None:
         return Relaxation(None, [])  # no relaxed layout at all: leave infeasibility to CP-SAT
     bound = max(0, math.floor(best + 1e-6)) + items.n_free
-    return Relaxation(bound, layouts, search, lam)
+    return Relaxation(bound, layouts, search.visits, search, lam)
 
 
 class _Subgradient:
@@ -380,6 +381,7 @@ class _Subgradient:
 
     def __init__(self, problem: Problem, items: _Items, parts, rng: random.Random, clock: Callable[[], float] = time.monotonic):
         self.problem, self.items, self.parts, self.rng, self.clock = problem, items, parts, rng, clock
+        self.visits: Counter[int] = Counter()  # problem site -> relaxed paths (of ``run``) it was on
 
     def run(self, lam, known: int, iterations: int, deadline: float | None, offset=None, banned=frozenset(), enough: int | None = None):
         """(best dual or None, final multipliers, checked layouts with more than ``known`` sites,
@@ -396,6 +398,7 @@ class _Subgradient:
             value, sites, plan = self.parts.solve(site_w)
             if value <= NEG / 2:
                 return None, lam, []
+            self.visits.update({items.site_origin[s] for s in sites})
             layout = realise(problem, plan[0], plan[1], self.rng, banned=banned, fill=offset is not None) if plan is not None else None
             if layout is not None and layout.sequence not in found:
                 n_sites = len(layout.library_sites)

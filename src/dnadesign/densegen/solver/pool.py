@@ -18,7 +18,7 @@ of every side-biased regulator or site, and sites that hold a promoter element.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 
 from .bound import relax
 from .budget import Budget, clock_of
@@ -29,6 +29,7 @@ from .types import Problem, Solution, SolverOptions
 
 POOL_MIN_ORIENTED = 600  # libraries with more oriented sites than this are solved on a pool
 POOL_SITES = 150  # sites in the pool (300 oriented: the relaxation and model stay sub-second-ish)
+VISITED_SHARE = 70  # percent of the pool taken from the full relaxation's paths (most visited first)
 NEEDED_PER_RULE = 3  # extra sites per regulator a rule names, beyond its minimum
 BOUND_SHARE = 0.2  # share of the first-solution limit the full library's bound may use
 BOUND_CAP_S = 2.0  # ... and at most this many seconds
@@ -53,14 +54,20 @@ def site_scores(problem: Problem) -> list[float]:
     return scores
 
 
-def choose_pool(problem: Problem, size: int | None = None) -> list[int]:
+def choose_pool(problem: Problem, size: int | None = None, visits: Mapping[int, int] | None = None) -> list[int]:
     """Indices (sorted) of the ``size`` (default ``POOL_SITES``) most promising sites plus those
-    the constraints need."""
+    the constraints need. ``visits`` (site -> relaxed paths of the full library it was on) ranks
+    first: the relaxation picks sites together with their overlap partners."""
     size = POOL_SITES if size is None else size
     scores = site_scores(problem)
     order = sorted(range(len(problem.sites)), key=lambda i: (scores[i], len(problem.sites[i].sequence), i))
     order = [i for i in order if scores[i] != float("inf")]
-    chosen: set[int] = set(order[:size])
+    visited = sorted((i for i in (visits or {}) if scores[i] != float("inf")), key=lambda i: (-(visits or {})[i], scores[i], i))
+    chosen: set[int] = set(visited[: size * VISITED_SHARE // 100])
+    for i in order:
+        if len(chosen) >= size:
+            break
+        chosen.add(i)
     by_reg: dict[str, list[int]] = {}
     for i in order:
         by_reg.setdefault(problem.sites[i].regulator, []).append(i)
@@ -98,13 +105,13 @@ def solve(problem: Problem, options: SolverOptions, n_solutions: int) -> Iterato
     precheck(problem)  # reasons on the full library first (a pool could hide the real cause)
     clock = clock_of(options.clock)
     first = Budget(clock, options.time_limit_s)
-    pool = choose_pool(problem)
-    sub = dataclasses.replace(problem, sites=tuple(problem.sites[i] for i in pool))
     if options.deterministic:
         full = relax(problem, time_budget_s=None, max_iterations=8, seed=options.seed)
     else:
         share = min(BOUND_CAP_S, BOUND_SHARE * options.time_limit_s)
         full = relax(problem, time_budget_s=share, max_iterations=10_000, seed=options.seed, clock=clock)
+    pool = choose_pool(problem, visits=full.visits)
+    sub = dataclasses.replace(problem, sites=tuple(problem.sites[i] for i in pool))
     bound = full.bound
     sub_options = dataclasses.replace(options, time_limit_s=max(0.05, first.left()))
     for sol in enumerate_solve(sub, sub_options, n_solutions):
