@@ -18,7 +18,8 @@ of every side-biased regulator or site, and sites that hold a promoter element.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator, Mapping
+from collections.abc import Generator, Mapping
+from typing import TYPE_CHECKING
 
 from .bound import relax
 from .budget import Budget, clock_of
@@ -26,6 +27,9 @@ from .dna import oriented_sequences, revcomp
 from .overlaps import largest_overlaps
 from .precheck import precheck
 from .types import Problem, Solution, SolverOptions
+
+if TYPE_CHECKING:
+    from .enumerate import Enumeration
 
 POOL_MIN_ORIENTED = 600  # libraries with more oriented sites than this are solved on a pool
 POOL_SITES = 150  # sites in the pool (300 oriented: the relaxation and model stay sub-second-ish)
@@ -93,15 +97,19 @@ def choose_pool(problem: Problem, size: int | None = None, visits: Mapping[int, 
     return sorted(chosen)
 
 
-def solve(problem: Problem, options: SolverOptions, n_solutions: int) -> Iterator[Solution]:
+def solve(problem: Problem, options: SolverOptions, n_solutions: int) -> Enumeration:
     """``enumerate.solve`` on the full library, or on a pool of it for large libraries (with the
     full library's bound in every solution's ``bound`` and ``optimal``)."""
+    from .enumerate import Enumeration
     from .enumerate import solve as enumerate_solve
 
     oriented = len(problem.sites) * (2 if problem.strands == "double" else 1)
     if oriented <= POOL_MIN_ORIENTED or n_solutions <= 0:
-        yield from enumerate_solve(problem, options, n_solutions)
-        return
+        return enumerate_solve(problem, options, n_solutions)
+    return Enumeration(_pooled(problem, options, n_solutions, enumerate_solve))
+
+
+def _pooled(problem: Problem, options: SolverOptions, n_solutions: int, enumerate_solve) -> Generator[Solution, None, str | None]:
     precheck(problem)  # reasons on the full library first (a pool could hide the real cause)
     clock = clock_of(options.clock)
     first = Budget(clock, options.time_limit_s)
@@ -114,10 +122,12 @@ def solve(problem: Problem, options: SolverOptions, n_solutions: int) -> Iterato
     sub = dataclasses.replace(problem, sites=tuple(problem.sites[i] for i in pool))
     bound = full.bound
     sub_options = dataclasses.replace(options, time_limit_s=max(0.05, first.left()))
-    for sol in enumerate_solve(sub, sub_options, n_solutions):
+    inner = enumerate_solve(sub, sub_options, n_solutions)
+    for sol in inner:
         if bound is None:
             yield dataclasses.replace(sol, optimal=False, bound=None)
             continue
         # Objective units: with side biases the tie-break (< 1) may come on top of the sites.
         value = float(bound) + (TIE_BREAK_ROOM if problem.side_biases else 0.0)
         yield dataclasses.replace(sol, optimal=sol.n_sites >= bound, bound=value)
+    return inner.end_reason
