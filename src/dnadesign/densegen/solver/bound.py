@@ -295,6 +295,7 @@ class Relaxation:
     visits: Counter[int] = field(default_factory=Counter)  # problem site -> relaxed paths it was on
     _search: _Subgradient | None = None
     _lam: np.ndarray | None = None
+    _variant_plans: dict[int, RelaxedPlan | None] = field(default_factory=dict)  # banned site -> plan
 
     def variants(self, layout: Layout, rng: random.Random) -> Iterator[Layout]:
         """The best relaxed path with one site of ``layout`` banned, realised (unchecked), for
@@ -303,8 +304,13 @@ class Relaxation:
             return
         for site in rng.sample(layout.library_sites, len(layout.library_sites)):
             banned = frozenset({site})
-            value, _sites, plan = self._search.parts.solve(1.0 - self._lam + self._offset(banned, {}, 0.0))
-            if plan is not None and value > 0:
+            if site not in self._variant_plans:
+                # The multipliers are final, so the relaxed path without ``site`` is the same for
+                # every solution that holds it: solved once (with a promoter, four or more tables).
+                value, _sites, plan = self._search.parts.solve(1.0 - self._lam + self._offset(banned, {}, 0.0))
+                self._variant_plans[site] = plan if value > 0 else None
+            plan = self._variant_plans[site]
+            if plan is not None:
                 out = realise(self._search.problem, plan[0], plan[1], self._search.rng, banned=banned)
                 if out is not None:
                     yield out
