@@ -19,17 +19,15 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Generator, Mapping
-from typing import TYPE_CHECKING
 
 from .bound import relax
 from .budget import Budget, clock_of
 from .dna import oriented_sequences, revcomp
+from .enumerate import Enumeration
+from .enumerate import solve as enumerate_solve
 from .overlaps import largest_overlaps
 from .precheck import precheck
 from .types import Problem, Solution, SolverOptions
-
-if TYPE_CHECKING:
-    from .enumerate import Enumeration
 
 POOL_MIN_ORIENTED = 600  # libraries with more oriented sites than this are solved on a pool
 POOL_SITES = 150  # sites in the pool (300 oriented: the relaxation and model stay sub-second-ish)
@@ -100,16 +98,13 @@ def choose_pool(problem: Problem, size: int | None = None, visits: Mapping[int, 
 def solve(problem: Problem, options: SolverOptions, n_solutions: int) -> Enumeration:
     """``enumerate.solve`` on the full library, or on a pool of it for large libraries (with the
     full library's bound in every solution's ``bound`` and ``optimal``)."""
-    from .enumerate import Enumeration
-    from .enumerate import solve as enumerate_solve
-
     oriented = len(problem.sites) * (2 if problem.strands == "double" else 1)
     if oriented <= POOL_MIN_ORIENTED or n_solutions <= 0:
         return enumerate_solve(problem, options, n_solutions)
-    return Enumeration(_pooled(problem, options, n_solutions, enumerate_solve))
+    return Enumeration(_pooled(problem, options, n_solutions))
 
 
-def _pooled(problem: Problem, options: SolverOptions, n_solutions: int, enumerate_solve) -> Generator[Solution, None, str | None]:
+def _pooled(problem: Problem, options: SolverOptions, n_solutions: int) -> Generator[Solution, None, str | None]:
     precheck(problem)  # reasons on the full library first (a pool could hide the real cause)
     clock = clock_of(options.clock)
     first = Budget(clock, options.time_limit_s)
