@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import dataclasses
 
-from dnadesign.densegen.solver import Problem, PromoterConstraint, SolverOptions, check_solution, solve
+from dnadesign.densegen.solver import Problem, PromoterConstraint, SideBias, SolverOptions, check_solution, solve
 from dnadesign.densegen.solver import bound as bound_mod
+from dnadesign.densegen.solver import cpsat as cpsat_mod
+from dnadesign.densegen.solver import enumerate as enum_mod
 from dnadesign.densegen.solver import pool as pool_mod
+from dnadesign.densegen.solver import sources as sources_mod
 from dnadesign.densegen.solver.cores import max_overlap
 from dnadesign.densegen.solver.dna import oriented_sequences
 from dnadesign.densegen.solver.overlaps import containers, largest_overlaps, overlap_arcs
@@ -88,3 +91,25 @@ def test_pool_ranks_short_overlapping_sites_first():
     chosen = pool_mod.choose_pool(dataclasses.replace(problem), size=20)
     worst_in = max(scores[i] for i in chosen)
     assert sum(1 for s in scores if s < worst_in) < 20
+
+
+def test_solves_without_presolve_keep_every_solution_checked(monkeypatch):
+    """Large models are solved with CP-SAT's presolve off; forced here on a small one (a side
+    bias makes the first solve a CP-SAT one), every solution passes the checker."""
+    monkeypatch.setattr(cpsat_mod, "PRESOLVE_MAX_PLACEMENTS", 0)
+    made = []
+    original = cpsat_mod.solver_for
+
+    def counting(*args, **kwargs):
+        solver = original(*args, **kwargs)
+        made.append(solver.parameters.cp_model_presolve)
+        return solver
+
+    monkeypatch.setattr(enum_mod, "solver_for", counting)
+    monkeypatch.setattr(sources_mod, "solver_for", counting)
+    sites = lib100()[:40]
+    problem = Problem(sites, 90, promoters=(SIGMA70,), side_biases=(SideBias(left=(sites[0].regulator,)),))
+    sols = list(solve(problem, SolverOptions(time_limit_s=10, seed=0, deterministic=True), 6))
+    assert made and not any(made)
+    assert len(sols) == 6
+    assert all(check_solution(problem, s) == [] for s in sols)
