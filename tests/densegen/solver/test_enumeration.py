@@ -11,20 +11,12 @@ import time
 
 from dnadesign.densegen.solver import Problem, Site, SolverOptions, check_solution, solve
 from dnadesign.densegen.solver import pool as pool_mod
+from dnadesign.densegen.solver import sources as src
 from dnadesign.densegen.solver.bound import relax
 from dnadesign.densegen.solver.budget import Budget
 from dnadesign.densegen.solver.heuristics import greedy_layouts
 from dnadesign.densegen.solver.model import PositionalModel
 from dnadesign.densegen.solver.policies import END_REASONS, DiversePolicy, OptimalPolicy
-from dnadesign.densegen.solver.sources import (
-    Alternatives,
-    DeferredPool,
-    DiverseSearch,
-    Neighbours,
-    OptimalSearch,
-    Repeats,
-    SteeredRelaxation,
-)
 from dnadesign.densegen.solver.state import EnumState
 
 from .test_bound import lib100
@@ -70,10 +62,10 @@ def test_policies_list_their_sources_in_order():
     st = EnumState(problem, SolverOptions(), PositionalModel(problem), relaxation, random.Random(0),
                    Budget(time.monotonic, None), len(layout.library_sites), iter([]))
     st.layout = layout
-    assert [type(s) for s in OptimalPolicy(st).sources] == [DeferredPool, Neighbours, Alternatives, Repeats]
-    assert isinstance(OptimalPolicy(st).search, OptimalSearch)
+    assert [type(s) for s in OptimalPolicy(st).sources] == [src.DeferredPool, src.Neighbours, src.Alternatives, src.Repeats]
+    assert isinstance(OptimalPolicy(st).search, src.OptimalSearch)
     diverse = DiversePolicy(st)
-    assert isinstance(diverse.steered, SteeredRelaxation) and isinstance(diverse.search, DiverseSearch)
+    assert isinstance(diverse.steered, src.SteeredRelaxation) and isinstance(diverse.search, src.DiverseSearch)
 
 
 def test_enumeration_on_saturated_cores_keeps_every_checked_layout(busy_cores):
