@@ -93,3 +93,43 @@ def test_folding_keeps_files_a_snapshot_names(usr_root):
     ds.restore_snapshot("before")
     assert ds.scan().collect()["infer__score"].sum() == len(ids)
     assert validate(ds).ok
+
+
+KILLED_FOLD = """
+import os, signal, sys
+from dnadesign.usr import parts
+from dnadesign.usr.store import Dataset
+original = parts.write_batches
+def dying(*args, **kw):
+    out = original(*args, **kw)
+    print("output-written", flush=True)
+    os.kill(os.getpid(), signal.SIGKILL)  # fault injection: die after an output part, before the commit
+parts.write_batches = dying
+Dataset(sys.argv[1], "test/kill").fold_overlays(min_rows=1)
+"""
+
+
+def test_sigkill_during_a_fold_leaves_the_overlay_as_written(usr_root):
+    import signal
+    import subprocess
+    import sys
+
+    ds = Dataset.create(usr_root, "test/kill")
+    recs = _records(3000, 6)
+    ds.append(recs)
+    ids = recs.column("id").combine_chunks()
+    ds.write_overlay("infer", pa.table({"id": ids, "score": np.arange(3000, dtype=np.float64)}))  # below the threshold
+    man_before = ds.manifest().to_json()
+    before = ds.scan().collect()
+    p = subprocess.Popen([sys.executable, "-c", KILLED_FOLD, str(usr_root)], stdout=subprocess.PIPE, text=True)
+    assert p.stdout.readline().strip() == "output-written"
+    assert p.wait(60) == -signal.SIGKILL
+    assert ds.manifest().to_json() == man_before  # nothing committed: the overlay part is still there
+    rep = validate(ds)
+    assert rep.ok and any("interrupted compaction" in w for w in rep.warnings), rep.warnings
+    assert ds.scan().collect().equals(before)
+    assert ds.fold_overlays(min_rows=1)["rows_rewritten"] == 3000
+    assert "infer" not in ds.manifest().overlays and ds.scan().collect().sort("id").equals(before.sort("id"))
+    ds.compact()  # removes the killed fold's staging
+    rep = validate(ds)
+    assert rep.ok and rep.warnings == [], rep.warnings
