@@ -336,7 +336,7 @@ def bench_compaction(cache: Path, rows: int, parts: int, args: argparse.Namespac
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--rows", default="1000000", help="comma-separated dataset sizes")
+    ap.add_argument("--rows", default="1000000", help="comma-separated dataset sizes ('' = only the other sections)")
     ap.add_argument("--part-rows", type=int, default=250_000, help="rows per append (each with its overlay)")
     ap.add_argument("--overlay-ids", type=int, default=1_000_000)
     ap.add_argument("--compaction-rows", type=int, default=1_000_000)
@@ -364,7 +364,7 @@ def main() -> None:
     if args.compaction_parts:
         log(f"compaction case: {args.compaction_rows} rows in {args.compaction_parts} parts")
         figures["compaction_case"] = bench_compaction(cache, args.compaction_rows, args.compaction_parts, args, old_src)
-    for rows in [int(r) for r in args.rows.split(",")]:
+    for rows in [int(r) for r in args.rows.split(",") if r]:
         figures["sizes"][str(rows)] = bench_size(cache, rows, args, old_src)
     if args.dense_path_rows:
         rows = args.dense_path_rows
