@@ -133,3 +133,34 @@ def test_sigkill_during_a_fold_leaves_the_overlay_as_written(usr_root):
     ds.compact()  # removes the killed fold's staging
     rep = validate(ds)
     assert rep.ok and rep.warnings == [], rep.warnings
+
+
+def test_an_overlay_write_leaves_the_fold_to_a_writer_already_folding(usr_root):
+    import threading
+
+    from dnadesign.core.locks import FileLock
+    from dnadesign.usr.store import FOLD_LOCK
+
+    ds = Dataset.create(usr_root, "test/busy")
+    recs = _records(AUTO_FOLD_MIN_ROWS + 10, 7)
+    ds.append(recs)
+    held, done = threading.Event(), threading.Event()
+
+    def other_folder():  # another writer's fold in progress (its own open file: a real flock conflict)
+        with FileLock(ds.paths.index_dir / FOLD_LOCK, timeout=5):
+            held.set()
+            done.wait(60)
+
+    t = threading.Thread(target=other_folder)
+    t.start()
+    try:
+        assert held.wait(30)
+        ids = recs.column("id").combine_chunks()
+        res = ds.write_overlay("infer", pa.table({"id": ids, "score": np.ones(len(ids))}))
+        assert res["rows"] == len(ids) and res["folded_rows"] == 0  # committed; the fold is left to the other
+        assert len(ds.manifest().overlays["infer"]) == 1
+    finally:
+        done.set()
+        t.join(30)
+    assert ds.write_overlay("infer", pa.table({"id": ids[:1], "score": [2.0]}))["folded_rows"] == len(ids)
+    assert validate(ds).ok

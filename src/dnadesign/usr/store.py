@@ -49,6 +49,7 @@ OWNER = ".owner"
 STALE_STAGING_S = 24 * 3600
 EXACT_CHECK_ROWS = 256  # overlay writes up to this size confirm every key against the stored ids
 AUTO_FOLD_MIN_ROWS = 65_536  # an overlay write folds into the base once this many overlay rows are worth it
+FOLD_LOCK = ".fold.lock"  # under _index/ (local): held while an overlay write folds
 TOMBSTONE_NS = "usr"
 TOMBSTONE_COLUMNS = {"usr__deleted": "bool", "usr__deleted_at": "timestamp[us, tz=UTC]", "usr__deleted_reason": "string"}
 
@@ -376,8 +377,9 @@ class Dataset:
                         metrics={"rows": rows, "dropped": dropped}, actor=actor)
             self._maintain_index(man, [idx.overlay_group(namespace)])
         folded = 0
-        if fold:
-            with contextlib.suppress(ConflictError, LockTimeoutError):  # another rewrite won, or holds the lock
+        if fold:  # one fold at a time: concurrent overlay writers leave it to the one folding already
+            with contextlib.suppress(ConflictError, LockTimeoutError), \
+                    FileLock(self.paths.index_dir / FOLD_LOCK, timeout=0, what=f"dataset {self.id} fold"):
                 folded = self.fold_overlays(actor=actor)["rows_rewritten"]
         return {"rows": rows, "dropped": dropped, "folded_rows": folded}
 
