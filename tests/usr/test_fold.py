@@ -164,3 +164,20 @@ def test_an_overlay_write_leaves_the_fold_to_a_writer_already_folding(usr_root):
         t.join(30)
     assert ds.write_overlay("infer", pa.table({"id": ids[:1], "score": [2.0]}))["folded_rows"] == len(ids)
     assert validate(ds).ok
+
+
+def test_index_runs_shed_the_entries_of_retired_parts(usr_root):
+    """Folds retire parts one at a time; the id index keeps about one entry per live record."""
+    ds = Dataset.create(usr_root, "test/idx")
+    total = 0
+    for k in range(4):  # the 4th append merges four runs; its fold then retires a quarter of that run
+        recs = _records(AUTO_FOLD_MIN_ROWS + 100, 20 + k)
+        ds.append(recs)
+        total += recs.num_rows
+        res = ds.write_overlay("infer", pa.table({"id": recs.column("id"), "score": np.full(recs.num_rows, float(k))}))
+        assert res["folded_rows"] == recs.num_rows
+    live = idx.index_bytes(ds.paths.index_dir)
+    assert live < total * 8 * 1.1, (live, total)  # 8 bytes per record, plus run headers
+    frame = ds.scan().collect()
+    assert frame.height == total and frame["infer__score"].null_count() == 0
+    assert validate(ds).ok
