@@ -181,3 +181,21 @@ def test_index_runs_shed_the_entries_of_retired_parts(usr_root):
     frame = ds.scan().collect()
     assert frame.height == total and frame["infer__score"].null_count() == 0
     assert validate(ds).ok
+
+
+def test_a_read_that_outlives_a_fold_says_so_in_one_line(usr_root):
+    from dnadesign.usr.manifest import MissingPart
+    from dnadesign.usr.reader import DatasetReader, Selection
+
+    ds = Dataset.create(usr_root, "test/race")
+    recs = _records(AUTO_FOLD_MIN_ROWS + 10, 8)
+    ds.append(recs)
+    ids = recs.column("id").combine_chunks()
+    ds.write_overlay("infer", pa.table({"id": ids, "score": np.ones(len(ids))}), fold=False)
+    reader = DatasetReader(ds.paths, ds.manifest())  # a long read started here
+    assert ds.fold_overlays()["rows_rewritten"] == len(ids)
+    try:
+        next(reader.arrow_batches(Selection(None, None, False)))
+        raise AssertionError("the retired part was read")
+    except MissingPart as exc:
+        assert "was retired by a compaction" in str(exc) and "run the read again" in exc.hint
