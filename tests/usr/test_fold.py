@@ -32,6 +32,16 @@ def _records(n: int, seed: int) -> pa.Table:
     })
 
 
+def _unfolded(root, name: str, seed: int) -> tuple[Dataset, pa.Array]:
+    """A dataset of one part with an overlay over every record kept as an overlay part."""
+    ds = Dataset.create(root, name)
+    recs = _records(AUTO_FOLD_MIN_ROWS + 10, seed)
+    ds.append(recs)
+    ids = recs.column("id").combine_chunks()
+    ds.write_overlay("infer", pa.table({"id": ids, "score": np.ones(len(ids))}), fold=False)
+    return ds, ids
+
+
 def _sizes(ds: Dataset, tmp_path) -> tuple[int, int, int]:
     data = sum(p.stat().st_size for sub in ("records", "_derived") for p in (ds.dir / sub).rglob("*.parquet"))
     index = idx.index_bytes(ds.paths.index_dir)
@@ -81,11 +91,7 @@ def test_a_small_overlay_stays_an_overlay_part(usr_root):
 
 
 def test_folding_keeps_files_a_snapshot_names(usr_root):
-    ds = Dataset.create(usr_root, "test/snap")
-    recs = _records(AUTO_FOLD_MIN_ROWS + 10, 5)
-    ds.append(recs)
-    ids = recs.column("id").combine_chunks()
-    ds.write_overlay("infer", pa.table({"id": ids, "score": np.ones(len(ids))}), fold=False)
+    ds, ids = _unfolded(usr_root, "test/snap", 5)
     ds.snapshot("before")
     ov_files = [e.file for e in ds.manifest().overlays["infer"]]
     assert ds.fold_overlays()["rows_rewritten"] == len(ids)
@@ -187,11 +193,7 @@ def test_a_read_that_outlives_a_fold_says_so_in_one_line(usr_root):
     from dnadesign.usr.manifest import MissingPart
     from dnadesign.usr.reader import DatasetReader, Selection
 
-    ds = Dataset.create(usr_root, "test/race")
-    recs = _records(AUTO_FOLD_MIN_ROWS + 10, 8)
-    ds.append(recs)
-    ids = recs.column("id").combine_chunks()
-    ds.write_overlay("infer", pa.table({"id": ids, "score": np.ones(len(ids))}), fold=False)
+    ds, ids = _unfolded(usr_root, "test/race", 8)
     reader = DatasetReader(ds.paths, ds.manifest())  # a long read started here
     assert ds.fold_overlays()["rows_rewritten"] == len(ids)
     try:
