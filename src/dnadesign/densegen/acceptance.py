@@ -14,6 +14,7 @@ import math
 import time
 from collections import Counter
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 import pyarrow as pa
@@ -28,6 +29,7 @@ from .settings import RunSettings
 from .sinks import Accepted, build_table
 from .solver import Problem, Site, Solution, check_solution
 from .state import MetaDir, RunState
+from .tables import RunTables
 from .telemetry import Diagnostics, Health
 
 # At most this often, re-read what other writers committed (array tasks: often, a single session: now
@@ -51,6 +53,11 @@ class LibraryTask:
     problem: Problem
     t0: float
     accepted: int = 0
+    solutions: int = 0  # handed to the acceptor
+    time_to_first_s: float | None = None
+    best_sites: int | None = None
+    bound: float | None = None
+    started_at: datetime = field(default_factory=utc_now)
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -70,6 +77,8 @@ class Acceptor:
         self.committed: dict[str, int] = {name: ps.generated for name, ps in state.plans.items()}
         self._last_flush = time.monotonic()
         self._last_refresh = time.monotonic()
+        label = (state.task or {}).get("label")
+        self.tables = RunTables(outputs.cfg.outputs_dir, run_id=state.run_id, session=state.session, task=label)
 
     # -- counters -------------------------------------------------------------------------------
     @property
@@ -97,23 +106,37 @@ class Acceptor:
         self._sync_generated()
 
     # -- acceptance -----------------------------------------------------------------------------
+    def _attempt(self, task: LibraryTask, sol: Solution, outcome: str, reason: str | None = None,
+                 rid: str | None = None) -> None:
+        self.tables.add_attempt(plan=task.plan.name, library_index=task.index, attempt=task.solutions - 1,
+                                outcome=outcome, reason=reason, n_sites=sol.n_sites, optimal=bool(sol.optimal),
+                                bound=None if sol.bound is None else float(sol.bound),
+                                solve_time_s=float(sol.solve_time_s), record_id=rid,
+                                at_s=round(time.monotonic() - task.t0, 4))
+
     def consider(self, task: LibraryTask, sol: Solution) -> bool:
-        """Deduplicate, verify and accept one solution; True when it was accepted."""
+        """Deduplicate, verify and accept one solution; True when it was accepted.
+
+        Every call adds a row to the attempts table (accepted, or rejected and why).
+        """
         plan = task.plan
         ps = self.state.plans[plan.name]
         ps.solves += 1
         ps.solve_time_s += sol.solve_time_s
         if ps.done:  # a parallel library (or another writer) finished the plan first
+            self._attempt(task, sol, "plan_done", "the plan's quota was met first")
             return False
         rid = record_id("dna", sol.sequence)
         if rid in self.seen or self.outputs.known_ids([rid]):
             ps.duplicates += 1
             self.diag.emit("duplicate", plan=plan.name, id=rid, library=task.index)
+            self._attempt(task, sol, "duplicate", "the sequence is already accepted or stored")
             return False
         problems = check_solution(task.problem, sol)
         if problems:
             ps.rejected += 1
             self.diag.emit("rejected", plan=plan.name, library=task.index, problems=list(problems)[:5])
+            self._attempt(task, sol, "rejected", "; ".join(list(problems)[:5]))
             return False
         self.seen.add(rid)
         task.sampler.observe([p.site_id for p in sol.placements if not getattr(p, "fixed", False)])
@@ -124,6 +147,7 @@ class Acceptor:
         ps.generated += 1
         ps.accepted_session += 1
         task.accepted += 1
+        self._attempt(task, sol, "accepted", rid=rid)
         self.diag.emit("accepted", plan=plan.name, id=rid, library=task.index, n_sites=sol.n_sites,
                        length=len(sol.sequence), optimal=bool(sol.optimal), solve_time_s=round(sol.solve_time_s, 4))
         return True
@@ -189,8 +213,16 @@ class Acceptor:
                        duplicates=res.duplicates, generated=self.state.generated, quota=self.state.quota)
         self.diag.sync()
         self.save_state()
+        self.write_tables(force=False)
         self.health.maybe_running(self.metrics(rows[-1].plan))
         return res
+
+    def write_tables(self, *, force: bool = True) -> None:
+        """Rewrite this session's analysis tables (rate-limited unless `force`); a failure is only noted."""
+        try:
+            self.tables.write() if force else self.tables.maybe_write()
+        except (OSError, pa.ArrowException) as exc:
+            self.diag.emit("tables_failed", error=str(exc)[:300])
 
     def save_state(self) -> None:
         """Write the session's run_state.json (with the latest diagnostics event)."""

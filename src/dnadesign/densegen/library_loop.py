@@ -8,6 +8,13 @@ asks for it, so nothing is solved ahead of need; when a plan's quota is met, or 
 requested, the libraries still solving are cancelled (an abandoned solve finishes in its daemon
 thread; the process is about to flush and exit).
 
+A library whose next solution is not coming ends early: once it has produced a first solution,
+each further accepted solution must arrive within `next_solution_budget(time to first)` of the
+previous one (or of the first); otherwise the loop cancels it (the CP-SAT search in progress is
+stopped through `SolverOptions.cancel`), records why (`library_done.ended_by = "early_end"`, the
+libraries table) and samples a new library. A library whose iterator ends (`exhausted`), reaches
+`solutions_per_library`, or whose plan is met ends as well; `ended_by` names which.
+
 Stall accounting stops a plan whose quota looks unreachable (`runtime.max_stalled_libraries`
 consecutive libraries with nothing new) and a session with too many failed solutions
 (`runtime.max_failed_solutions`).
@@ -33,7 +40,16 @@ from .solver import InfeasibleProblemError, NoSolutionFoundError, SolverOptions,
 from .state import RunState
 from .telemetry import Diagnostics
 
-POLL_S = 0.1
+POLL_S = 0.05
+# A library's next accepted solution must come within max(EARLY_END_MIN_S, EARLY_END_FACTOR x the
+# time its first solution took), counted from its last accepted solution (or its first).
+EARLY_END_FACTOR = 1.0
+EARLY_END_MIN_S = 0.5
+
+
+def next_solution_budget(time_to_first_s: float) -> float:
+    """Seconds a library may take to bring its next accepted solution before it is ended early."""
+    return max(EARLY_END_MIN_S, EARLY_END_FACTOR * max(0.0, time_to_first_s))
 
 
 class QuotaUnreachableError(DnadesignError):
@@ -85,6 +101,15 @@ class _Inflight:
     task: LibraryTask
     cancel: threading.Event
     demand: threading.Semaphore
+    want: int = 1
+    last_accepted: float | None = None  # monotonic time of the first solution, then of each accepted one
+
+    def overdue(self, now: float) -> bool:
+        """Whether the next accepted solution is later than its budget (only after a first solution)."""
+        first = self.task.time_to_first_s
+        if first is None or self.last_accepted is None or self.cancel.is_set():
+            return False
+        return now - self.last_accepted > next_solution_budget(first)
 
 
 class LibraryLoop:
@@ -121,14 +146,17 @@ class LibraryLoop:
             self.stop.request(f"runtime budget of {self.settings.max_seconds:g} s reached")
         return self.stop.requested
 
-    def options(self, plan: str, index: int) -> SolverOptions:
-        """Solver options of library `index` of `plan`: the config's, this library's seed, the time left."""
+    def options(self, plan: str, index: int, cancel: threading.Event | None = None) -> SolverOptions:
+        """Solver options of library `index` of `plan`: the config's, this library's seed, the time left.
+
+        Setting `cancel` ends the library's solve (its CP-SAT search is stopped).
+        """
         s = self.settings
         remaining = None if self.deadline is None else max(0.5, self.deadline - time.monotonic())
         limits = [x for x in (s.run_time_limit_s, remaining) if x is not None]
         base = self.base_options(self.seeds.solve(plan, index), self.workers_per_library)
         return dataclasses.replace(base, time_limit_s=min(s.time_limit_s, remaining) if remaining else s.time_limit_s,
-                                   run_time_limit_s=min(limits) if limits else None)
+                                   run_time_limit_s=min(limits) if limits else None, cancel=cancel)
 
     def pick(self, active: list[str]) -> str:
         """The plan to sample next: in order (an array task starts at its own offset) or round-robin."""
@@ -150,15 +178,30 @@ class LibraryLoop:
                        regulators=sorted({s.regulator for s in library}))
         return task
 
-    def finish_library(self, task: LibraryTask, outcome: str) -> None:
+    def record_library(self, task: LibraryTask, outcome: str, ended_by: str, reason: str | None = None) -> None:
+        """The library's `library_done` diagnostics line and its row of the libraries table."""
+        total = round(time.monotonic() - task.t0, 4)
+        status = "ok" if outcome == "ok" else outcome.split(":", 1)[0].replace(" ", "_")
+        if reason is None and outcome != "ok":
+            reason = outcome.split(":", 1)[-1].strip()
+        first = None if task.time_to_first_s is None else round(task.time_to_first_s, 4)
+        self.diag.emit("library_done", plan=task.plan.name, index=task.index, accepted=task.accepted, outcome=outcome,
+                       ended_by=ended_by, solutions=task.solutions, time_to_first_s=first, elapsed_s=total,
+                       **({"reason": reason} if reason else {}))
+        self.acceptor.tables.add_library(
+            plan=task.plan.name, library_index=task.index, library_hash=task.lhash, sampled_sites=len(task.library),
+            regulators=sorted({s.regulator for s in task.library}), status=status, ended_by=ended_by, reason=reason,
+            bound=task.bound, best_sites=task.best_sites, time_to_first_s=first, total_s=total,
+            solutions=task.solutions, accepted=task.accepted, started_at=task.started_at)
+
+    def finish_library(self, task: LibraryTask, outcome: str, ended_by: str, reason: str | None = None) -> None:
         """Record a library's outcome, then stall accounting and a checkpoint when due."""
         ps = self.state.plans[task.plan.name]
         if outcome.startswith("infeasible"):
             ps.infeasible += 1
         elif outcome.startswith("no solution"):
             ps.no_solution += 1
-        self.diag.emit("library_done", plan=task.plan.name, index=task.index, accepted=task.accepted, outcome=outcome,
-                       elapsed_s=round(time.monotonic() - task.t0, 4))
+        self.record_library(task, outcome, ended_by, reason)
         self.stalls.after_library(task.plan.name, task.accepted)
         self.acceptor.maybe_flush()
         self.progress.update()
@@ -189,17 +232,37 @@ class LibraryLoop:
         ps = self.state.plans[name]
         want = min(self.settings.solutions_per_library, max(1, ps.quota - ps.generated))
         task = self.start_library(name)
-        item = _Inflight(task, threading.Event(), threading.Semaphore(1))
+        item = _Inflight(task, threading.Event(), threading.Semaphore(1), want)
         tid, self._next_id = self._next_id, self._next_id + 1
         self._inflight[tid] = item
-        threading.Thread(target=self._worker, args=(tid, item, self.options(name, task.index), want),
+        threading.Thread(target=self._worker, args=(tid, item, self.options(name, task.index, item.cancel), want),
                          name=f"dense-solve-{tid}", daemon=True).start()
 
+    @staticmethod
+    def _cancel(item: _Inflight) -> None:
+        if not item.cancel.is_set():
+            item.cancel.set()
+            item.demand.release()
+
     def _cancel_done_plans(self) -> None:
-        for item in self._inflight.values():
-            if self.state.plans[item.task.plan.name].done and not item.cancel.is_set():
-                item.cancel.set()
-                item.demand.release()
+        """Cancel the libraries of plans that are met; they are recorded (`quota_met`) and dropped."""
+        for tid, item in list(self._inflight.items()):
+            if self.state.plans[item.task.plan.name].done:
+                self._cancel(item)
+                self._inflight.pop(tid)
+                self.record_library(item.task, "ok", "quota_met")
+
+    def _end_overdue(self) -> None:
+        """End the libraries whose next accepted solution is overdue (see the module docstring)."""
+        now = time.monotonic()
+        for tid, item in list(self._inflight.items()):
+            if item.overdue(now):
+                first = item.task.time_to_first_s or 0.0
+                self._cancel(item)
+                self._inflight.pop(tid)
+                self.finish_library(item.task, "ok", "early_end",
+                                    f"no new accepted solution within {next_solution_budget(first):.2f} s "
+                                    f"(the first took {first:.2f} s)")
 
     # -- the loop -----------------------------------------------------------------------------
     def run(self) -> None:
@@ -209,6 +272,7 @@ class LibraryLoop:
             while not self.stop.requested:
                 self.acceptor.refresh()
                 self._cancel_done_plans()
+                self._end_overdue()
                 active = [n for n, ps in state.plans.items() if not ps.done]
                 if not active and not self._inflight:
                     if self.acceptor.pending:  # done only once committed: another writer may have stored a row first
@@ -230,22 +294,37 @@ class LibraryLoop:
                 self._handle(tid, item, kind, value)
         finally:
             for item in self._inflight.values():  # stopping: abandon what is still solving
-                item.cancel.set()
-                item.demand.release()
+                self._cancel(item)
+                self.record_library(item.task, "ok", "stopped" if self.stop.requested else "quota_met")
+            self._inflight.clear()
 
     def _handle(self, tid: int, item: _Inflight, kind: str, value: Any) -> None:
         if kind == "sol":
+            task = item.task
             if not item.cancel.is_set():
-                self.acceptor.consider(item.task, value)
+                now = time.monotonic()
+                task.solutions += 1
+                if task.time_to_first_s is None:
+                    task.time_to_first_s = now - task.t0
+                    item.last_accepted = now
+                task.best_sites = max(task.best_sites or 0, value.n_sites)
+                if value.bound is not None:
+                    task.bound = float(value.bound)
+                if self.acceptor.consider(task, value):
+                    item.last_accepted = now
                 self.progress.update()
                 if self.acceptor.due():
                     self.acceptor.flush()
-                if self.state.plans[item.task.plan.name].done or self.stop.requested:
-                    item.cancel.set()
+                if self.state.plans[task.plan.name].done or self.stop.requested:
+                    self._cancel(item)
                     self._cancel_done_plans()
+                    return
             item.demand.release()  # ask for the next one (a cancelled worker wakes up and leaves)
             return
         if kind == "error":
             raise value
         self._inflight.pop(tid)
-        self.finish_library(item.task, value)
+        task = item.task
+        ended_by = ("infeasible" if value.startswith("infeasible") else "no_solution" if value.startswith("no solution")
+                    else "solutions_per_library" if task.solutions >= item.want else "exhausted")
+        self.finish_library(task, value, ended_by)

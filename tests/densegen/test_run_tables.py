@@ -1,0 +1,167 @@
+"""The run loop's analysis tables and early end of a library (real config, real CP-SAT, real sinks).
+
+Faults (a solver whose next solution never comes, a table write that fails half-way) are injected
+by wrapping the real functions; everything else is the real thing.
+"""
+
+from __future__ import annotations
+
+import threading
+
+import polars as pl
+import pyarrow.parquet as pq
+import pytest
+
+from dnadesign.densegen import library_loop, tables
+from dnadesign.densegen.acceptance import Acceptor
+from dnadesign.densegen.finalise import finish_session
+from dnadesign.densegen.progress import RunProgress
+from dnadesign.densegen.settings import RunOptions
+from dnadesign.densegen.solver import solve as real_solve
+from dnadesign.densegen.tables import RunTables, read_tables
+from tests.densegen.test_run_parts import _loop, _session, _usr_on
+from tests.helpers_validate import assert_dataset_valid
+
+ENDED_BY = {"exhausted", "solutions_per_library", "early_end", "quota_met", "stopped", "infeasible", "no_solution"}
+
+
+def _run(cfg_path, **opts):
+    s, _ = _session(cfg_path, RunOptions(progress="off", **opts))
+    try:
+        acceptor = Acceptor(state=s.state, outputs=s.outputs, settings=s.settings, diag=s.diag, health=s.health,
+                            meta=s.meta)
+        with RunProgress("off", s.state) as progress:
+            _loop(s, acceptor, progress).run()
+        outcome = finish_session(s, acceptor, None)
+    finally:
+        s.lock.release()
+    return s, outcome
+
+
+def _more(n: int):
+    def edit(raw: dict) -> None:
+        _usr_on(raw)
+        raw["generation"]["plans"][0]["sequences"] = n
+    return edit
+
+
+def test_tables_hold_one_row_per_library_and_per_candidate_matching_the_stored_records(minimal, tmp_path):
+    s, outcome = _run(minimal(_more(5)))
+    assert outcome.status == "completed"
+    t = read_tables(tmp_path)  # the workspace directory (its config.yaml says where the outputs are)
+    assert (tmp_path / "outputs" / "tables" / "libraries" / "s0001.parquet").is_file()
+    assert (tmp_path / "outputs" / "tables" / "attempts" / "s0001.parquet").is_file()
+    lib, att = t.libraries, t.attempts
+    ps = s.state.plans["p"]
+    assert lib.height == ps.libraries and att.height == ps.solves
+    assert set(lib["ended_by"].to_list()) <= ENDED_BY
+    assert lib["accepted"].sum() == ps.accepted_session == 5
+    assert lib["solutions"].sum() == att.height
+    assert (lib["sampled_sites"] > 0).all() and lib["regulators"].list.len().min() >= 1
+    ok = lib.filter(pl.col("solutions") > 0)
+    assert (ok["time_to_first_s"] <= ok["total_s"]).all() and ok["best_sites"].min() >= 1
+    accepted = att.filter(pl.col("outcome") == "accepted")
+    stored = set(s.outputs.run_frame(["id"])["id"].to_list())
+    assert set(accepted["record_id"].to_list()) == stored and accepted.height == len(stored)
+    assert att.filter(pl.col("outcome") != "accepted")["record_id"].null_count() == att.height - accepted.height
+    # attempts number the candidates of each library 0, 1, 2, ...
+    for (_, idx), grp in att.group_by(["plan", "library_index"]):
+        assert sorted(grp["attempt"].to_list()) == list(range(grp.height)), idx
+    assert_dataset_valid(tmp_path / "outputs" / "usr_datasets", "densegen/t")
+    # a second session writes its own files; the reader concatenates them
+    s2, _ = _run(minimal(_more(7)))
+    t2 = read_tables(s2.cfg)
+    assert set(t2.libraries["session"].to_list()) == {1, 2}
+    assert t2.attempts.filter(pl.col("outcome") == "accepted").height == 7
+
+
+def test_fresh_removes_the_tables_of_earlier_sessions(minimal, tmp_path):
+    cfg = minimal(_more(2))
+    _run(cfg)
+    s, _ = _run(cfg, fresh=True)
+    assert set(read_tables(tmp_path).libraries["session"].to_list()) == {1}
+    assert s.state.session == 1
+
+
+def test_a_library_whose_next_solution_is_not_coming_ends_early_and_the_run_moves_on(minimal, tmp_path, monkeypatch):
+    released: list[threading.Event] = []
+
+    def stuck_after_first(problem, options, n_solutions):
+        """Fault: the real solver's first solution, then a next one that never comes (until cancelled)."""
+        it = real_solve(problem, options, n_solutions)
+        yield next(it)
+        assert options.cancel is not None
+        options.cancel.wait()  # the run loop must cancel it; a bounded test timeout guards this
+        released.append(options.cancel)
+
+    monkeypatch.setattr(library_loop, "solve", stuck_after_first)
+    s, outcome = _run(minimal(_more(3)))
+    assert outcome.status == "completed" and s.outputs.plan_counts() == {"p": 3}
+    lib = read_tables(tmp_path).libraries
+    early = lib.filter(pl.col("ended_by") == "early_end")
+    assert early.height >= 2  # every library but (perhaps) the last one, which met the quota
+    assert early["reason"].str.contains("the first took").all()
+    assert (early["solutions"] == 1).all() and (early["accepted"] == 1).all()
+    events = [e for e in s.diag.path.read_text().splitlines() if '"early_end"' in e]
+    assert len(events) == early.height
+    # every stuck solve was released through its cancel event (bounded wait for the daemon threads)
+    for _ in range(200):
+        if len(released) >= early.height:
+            break
+        threading.Event().wait(0.05)
+    assert len(released) >= early.height
+
+
+def test_next_solution_budget_grows_with_the_time_to_first():
+    assert library_loop.next_solution_budget(0.0) == library_loop.EARLY_END_MIN_S
+    assert library_loop.next_solution_budget(4.0) == pytest.approx(4.0 * library_loop.EARLY_END_FACTOR)
+
+
+def test_cancel_ends_a_real_cp_sat_enumeration(minimal):
+    s, _ = _session(minimal(_usr_on))
+    try:
+        plan = s.plans[0]
+        from dnadesign.densegen.library import LibrarySampler
+
+        sampler = LibrarySampler(plan, s.pools, s.settings.sampling, s.seeds.library(plan.name))
+        problem = plan.build_problem(tuple(sampler.next()))
+        cancel = threading.Event()
+        options = s.cfg.solver_options(seed=1, workers=1)
+        import dataclasses
+
+        options = dataclasses.replace(options, mode="diverse", time_limit_s=60, run_time_limit_s=600, cancel=cancel)
+        it = iter(real_solve(problem, options, 1000))
+        first = next(it)
+        assert first.n_sites >= 1
+        cancel.set()
+        rest: list = []
+        done = threading.Event()
+
+        def drain() -> None:
+            rest.extend(it)
+            done.set()
+
+        threading.Thread(target=drain, daemon=True).start()
+        assert done.wait(60), "the enumeration did not end after cancel"
+        assert len(rest) <= 1  # at most the solution a stopped search had already found
+    finally:
+        s.lock.release()
+
+
+def test_a_table_write_that_fails_half_way_leaves_the_previous_file(tmp_path, monkeypatch):
+    t = RunTables(tmp_path / "outputs", run_id="r", session=1)
+    t.add_attempt(plan="p", library_index=0, attempt=0, outcome="accepted", n_sites=3, record_id="x")
+    t.write()
+    before = pq.read_table(t.path("attempts")).num_rows
+    t.add_attempt(plan="p", library_index=0, attempt=1, outcome="duplicate", n_sites=3)
+
+    def torn(table, where, **kw):  # fault: the disk fills up half-way through the write
+        open(where, "wb").write(b"PAR1 torn")
+        raise OSError("No space left on device")
+
+    monkeypatch.setattr(tables.pq, "write_table", torn)
+    with pytest.raises(OSError):
+        t.write()
+    assert pq.read_table(t.path("attempts")).num_rows == before == 1
+    assert not [p for p in t.path("attempts").parent.iterdir() if p.name.startswith(".")]
+    assert read_tables(tmp_path).attempts.height == 1
