@@ -7,6 +7,7 @@ by wrapping the real functions; everything else is the real thing.
 from __future__ import annotations
 
 import threading
+from pathlib import Path
 
 import polars as pl
 import pyarrow.parquet as pq
@@ -156,7 +157,7 @@ def test_a_table_write_that_fails_half_way_leaves_the_previous_file(tmp_path, mo
     t.add_attempt(plan="p", library_index=0, attempt=1, outcome="duplicate", n_sites=3)
 
     def torn(table, where, **kw):  # fault: the disk fills up half-way through the write
-        open(where, "wb").write(b"PAR1 torn")
+        Path(where).write_bytes(b"PAR1 torn")
         raise OSError("No space left on device")
 
     monkeypatch.setattr(tables.pq, "write_table", torn)
@@ -165,3 +166,36 @@ def test_a_table_write_that_fails_half_way_leaves_the_previous_file(tmp_path, mo
     assert pq.read_table(t.path("attempts")).num_rows == before == 1
     assert not [p for p in t.path("attempts").parent.iterdir() if p.name.startswith(".")]
     assert read_tables(tmp_path).attempts.height == 1
+
+
+def test_background_filler_is_stored_apart_and_never_counted_as_a_binding_site(demo_workspace):
+    def fast(raw: dict) -> None:
+        raw["solver"].update(workers=1, time_limit_s=5, run_time_limit_s=10)
+        raw["generation"]["plans"][0]["sequences"] = 4
+
+    cfg = demo_workspace("demo_pwm", edit=fast)
+    s, outcome = _run(cfg)
+    assert outcome.status == "completed"
+    ws = cfg.parent
+    pools = s.pools
+    filler_ids = {x.id for p in pools.values() if p.kind == "background" for x in p.sites}
+    filler_regs = {x.regulator for p in pools.values() if p.kind == "background" for x in p.sites}
+    assert filler_ids and filler_regs == {"background"}
+    frame = s.outputs.run_frame()
+    assert frame.height == 4
+    n_filler = 0
+    for row in frame.iter_rows(named=True):
+        sites = [p for p in row["densegen__placements"] if not p["fixed"]]
+        assert not {p["site_id"] for p in sites} & filler_ids
+        assert not set(row["densegen__regulators"]) & filler_regs
+        assert row["densegen__n_sites"] == len(sites)
+        assert row["densegen__sites_per_100bp"] == pytest.approx(100.0 * len(sites) / row["length"])
+        for p in row["densegen__filler"]:
+            assert p["site_id"] in filler_ids and row["sequence"][p["offset"]:p["end"]] == p["sequence"]
+        n_filler += len(row["densegen__filler"])
+    assert n_filler > 0  # the demo does place filler: it is kept, apart
+    lib = read_tables(ws).libraries
+    assert not any(filler_regs & set(r) for r in lib["regulators"].to_list())
+    att = read_tables(ws).attempts.filter(pl.col("outcome") == "accepted")
+    assert sorted(att["n_sites"].to_list()) == sorted(frame["densegen__n_sites"].to_list())
+    assert_dataset_valid(ws / "outputs" / "usr_datasets", "densegen/demo_pwm")

@@ -37,6 +37,11 @@ from .telemetry import Diagnostics, Health
 REFRESH_INTERVAL_S = {"array": 1.0, "single": 5.0}
 
 
+def binding_sites(sol: Solution, filler: frozenset[str]) -> int:
+    """Library binding sites placed in `sol`: fixed promoter elements and background filler excluded."""
+    return sum(1 for p in sol.library_placements if p.site_id not in filler)
+
+
 class FlushFailedError(DnadesignError):
     """A sink could not commit a batch; what was committed earlier stays valid."""
 
@@ -109,7 +114,8 @@ class Acceptor:
     def _attempt(self, task: LibraryTask, sol: Solution, outcome: str, reason: str | None = None,
                  rid: str | None = None) -> None:
         self.tables.add_attempt(plan=task.plan.name, library_index=task.index, attempt=task.solutions - 1,
-                                outcome=outcome, reason=reason, n_sites=sol.n_sites, optimal=bool(sol.optimal),
+                                outcome=outcome, reason=reason, n_sites=binding_sites(sol, task.sampler.filler),
+                                optimal=bool(sol.optimal),
                                 bound=None if sol.bound is None else float(sol.bound),
                                 solve_time_s=float(sol.solve_time_s), record_id=rid,
                                 at_s=round(time.monotonic() - task.t0, 4))
@@ -139,16 +145,20 @@ class Acceptor:
             self._attempt(task, sol, "rejected", "; ".join(list(problems)[:5]))
             return False
         self.seen.add(rid)
-        task.sampler.observe([p.site_id for p in sol.placements if not getattr(p, "fixed", False)])
+        filler = task.sampler.filler
+        sites = tuple(p for p in sol.placements if p.site_id not in filler)
+        fill = tuple(p for p in sol.placements if p.site_id in filler)
+        task.sampler.observe([p.site_id for p in sites if not getattr(p, "fixed", False)])
         self.pending.append(Accepted(
-            plan=plan.name, sequence=sol.sequence, placements=tuple(sol.placements), objective=sol.objective,
+            plan=plan.name, sequence=sol.sequence, placements=sites, filler=fill, objective=sol.objective,
             bound=sol.bound, optimal=bool(sol.optimal), solve_time_s=float(sol.solve_time_s), library_hash=task.lhash,
             library_index=task.index, library_size=len(task.library), accepted_at=utc_now(), session=self.state.session))
         ps.generated += 1
         ps.accepted_session += 1
         task.accepted += 1
         self._attempt(task, sol, "accepted", rid=rid)
-        self.diag.emit("accepted", plan=plan.name, id=rid, library=task.index, n_sites=sol.n_sites,
+        self.diag.emit("accepted", plan=plan.name, id=rid, library=task.index, n_sites=binding_sites(sol, filler),
+                       filler=len(fill),
                        length=len(sol.sequence), optimal=bool(sol.optimal), solve_time_s=round(sol.solve_time_s, 4))
         return True
 

@@ -30,7 +30,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ..core.errors import DnadesignError
-from .acceptance import Acceptor, LibraryTask
+from .acceptance import Acceptor, LibraryTask, binding_sites
 from .library import LibrarySampler, library_hash
 from .plans import PlanSpec
 from .progress import RunProgress
@@ -175,7 +175,7 @@ class LibraryLoop:
                            problem=plan.build_problem(library), t0=time.monotonic())
         ps.libraries += 1
         self.diag.emit("library", plan=name, index=task.index, hash=task.lhash, size=len(library),
-                       regulators=sorted({s.regulator for s in library}))
+                       regulators=sorted({s.regulator for s in library if s.id not in sampler.filler}))
         return task
 
     def record_library(self, task: LibraryTask, outcome: str, ended_by: str, reason: str | None = None) -> None:
@@ -185,12 +185,13 @@ class LibraryLoop:
         if reason is None and outcome != "ok":
             reason = outcome.split(":", 1)[-1].strip()
         first = None if task.time_to_first_s is None else round(task.time_to_first_s, 4)
+        sites = [s for s in task.library if s.id not in task.sampler.filler]  # background filler is no binding site
         self.diag.emit("library_done", plan=task.plan.name, index=task.index, accepted=task.accepted, outcome=outcome,
                        ended_by=ended_by, solutions=task.solutions, time_to_first_s=first, elapsed_s=total,
                        **({"reason": reason} if reason else {}))
         self.acceptor.tables.add_library(
-            plan=task.plan.name, library_index=task.index, library_hash=task.lhash, sampled_sites=len(task.library),
-            regulators=sorted({s.regulator for s in task.library}), status=status, ended_by=ended_by, reason=reason,
+            plan=task.plan.name, library_index=task.index, library_hash=task.lhash, sampled_sites=len(sites),
+            regulators=sorted({s.regulator for s in sites}), status=status, ended_by=ended_by, reason=reason,
             bound=task.bound, best_sites=task.best_sites, time_to_first_s=first, total_s=total,
             solutions=task.solutions, accepted=task.accepted, started_at=task.started_at)
 
@@ -307,7 +308,7 @@ class LibraryLoop:
                 if task.time_to_first_s is None:
                     task.time_to_first_s = now - task.t0
                     item.last_accepted = now
-                task.best_sites = max(task.best_sites or 0, value.n_sites)
+                task.best_sites = max(task.best_sites or 0, binding_sites(value, task.sampler.filler))
                 if value.bound is not None:
                     task.bound = float(value.bound)
                 if self.acceptor.consider(task, value):
