@@ -15,7 +15,7 @@ Crash safety (`--kill`): SIGKILL mid-run, then resume: rows accepted but not com
 (must be <= checkpoint_every) and duplicate ids after the resume (must be 0).
 
 Usage: uv run python bench/dense_run.py [--workspace workspaces/demo_sites] [--baseline REV] [--quota N]
-       [--repeats R] [--workers N] [--kill]
+       [--repeats R] [--workers N] [--parallel-libraries K] [--configs same|each] [--kill]
 """
 
 from __future__ import annotations
@@ -148,8 +148,10 @@ def throughput(a: argparse.Namespace, ws_src: Path, tmp: Path, extra: list[str])
                    capture_output=True)
     try:
         new_runs, old_runs = [], []
+        # `--configs each`: the baseline runs its own copy of the workspace (its config as shipped then)
+        old_ws = base_tree / ws_src.relative_to(REPO) if a.configs == "each" and ws_src.is_relative_to(REPO) else ws_src
         for i in range(a.repeats):
-            old_runs.append(one_run(base_tree, ws_src, tmp, f"old{i}", a.quota, extra))
+            old_runs.append(one_run(base_tree, old_ws, tmp, f"old{i}", a.quota, extra))
             new_runs.append(one_run(REPO, ws_src, tmp, f"new{i}", a.quota, extra))
     finally:
         subprocess.run(["git", "worktree", "remove", "--force", str(base_tree)], cwd=REPO, capture_output=True)
@@ -205,15 +207,21 @@ def main() -> None:
     ap.add_argument("--quota", type=int, default=None, help="set every plan's `sequences` to N (default: the config's)")
     ap.add_argument("--repeats", type=int, default=3, help="runs per commit, alternating (default %(default)s)")
     ap.add_argument("--workers", type=int, default=None)
+    ap.add_argument("--parallel-libraries", type=int, default=None, help="pass --parallel-libraries K to both")
+    ap.add_argument("--configs", choices=["same", "each"], default="same",
+                    help="same: both commits run this checkout's workspace config; each: each its own")
     ap.add_argument("--kill", action="store_true", help="also measure a SIGKILL mid-run and the resume")
     ap.add_argument("--kill-after", type=int, default=3, help="accepted sequences before the SIGKILL")
     a = ap.parse_args()
     ws_src = Path(a.workspace).resolve()
     extra = ["--workers", str(a.workers)] if a.workers else []
+    if a.parallel_libraries:
+        extra += ["--parallel-libraries", str(a.parallel_libraries)]
     with tempfile.TemporaryDirectory(prefix="dense-bench-") as d:
         tmp = Path(d)
         figures = {"bench": "dense_run", "workspace": ws_src.name, "quota_per_plan": a.quota, "repeats": a.repeats,
-                   "cpus": os.cpu_count(), **throughput(a, ws_src, tmp, extra)}
+                   "configs": a.configs, "parallel_libraries": a.parallel_libraries or 1, "cpus": os.cpu_count(),
+                   "load_before": round(os.getloadavg()[0], 2), **throughput(a, ws_src, tmp, extra)}
         if a.kill:
             figures.update(kill_resume(ws_src, tmp, extra, a.kill_after))
     print(json.dumps(figures, separators=(",", ":")))

@@ -60,6 +60,8 @@ class LibraryTask:
     accepted: int = 0
     solutions: int = 0  # handed to the acceptor
     time_to_first_s: float | None = None
+    cpu0: float = 0.0  # process CPU seconds (all threads) when the library started
+    cpu_to_first_s: float | None = None
     best_sites: int | None = None
     bound: float | None = None
     started_at: datetime = field(default_factory=utc_now)

@@ -172,7 +172,7 @@ class LibraryLoop:
         ps = self.state.plans[name]
         library = tuple(sampler.next())
         task = LibraryTask(plan=plan, sampler=sampler, index=ps.libraries, library=library, lhash=library_hash(library),
-                           problem=plan.build_problem(library), t0=time.monotonic())
+                           problem=plan.build_problem(library), t0=time.monotonic(), cpu0=time.process_time())
         ps.libraries += 1
         self.diag.emit("library", plan=name, index=task.index, hash=task.lhash, size=len(library),
                        regulators=sorted({s.regulator for s in library if s.id not in sampler.filler}))
@@ -193,6 +193,8 @@ class LibraryLoop:
             plan=task.plan.name, library_index=task.index, library_hash=task.lhash, sampled_sites=len(sites),
             regulators=sorted({s.regulator for s in sites}), status=status, ended_by=ended_by, reason=reason,
             bound=task.bound, best_sites=task.best_sites, time_to_first_s=first, total_s=total,
+            cpu_to_first_s=None if task.cpu_to_first_s is None else round(task.cpu_to_first_s, 4),
+            cpu_s=round(time.process_time() - task.cpu0, 4),
             solutions=task.solutions, accepted=task.accepted, started_at=task.started_at)
 
     def finish_library(self, task: LibraryTask, outcome: str, ended_by: str, reason: str | None = None) -> None:
@@ -307,6 +309,7 @@ class LibraryLoop:
                 task.solutions += 1
                 if task.time_to_first_s is None:
                     task.time_to_first_s = now - task.t0
+                    task.cpu_to_first_s = time.process_time() - task.cpu0
                     item.last_accepted = now
                 task.best_sites = max(task.best_sites or 0, binding_sites(value, task.sampler.filler))
                 if value.bound is not None:

@@ -33,7 +33,8 @@ LIBRARY_SCHEMA = pa.schema([
     ("library_index", pa.int32()), ("library_hash", pa.string()), ("sampled_sites", pa.int32()),
     ("regulators", pa.list_(pa.string())), ("status", pa.string()), ("ended_by", pa.string()),
     ("reason", pa.string()), ("bound", pa.float64()), ("best_sites", pa.int32()),
-    ("time_to_first_s", pa.float64()), ("total_s", pa.float64()), ("solutions", pa.int32()),
+    ("time_to_first_s", pa.float64()), ("total_s", pa.float64()), ("cpu_to_first_s", pa.float64()),
+    ("cpu_s", pa.float64()), ("solutions", pa.int32()),
     ("accepted", pa.int32()), ("started_at", pa.timestamp("us", tz="UTC")),
 ])
 
