@@ -155,34 +155,10 @@ def _solver(options: SolverOptions, limit_s: float) -> cp_model.CpSolver:
 
 
 def _run(solver: cp_model.CpSolver, model: cp_model.CpModel, options: SolverOptions, limit_s: float, callback=None):
-    """``solver.solve``, stopped after ``limit_s`` CPU seconds under ``clock="cpu"``."""
+    """``solver.solve``, stopped after ``limit_s`` CPU seconds under ``clock="cpu"``, or on ``options.cancel``."""
     cpu = options.clock == "cpu" and not options.deterministic
-    with CpuWatch(solver, max(0.01, limit_s) if cpu else None), _CancelWatch(solver, options.cancel):
+    with CpuWatch(solver, max(0.01, limit_s) if cpu else None, options.cancel):
         return solver.solve(model, callback) if callback is not None else solver.solve(model)
-
-
-class _CancelWatch:
-    """Stops a CP-SAT search when the caller sets ``SolverOptions.cancel`` (a no-op without it)."""
-
-    def __init__(self, solver: cp_model.CpSolver, cancel: threading.Event | None):
-        self._solver, self._cancel, self._done = solver, cancel, threading.Event()
-        self._thread: threading.Thread | None = None
-
-    def __enter__(self) -> _CancelWatch:
-        if self._cancel is not None:
-            def loop() -> None:
-                while not self._done.wait(0.02):
-                    if self._cancel is not None and self._cancel.is_set():
-                        self._solver.stop_search()
-                        return
-            self._thread = threading.Thread(target=loop, name="cpsat-cancel", daemon=True)
-            self._thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self._done.set()
-        if self._thread is not None:
-            self._thread.join()
 
 
 def solve(problem: Problem, options: SolverOptions | None = None, n_solutions: int = 1) -> Iterator[Solution]:
