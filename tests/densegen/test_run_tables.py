@@ -199,3 +199,16 @@ def test_background_filler_is_stored_apart_and_never_counted_as_a_binding_site(d
     att = read_tables(ws).attempts.filter(pl.col("outcome") == "accepted")
     assert sorted(att["n_sites"].to_list()) == sorted(frame["densegen__n_sites"].to_list())
     assert_dataset_valid(ws / "outputs" / "usr_datasets", "densegen/demo_pwm")
+
+
+def test_the_reason_a_solver_gives_for_ending_is_recorded(minimal, tmp_path, monkeypatch):
+    def says_why(problem, options, n_solutions):
+        """The real solver's solutions, then the reason it stopped (a generator's return value)."""
+        yield from real_solve(problem, options, 1)
+        return "no further site set at or above the level"
+
+    monkeypatch.setattr(library_loop, "solve", says_why)
+    _run(minimal(_more(2)))
+    lib = read_tables(tmp_path).libraries.filter(pl.col("ended_by") == "exhausted")
+    assert lib.height >= 1
+    assert set(lib["reason"].to_list()) == {"no further site set at or above the level"}

@@ -105,6 +105,7 @@ class _Inflight:
     cancel: threading.Event
     demand: threading.Semaphore
     want: int = 1
+    why: str | None = None  # the solver's reason for ending, when it gives one
     last_accepted: float | None = None  # monotonic time of the first solution, then of each accepted one
 
     def overdue(self, now: float) -> bool:
@@ -223,7 +224,9 @@ class LibraryLoop:
                     break
                 try:
                     sol = next(solutions)
-                except StopIteration:
+                except StopIteration as end:
+                    # a solver that says why it ended returns the reason from its generator
+                    item.why = None if end.value is None else str(end.value)[:300]
                     break
                 events.put(("sol", tid, sol))
             events.put(("done", tid, "ok"))
@@ -334,4 +337,4 @@ class LibraryLoop:
         task = item.task
         ended_by = ("infeasible" if value.startswith("infeasible") else "no_solution" if value.startswith("no solution")
                     else "solutions_per_library" if task.solutions >= item.want else "exhausted")
-        self.finish_library(task, value, ended_by)
+        self.finish_library(task, value, ended_by, item.why if value == "ok" else None)
