@@ -6,6 +6,7 @@ by wrapping the real functions; everything else is the real thing.
 
 from __future__ import annotations
 
+import signal
 import threading
 from pathlib import Path
 
@@ -20,8 +21,9 @@ from dnadesign.densegen.progress import RunProgress
 from dnadesign.densegen.settings import RunOptions
 from dnadesign.densegen.solver import solve as real_solve
 from dnadesign.densegen.tables import RunTables, read_tables
+from tests.densegen.run_fixtures import dense, dense_popen, make_workspace, usr_rows, wait_for
 from tests.densegen.test_run_parts import _loop, _session, _usr_on
-from tests.helpers_validate import assert_dataset_valid
+from tests.helpers_validate import assert_dataset_valid, assert_workspace_valid
 
 ENDED_BY = {"exhausted", "solutions_per_library", "early_end", "quota_met", "stopped", "infeasible", "no_solution"}
 
@@ -72,7 +74,7 @@ def test_tables_hold_one_row_per_library_and_per_candidate_matching_the_stored_r
     # a second session writes its own files; the reader concatenates them
     s2, _ = _run(minimal(_more(7)))
     t2 = read_tables(s2.cfg)
-    assert set(t2.libraries["session"].to_list()) == {1, 2}
+    assert set(t2.attempts["session"].to_list()) == {1, 2} and 2 in set(t2.libraries["session"].to_list())
     assert t2.attempts.filter(pl.col("outcome") == "accepted").height == 7
 
 
@@ -82,6 +84,7 @@ def test_fresh_removes_the_tables_of_earlier_sessions(minimal, tmp_path):
     s, _ = _run(cfg, fresh=True)
     assert set(read_tables(tmp_path).libraries["session"].to_list()) == {1}
     assert s.state.session == 1
+    assert_dataset_valid(tmp_path / "outputs" / "usr_datasets", "densegen/t")
 
 
 def test_a_library_whose_next_solution_is_not_coming_ends_early_and_the_run_moves_on(minimal, tmp_path, monkeypatch):
@@ -102,6 +105,7 @@ def test_a_library_whose_next_solution_is_not_coming_ends_early_and_the_run_move
     early = lib.filter(pl.col("ended_by") == "early_end")
     assert early.height >= 2  # every library but (perhaps) the last one, which met the quota
     assert early["reason"].str.contains("the first took").all()
+    assert_dataset_valid(tmp_path / "outputs" / "usr_datasets", "densegen/t")
     assert (early["solutions"] == 1).all() and (early["accepted"] == 1).all()
     events = [e for e in s.diag.path.read_text().splitlines() if '"early_end"' in e]
     assert len(events) == early.height
@@ -212,3 +216,29 @@ def test_the_reason_a_solver_gives_for_ending_is_recorded(minimal, tmp_path, mon
     lib = read_tables(tmp_path).libraries.filter(pl.col("ended_by") == "exhausted")
     assert lib.height >= 1
     assert set(lib["reason"].to_list()) == {"no further site set at or above the level"}
+    assert_dataset_valid(tmp_path / "outputs" / "usr_datasets", "densegen/t")
+
+
+def test_a_run_killed_mid_session_leaves_readable_tables_and_the_resume_adds_its_own(tmp_path):
+    ws = tmp_path / "ws"
+    cfg = make_workspace(ws, quotas={"plain": 30, "sigma70": 30},
+                         overrides={"runtime": {"checkpoint_every": 1, "max_stalled_libraries": 50}})
+    proc = dense_popen("run", "--no-plot", "--progress", "off", "-c", str(cfg))
+    first = ws / "outputs" / "tables" / "attempts" / "s0001.parquet"
+    try:
+        assert wait_for(first.exists, timeout=120), "the first session never wrote its tables"
+        proc.send_signal(signal.SIGKILL)
+    finally:
+        proc.kill()
+        proc.wait(timeout=60)
+    t = read_tables(ws)  # a complete earlier version of each file, never a torn one
+    assert t.attempts.height >= 1 and set(t.attempts["session"].to_list()) == {1}
+    stored = set(usr_rows(ws)["id"].to_list())
+    # every accepted attempt in the (last written) table was committed before the table was written
+    assert set(t.attempts.filter(pl.col("outcome") == "accepted")["record_id"].to_list()) <= stored
+    r = dense("run", "--no-plot", "--progress", "off", "--max-seconds", "20", "-c", str(cfg))
+    assert r.returncode in (0, 1), r.stderr
+    t2 = read_tables(ws)
+    assert set(t2.attempts["session"].to_list()) == {1, 2} and 2 in set(t2.libraries["session"].to_list())
+    assert not list((ws / "outputs" / "tables" / "attempts").glob(".*"))  # no temp file left behind
+    assert_workspace_valid(ws)
