@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import signal
 import threading
+from dataclasses import replace as dataclasses_replace
 from pathlib import Path
 
 import polars as pl
@@ -242,3 +243,35 @@ def test_a_run_killed_mid_session_leaves_readable_tables_and_the_resume_adds_its
     assert set(t2.attempts["session"].to_list()) == {1, 2} and 2 in set(t2.libraries["session"].to_list())
     assert not list((ws / "outputs" / "tables" / "attempts").glob(".*"))  # no temp file left behind
     assert_workspace_valid(ws)
+
+
+def test_a_first_solve_starved_of_cpu_switches_the_session_to_cpu_seconds(minimal):
+    import time
+
+    from dnadesign.densegen.acceptance import LibraryTask
+
+    s, _ = _session(minimal(_usr_on))
+    try:
+        acceptor = Acceptor(state=s.state, outputs=s.outputs, settings=s.settings, diag=s.diag, health=s.health,
+                            meta=s.meta)
+        with RunProgress("off", s.state) as progress:
+            loop = _loop(s, acceptor, progress)
+            assert loop.options("p", 0).clock == "wall"
+            plan = s.plans[0]
+            sampler = loop.samplers["p"]
+            library = tuple(sampler.next())
+            # a library that ran 10 s of wall clock with (almost) no CPU: what an oversubscribed node does
+            busy = LibraryTask(plan=plan, sampler=sampler, index=0, library=library, lhash="x",
+                               problem=plan.build_problem(library), t0=time.monotonic() - 10.0,
+                               cpu0=time.process_time())
+            loop.finish_library(busy, "no solution: no solution found within 3 s (wall clock)", "no_solution")
+            assert loop.clock == "cpu" and loop.options("p", 1).clock == "cpu"
+            events = [e for e in s.diag.path.read_text().splitlines() if '"solver_clock"' in e]
+            assert len(events) == 1 and "oversubscribed" in events[0]
+            # a library that had its CPU and still found nothing does not switch anything
+            loop.clock = None
+            fed = dataclasses_replace(busy, t0=time.monotonic() - 1.0, cpu0=time.process_time() - 5.0)
+            loop.finish_library(fed, "no solution: no solution found within 3 s (wall clock)", "no_solution")
+            assert loop.clock is None
+    finally:
+        s.lock.release()

@@ -15,6 +15,10 @@ stopped through `SolverOptions.cancel`), records why (`library_done.ended_by = "
 libraries table) and samples a new library. A library whose iterator ends (`exhausted`), reaches
 `solutions_per_library`, or whose plan is met ends as well; `ended_by` names which.
 
+On an oversubscribed node a first solve can reach its wall-clock `time_limit_s` having had a
+fraction of a CPU; after one such library the session's limits count CPU seconds instead
+(`solver_clock` event; see `after_no_solution`), so libraries stop failing for want of CPU.
+
 Stall accounting stops a plan whose quota looks unreachable (`runtime.max_stalled_libraries`
 consecutive libraries with nothing new) and a session with too many failed solutions
 (`runtime.max_failed_solutions`).
@@ -48,6 +52,11 @@ POLL_S = 0.05
 # the time to first gave the most accepted sequences per CPU second at the same density.
 EARLY_END_FACTOR = 0.5
 EARLY_END_MIN_S = 0.25
+
+
+# A first solve that ends without a solution while the process got less than this share of its
+# CPUs (per worker) switches the session's solver limits to CPU seconds.
+STARVED_SHARE = 0.5
 
 
 def next_solution_budget(time_to_first_s: float) -> float:
@@ -136,6 +145,7 @@ class LibraryLoop:
         self.deadline = None if not settings.max_seconds else time.monotonic() + float(settings.max_seconds)
         self.k = max(1, settings.parallel_libraries)
         self.workers_per_library = max(1, settings.workers // self.k)
+        self.clock: str | None = None  # "cpu" once the node is seen oversubscribed (see after_no_solution)
         self._events: queue.Queue = queue.Queue()
         self._inflight: dict[int, _Inflight] = {}
         self._next_id = 0
@@ -160,7 +170,32 @@ class LibraryLoop:
         limits = [x for x in (s.run_time_limit_s, remaining) if x is not None]
         base = self.base_options(self.seeds.solve(plan, index), self.workers_per_library)
         return dataclasses.replace(base, time_limit_s=min(s.time_limit_s, remaining) if remaining else s.time_limit_s,
-                                   run_time_limit_s=min(limits) if limits else None, cancel=cancel)
+                                   run_time_limit_s=min(limits) if limits else None, cancel=cancel,
+                                   clock=self.clock or base.clock)
+
+    def after_no_solution(self, task: LibraryTask) -> None:
+        """Switch the solver's limits to CPU seconds when a library found nothing because the node is oversubscribed.
+
+        A first solve that reaches its wall-clock limit while this process got less than half
+        the CPU its workers could use was starved, not unlucky: the next libraries would fail the
+        same way and waste their CPU. With `clock="cpu"` the same limits count computation, so a
+        limit that finds a solution on an idle node finds it here too, only later. Applies only to
+        the default wall clock (not to `deterministic` or an explicit CPU clock).
+        """
+        if self.clock is not None:
+            return
+        probe = self.base_options(0, self.workers_per_library)
+        if probe.clock != "wall" or probe.deterministic:
+            return
+        wall = time.monotonic() - task.t0
+        cpu = time.process_time() - task.cpu0
+        share = cpu / wall if wall > 0 else 0.0
+        if share < STARVED_SHARE * self.settings.workers:
+            self.clock = "cpu"
+            self.diag.emit("solver_clock", clock="cpu", plan=task.plan.name, library=task.index,
+                           cpu_share=round(share, 3), workers=self.settings.workers,
+                           reason=f"a first solve reached its wall-clock limit with {share:.2f} CPUs of "
+                                  f"{self.settings.workers}: the node is oversubscribed")
 
     def pick(self, active: list[str]) -> str:
         """The plan to sample next: in order (an array task starts at its own offset) or round-robin."""
@@ -208,6 +243,7 @@ class LibraryLoop:
             ps.infeasible += 1
         elif outcome.startswith("no solution"):
             ps.no_solution += 1
+            self.after_no_solution(task)
         self.record_library(task, outcome, ended_by, reason)
         self.stalls.after_library(task.plan.name, task.accepted)
         self.acceptor.maybe_flush()
