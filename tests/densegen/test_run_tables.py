@@ -26,7 +26,8 @@ from tests.densegen.run_fixtures import dense, dense_popen, make_workspace, usr_
 from tests.densegen.test_run_parts import _loop, _session, _usr_on
 from tests.helpers_validate import assert_dataset_valid, assert_workspace_valid
 
-ENDED_BY = {"exhausted", "solutions_per_library", "early_end", "quota_met", "stopped", "infeasible", "no_solution"}
+ENDED_BY = {"exhausted", "solutions_per_library", "early_end", "quota_met", "stopped", "run_failed", "infeasible",
+            "no_solution"}
 
 
 def _run(cfg_path, **opts):

@@ -26,6 +26,7 @@ consecutive libraries with nothing new) and a session with too many failed solut
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import queue
 import threading
@@ -42,7 +43,7 @@ from .settings import RunSettings, SeedStream
 from .signals import StopFlag
 from .solver import InfeasibleProblemError, NoSolutionFoundError, SolverOptions, solve
 from .state import RunState
-from .telemetry import Diagnostics
+from .telemetry import TELEMETRY_ERRORS, Diagnostics
 
 POLL_S = 0.05
 # A library's next accepted solution must come within max(EARLY_END_MIN_S, EARLY_END_FACTOR x the
@@ -338,9 +339,13 @@ class LibraryLoop:
                     continue
                 self._handle(tid, item, kind, value)
         finally:
-            for item in self._inflight.values():  # stopping: abandon what is still solving
+            for item in self._inflight.values():  # stopping: cancel what is still solving
                 self._cancel(item)
-                self.record_library(item.task, "ok", "stopped" if self.stop.requested else "quota_met")
+            for item in self._inflight.values():
+                ended = ("stopped" if self.stop.requested else
+                         "quota_met" if self.state.plans[item.task.plan.name].done else "run_failed")
+                with contextlib.suppress(*TELEMETRY_ERRORS):  # never hide the error that ended the loop
+                    self.record_library(item.task, "ok", ended)
             self._inflight.clear()
 
     def _handle(self, tid: int, item: _Inflight, kind: str, value: Any) -> None:
@@ -349,15 +354,14 @@ class LibraryLoop:
             if not item.cancel.is_set():
                 now = time.monotonic()
                 task.solutions += 1
-                if task.time_to_first_s is None:
+                first = task.time_to_first_s is None
+                if first:
                     task.time_to_first_s = now - task.t0
                     task.cpu_to_first_s = time.process_time() - task.cpu0
-                    item.last_accepted = now
                 task.best_sites = max(task.best_sites or 0, binding_sites(value, task.sampler.filler))
                 if value.bound is not None:
                     task.bound = float(value.bound)
-                if self.acceptor.consider(task, value):
-                    item.last_accepted = now
+                accepted = self.acceptor.consider(task, value)
                 self.progress.update()
                 if self.acceptor.due():
                     self.acceptor.flush()
@@ -365,6 +369,8 @@ class LibraryLoop:
                     self._cancel(item)
                     self._cancel_done_plans()
                     return
+                if first or accepted:  # the budget for the next one starts when it is asked for
+                    item.last_accepted = time.monotonic()
             item.demand.release()  # ask for the next one (a cancelled worker wakes up and leaves)
             return
         if kind == "error":
