@@ -26,8 +26,8 @@ from tests.densegen.run_fixtures import dense, dense_popen, make_workspace, usr_
 from tests.densegen.test_run_parts import _loop, _session, _usr_on
 from tests.helpers_validate import assert_dataset_valid, assert_workspace_valid
 
-ENDED_BY = {"exhausted", "solutions_per_library", "early_end", "quota_met", "stopped", "run_failed", "infeasible",
-            "no_solution"}
+ENDED_BY = {"exhausted", "solutions_per_library", "early_end", "run_time_limit", "quota_met", "stopped", "run_failed",
+            "infeasible", "no_solution"}
 
 
 def _run(cfg_path, **opts):
@@ -218,6 +218,16 @@ def test_the_reason_a_solver_gives_for_ending_is_recorded(minimal, tmp_path, mon
     lib = read_tables(tmp_path).libraries.filter(pl.col("ended_by") == "exhausted")
     assert lib.height >= 1
     assert set(lib["reason"].to_list()) == {"no further site set at or above the level"}
+
+    def says_budget(problem, options, n_solutions):
+        """A solver that names one of its standard reasons: the run budget was spent."""
+        yield from real_solve(problem, options, 1)
+        return "budget"
+
+    monkeypatch.setattr(library_loop, "solve", says_budget)
+    _run(minimal(_more(4)))
+    lib = read_tables(tmp_path).libraries.filter(pl.col("session") == 2)
+    assert set(lib["ended_by"].to_list()) <= {"run_time_limit", "quota_met"} and "run_time_limit" in set(lib["ended_by"])
     assert_dataset_valid(tmp_path / "outputs" / "usr_datasets", "densegen/t")
 
 

@@ -60,6 +60,10 @@ EARLY_END_MIN_S = 0.25
 STARVED_SHARE = 0.5
 
 
+# The solver's own reasons for ending an enumeration -> `ended_by`.
+SOLVER_END_REASONS = {"requested": "solutions_per_library", "budget": "run_time_limit", "exhausted": "exhausted"}
+
+
 def next_solution_budget(time_to_first_s: float) -> float:
     """Seconds a library may take to bring its next accepted solution before it is ended early."""
     return max(EARLY_END_MIN_S, EARLY_END_FACTOR * max(0.0, time_to_first_s))
@@ -262,8 +266,9 @@ class LibraryLoop:
                 try:
                     sol = next(solutions)
                 except StopIteration as end:
-                    # a solver that says why it ended returns the reason from its generator
-                    item.why = None if end.value is None else str(end.value)[:300]
+                    # why the solver ended: its iterator's `end_reason`, or its generator's return value
+                    why = getattr(solutions, "end_reason", None) or end.value
+                    item.why = None if why is None else str(why)[:300]
                     break
                 events.put(("sol", tid, sol))
             events.put(("done", tid, "ok"))
@@ -377,6 +382,13 @@ class LibraryLoop:
             raise value
         self._inflight.pop(tid)
         task = item.task
-        ended_by = ("infeasible" if value.startswith("infeasible") else "no_solution" if value.startswith("no solution")
-                    else "solutions_per_library" if task.solutions >= item.want else "exhausted")
-        self.finish_library(task, value, ended_by, item.why if value == "ok" else None)
+        why = item.why if value == "ok" else None
+        if value.startswith("infeasible"):
+            ended_by = "infeasible"
+        elif value.startswith("no solution"):
+            ended_by = "no_solution"
+        elif why in SOLVER_END_REASONS:
+            ended_by, why = SOLVER_END_REASONS[why], (None if why == "requested" else why)
+        else:
+            ended_by = "solutions_per_library" if task.solutions >= item.want else "exhausted"
+        self.finish_library(task, value, ended_by, why)
