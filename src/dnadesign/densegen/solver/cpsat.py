@@ -124,5 +124,5 @@ def solver_for(options: SolverOptions, limit_s: float, placements: int = 0) -> c
 def run(solver: cp_model.CpSolver, model: cp_model.CpModel, options: SolverOptions, limit_s: float, callback=None):
     """``solver.solve``, stopped after ``limit_s`` CPU seconds under ``clock="cpu"``."""
     cpu = options.clock == "cpu" and not options.deterministic
-    with CpuWatch(solver, max(0.01, limit_s) if cpu else None):
+    with CpuWatch(solver, max(0.01, limit_s) if cpu else None, options.cancel):
         return solver.solve(model, callback) if callback is not None else solver.solve(model)

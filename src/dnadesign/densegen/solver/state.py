@@ -58,7 +58,9 @@ class EnumState:
         self._prom_index = {(p.site_id, p.start): p for p in pm.promoter_placements}
 
     def remaining(self) -> float:
-        """Seconds left of the run budget (on the options' clock)."""
+        """Seconds left of the run budget (on the options' clock); none once the caller cancelled."""
+        if self.options.cancel is not None and self.options.cancel.is_set():
+            return 0.0
         return self.run.left()
 
     def require(self, target: int) -> None:
