@@ -40,17 +40,19 @@ def _usr_batches(root: Path, dataset: str, plan: str | None, limit: int | None) 
     rd = query.reader(ds)
     cols = genbank_columns(query.polars_schema(rd), dataset)
     keep = _plan_filter(plan)
-    yield from rd.arrow_batches(Selection(tuple(cols), None, False), keep=keep, keep_columns=("source",) if keep else (),
+    return rd.arrow_batches(Selection(tuple(cols), None, False), keep=keep, keep_columns=("source",) if keep else (),
                                 n_rows=limit)
 
 
 def _parquet_batches(parts: list[Path], where: str, plan: str | None, limit: int | None) -> Iterator[pa.Table]:
+    cols = genbank_columns(pq.ParquetFile(parts[0]).schema_arrow.names, where)  # checked before writing starts
+    return _parquet_stream(parts, cols, plan, limit)
+
+
+def _parquet_stream(parts: list[Path], cols: list[str], plan: str | None, limit: int | None) -> Iterator[pa.Table]:
     left = limit
-    cols: list[str] | None = None
     for part in parts:
         f = pq.ParquetFile(part)
-        if cols is None:
-            cols = genbank_columns(f.schema_arrow.names, where)
         for batch in f.iter_batches(batch_size=BATCH_ROWS, columns=[c for c in cols if c in f.schema_arrow.names]):
             table = pa.Table.from_batches([batch])
             if plan is not None:
