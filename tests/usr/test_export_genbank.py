@@ -232,3 +232,14 @@ def test_locus_names_short_unique_or_refused(tmp_path):
     with pytest.raises(InputError, match="share a LOCUS name"):
         write_genbank([clash, clash2], tmp_path / "clash.gb")
     assert not (tmp_path / "clash.gb").exists()
+
+
+def test_odd_names_stay_readable(tmp_path):
+    from dnadesign.usr.export_genbank import write_genbank
+
+    seq = "ACGTACGTACGTACGTACGT"
+    t = _table(["id with space"], [seq], [[_site(0, 4, reg='Lex"Aé', site_id='in:"x"')]])
+    assert write_genbank([t], tmp_path / "odd.gb") == 1
+    (rec,) = SeqIO.parse(tmp_path / "odd.gb", "genbank")
+    assert rec.id == "id_with_space" and rec.name == "id_with_space"
+    assert rec.features[1].qualifiers["label"] == ["Lex'A?"]

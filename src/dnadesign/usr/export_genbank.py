@@ -60,6 +60,11 @@ def check_placements_type(t: pa.DataType) -> None:
                          hint="only placements written by `dense run` can be exported as GenBank")
 
 
+def _q(text: object) -> str:
+    """Text safe inside a GenBank qualifier or header line: ASCII, no double quotes."""
+    return str(text).replace('"', "'").encode("ascii", "replace").decode("ascii")
+
+
 def locus_name(record_id: str) -> str:
     """A LOCUS name for `record_id`: at most 16 characters from [A-Za-z0-9_.-]."""
     return _LOCUS_BAD.sub("_", record_id)[:LOCUS_MAX] or "record"
@@ -82,8 +87,8 @@ def record_features(rid: str, sequence: str, placements: Sequence[dict] | None) 
     promoters: dict[str, list[tuple[int, int]]] = {}
     for p in placements or ():
         start, end, strand = _span(p, length, rid)
-        site_id = p.get("site_id") or ""
-        reg = str(p["regulator"])
+        site_id = _q(p.get("site_id") or "")
+        reg = _q(p["regulator"])
         seq = p.get("sequence")
         if seq and seq != sequence[start:end]:
             raise InputError(f"record {rid}: placement {site_id or reg!r} says {seq} but the sequence has "
@@ -130,7 +135,7 @@ def table_records(table: pa.Table) -> Iterator[SeqRecord]:
             raise InputError(f"record {rid} has no sequence", hint="check the dataset with `usr validate`")
         places = row.get(PLACEMENTS) or []
         n_sites = sum(1 for p in places if not p.get("fixed"))
-        rec = SeqRecord(Seq(seq), id=rid, name=locus_name(rid), description=_description(row, n_sites),
+        rec = SeqRecord(Seq(seq), id=re.sub(r"\s", "_", _q(rid)), name=locus_name(rid), description=_q(_description(row, n_sites)),
                         features=record_features(rid, seq, places))
         created = row.get("created_at")
         rec.annotations = {"molecule_type": "DNA", "topology": "linear", "data_file_division": "SYN",
@@ -138,7 +143,7 @@ def table_records(table: pa.Table) -> Iterator[SeqRecord]:
         if isinstance(created, datetime):
             rec.annotations["date"] = created.strftime("%d-%b-%Y").upper()
         if row.get("source"):
-            rec.annotations["comment"] = f"usr source: {row['source']}"
+            rec.annotations["comment"] = _q(f"usr source: {row['source']}")
         yield rec
 
 
