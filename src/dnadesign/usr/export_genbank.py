@@ -36,6 +36,7 @@ PLACEMENTS = "densegen__placements"
 REQUIRED_FIELDS = ("regulator", "offset", "end", "strand")
 OPTIONAL_COLUMNS = ("created_at", "source", "densegen__plan", "densegen__run_id", "densegen__n_sites")
 LOCUS_MAX = 16
+SLICE_ROWS = 2048
 _LOCUS_BAD = re.compile(r"[^A-Za-z0-9_.-]")
 # promoter element role -> (label, INSDC regulatory_class)
 _ELEMENTS = {"upstream": ("-35", "minus_35_signal"), "downstream": ("-10", "minus_10_signal")}
@@ -126,7 +127,16 @@ def _description(row: dict[str, Any], n_sites: int) -> str:
 
 
 def table_records(table: pa.Table) -> Iterator[SeqRecord]:
-    """SeqRecords of one Arrow batch (columns from `genbank_columns`)."""
+    """SeqRecords of one Arrow batch (columns from `genbank_columns`), built lazily.
+
+    Rows become Python objects `SLICE_ROWS` at a time, so a reader's large batch (up to a million
+    rows when overlays are joined) never sits in memory as Python lists.
+    """
+    for off in range(0, table.num_rows, SLICE_ROWS):
+        yield from _slice_records(table.slice(off, SLICE_ROWS))
+
+
+def _slice_records(table: pa.Table) -> Iterator[SeqRecord]:
     cols = {c: table.column(c).to_pylist() for c in table.column_names}
     for i in range(table.num_rows):
         row = {c: v[i] for c, v in cols.items()}
@@ -167,9 +177,11 @@ def write_genbank(batches: Iterable[pa.Table], path: Path) -> int:
                 if PLACEMENTS not in table.column_names:
                     genbank_columns(table.column_names)
                 check_placements_type(table.schema.field(PLACEMENTS).type)
-                keys.append(np.fromiter((_name_key(locus_name(str(r))) for r in table.column("id").to_pylist()),
-                                        dtype=np.uint64, count=table.num_rows))
-                count += SeqIO.write(table_records(table), fh, "genbank")
+                for off in range(0, table.num_rows, SLICE_ROWS):
+                    part = table.slice(off, SLICE_ROWS)
+                    keys.append(np.fromiter((_name_key(locus_name(str(r))) for r in part.column("id").to_pylist()),
+                                            dtype=np.uint64, count=part.num_rows))
+                    count += SeqIO.write(_slice_records(part), fh, "genbank")
         if keys:
             allk = np.sort(np.concatenate(keys))
             if allk.size > 1 and bool((allk[1:] == allk[:-1]).any()):
