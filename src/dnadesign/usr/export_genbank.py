@@ -127,16 +127,11 @@ def _description(row: dict[str, Any], n_sites: int) -> str:
 
 
 def table_records(table: pa.Table) -> Iterator[SeqRecord]:
-    """SeqRecords of one Arrow batch (columns from `genbank_columns`), built lazily.
+    """SeqRecords of one small Arrow table (columns from `genbank_columns`), built lazily.
 
-    Rows become Python objects `SLICE_ROWS` at a time, so a reader's large batch (up to a million
-    rows when overlays are joined) never sits in memory as Python lists.
+    `write_genbank` hands it `SLICE_ROWS` rows at a time, so a reader's large batch (up to a
+    million rows when overlays are joined) never sits in memory as Python lists.
     """
-    for off in range(0, table.num_rows, SLICE_ROWS):
-        yield from _slice_records(table.slice(off, SLICE_ROWS))
-
-
-def _slice_records(table: pa.Table) -> Iterator[SeqRecord]:
     cols = {c: table.column(c).to_pylist() for c in table.column_names}
     for i in range(table.num_rows):
         row = {c: v[i] for c, v in cols.items()}
@@ -181,7 +176,7 @@ def write_genbank(batches: Iterable[pa.Table], path: Path) -> int:
                     part = table.slice(off, SLICE_ROWS)
                     keys.append(np.fromiter((_name_key(locus_name(str(r))) for r in part.column("id").to_pylist()),
                                             dtype=np.uint64, count=part.num_rows))
-                    count += SeqIO.write(_slice_records(part), fh, "genbank")
+                    count += SeqIO.write(table_records(part), fh, "genbank")
         if keys:
             allk = np.sort(np.concatenate(keys))
             if allk.size > 1 and bool((allk[1:] == allk[:-1]).any()):
