@@ -226,3 +226,16 @@ def test_every_sampled_base_id_resolves_to_its_latest_version_like_pyjaspar():
             assert got.matrix_id == want.matrix_id and got.tf_name == want.name
             counts = np.array([want.counts[b] for b in "ACGT"], dtype=float).T
             assert np.array_equal(got.motif.array(), counts)
+
+
+def test_missing_pyjaspar_is_one_clear_error(monkeypatch):
+    """Fault injection: the package is not installed."""
+    import importlib.util
+
+    from dnadesign.core.errors import NotFoundError
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "pyjaspar" else real(name, *a))
+    with pytest.raises(NotFoundError, match="pyjaspar is missing") as err:
+        jaspar.fetch(["MA0139.2"])
+    assert "uv sync" in (err.value.hint or "")
