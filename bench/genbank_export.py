@@ -123,17 +123,28 @@ def main() -> None:
             results["sizes"][str(rows)] = fig
         finally:
             shutil.rmtree(out_dir, ignore_errors=True)
-    sizes = list(results["sizes"])
-    if len(sizes) > 1:
-        a, b = results["sizes"][sizes[0]]["genbank"], results["sizes"][sizes[-1]]["genbank"]
-        results["genbank_rss_growth"] = round(b["rss_mb"] / a["rss_mb"], 2)
-        results["rows_growth"] = int(sizes[-1]) // int(sizes[0])
-    line = json.dumps(results)
-    print(line)
-    if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(line + "\n")
+    summarise(results)
+    emit(json.dumps(results), args.out)
 
+
+def summarise(results: dict) -> None:
+    """Growth of peak RSS against rows, and records per CPU second between the smallest and largest size."""
+    sizes = list(results["sizes"])
+    if len(sizes) < 2:
+        return
+    a, b = results["sizes"][sizes[0]]["genbank"], results["sizes"][sizes[-1]]["genbank"]
+    results["genbank_rss_growth"] = round(b["rss_mb"] / a["rss_mb"], 2)
+    results["rows_growth"] = int(sizes[-1]) // int(sizes[0])
+    extra_cpu = b["cpu_s"] - a["cpu_s"]
+    if extra_cpu > 0:
+        results["genbank_marginal_records_per_cpu_s"] = round((int(sizes[-1]) - int(sizes[0])) / extra_cpu)
+
+
+def emit(line: str, out: Path | None) -> None:
+    print(line)
+    if out is not None:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(line + "\n")
 
 if __name__ == "__main__":
     main()
