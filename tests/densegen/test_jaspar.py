@@ -88,7 +88,7 @@ def test_base_id_is_latest_version():
     assert np.array_equal(m.motif.array(), pyjaspar_counts("MA0139"))
 
 
-@pytest.mark.parametrize("taxon", ["Saccharomyces cerevisiae", "saccharomyces cerevisiae", "4932"])
+@pytest.mark.parametrize("taxon", ["Saccharomyces cerevisiae", "saccharomyces cerevisiae", "4932", "fungi", "Fungi"])
 def test_name_and_taxon(taxon):
     (m,) = jaspar.fetch(["gal4"], taxon=taxon)
     assert (m.matrix_id, m.tf_name) == ("MA0299.1", "GAL4") and m.species == ("Saccharomyces cerevisiae",)
@@ -112,6 +112,8 @@ def test_older_release_and_explicit_file(tmp_path):
     (["lexA"], {"taxon": "Escherichia coli"}, "has no matrices for taxon 'Escherichia coli'", "RegulonDB PSSM"),
     (["crp"], {"taxon": "Homo sapiens"}, "no matrix for taxon 'Homo sapiens'", "Drosophila melanogaster (MA2303.1)"),
     (["Gal44"], {}, "'Gal44' not found", "close names: GAL4"),
+    (["GAL4"], {"taxon": "plants"}, "no matrix for taxon 'plants'", "Saccharomyces cerevisiae (MA0299.1)"),
+    (["CTCF"], {"taxon": "vertebrates"}, "CORE for taxon 'vertebrates': MA0139.2", "matrix id"),
     (["GAL4"], {"release": "JASPAR1999"}, "release 'JASPAR1999' is not available", "JASPAR2024"),
 ])
 def test_lookup_errors(keys, kw, message, hint):

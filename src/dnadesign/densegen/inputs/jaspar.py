@@ -8,8 +8,8 @@ e.g. a newer release) can be named instead.
 Keys: a matrix id with version (`MA0139.2`), a base id (`MA0139`: its latest version in the
 release), or a TF name (case-insensitive; the latest version of each matching profile in the
 collection, narrowed by `taxon` when given: a species name, e.g. `Homo sapiens`, which also
-takes its strains, or an NCBI tax id, e.g. `9606`). A name that matches several profiles is an
-error naming the candidate ids. Matrices come back as `Motif`s (counts, rows = positions), named
+takes its strains, an NCBI tax id, e.g. `9606`, or a JASPAR supergroup, e.g. `fungi`). A name
+that matches several profiles is an error naming the candidate ids. Matrices come back as `Motif`s (counts, rows = positions), named
 by the TF name, so they flow through the same log-odds sampling as every other PWM input.
 
 Note: the JASPAR releases that pyjaspar ships hold eukaryotic profiles only (no bacteria); an
@@ -33,9 +33,9 @@ _ID = re.compile(r"^([A-Z]{2}\d{4})(?:\.(\d+))?$")
 _RELEASE = re.compile(r"^JASPAR(\d{4})\.sqlite$")
 
 
-_NO_TAXON = ("give a species name such as 'Homo sapiens' or an NCBI tax id such as 9606; the JASPAR releases pyjaspar "
-             "ships hold eukaryotic profiles only, so take bacterial regulators from a RegulonDB PSSM or MEME file "
-             "(format: regulondb or meme)")
+_NO_TAXON = ("give a species name such as 'Homo sapiens', an NCBI tax id such as 9606 or a group such as fungi; "
+             "the JASPAR releases pyjaspar ships hold eukaryotic profiles only, so take bacterial regulators "
+             "from a RegulonDB PSSM or MEME file (format: regulondb or meme)")
 
 
 @dataclass(frozen=True)
@@ -140,14 +140,17 @@ class JasparDb:
         No match or several matches raise one error naming the key and what to do (the candidate
         ids, the taxa the name exists for, or close names).
         """
-        tax_ids = self.tax_ids(taxon) if taxon is not None else None
+        group = str(taxon).strip().lower() if taxon is not None and str(taxon).strip().lower() in self.tax_groups() else None
+        tax_ids = self.tax_ids(taxon) if taxon is not None and group is None else None
         where = f"{self.label}{f' {collection}' if collection else ''}"
         for_taxon = f" for taxon {taxon!r}" if taxon is not None else ""
         if tax_ids is not None and not (tax_ids and self._taxon_has_matrices(tax_ids)):
             raise InputError(f"TF name {name!r} not found: {self.label} has no matrices for taxon {taxon!r}", hint=_NO_TAXON)
         candidates = self._latest_by_name(name, collection)
         all_species = {iid: self._species(iid) for iid, _, _ in candidates}
-        if tax_ids is not None:
+        if group is not None:
+            chosen = [c for c in candidates if self._tax_group(c[0]) == group]
+        elif tax_ids is not None:
             chosen = [c for c in candidates if set(all_species[c[0]][0]) & tax_ids]
         else:
             chosen = candidates
@@ -179,7 +182,17 @@ class JasparDb:
                                  (low, _like_prefix(low) + " %"))
         return {int(r[0]) for r in rows}
 
+    def tax_groups(self) -> set[str]:
+        """JASPAR's taxonomic supergroups in this release (e.g. vertebrates, plants, fungi), lower-case."""
+        rows = self.conn.execute("SELECT DISTINCT lower(VAL) FROM MATRIX_ANNOTATION WHERE TAG = 'tax_group'")
+        return {str(v) for (v,) in rows if v}
+
     # -- internals ----------------------------------------------------------------------------
+
+    def _tax_group(self, internal_id: int) -> str | None:
+        row = self.conn.execute("SELECT lower(VAL) FROM MATRIX_ANNOTATION WHERE ID = ? AND TAG = 'tax_group'",
+                                (internal_id,)).fetchone()
+        return str(row[0]) if row and row[0] else None
 
     def _latest_by_name(self, name: str, collection: str | None) -> list[tuple[int, str, str]]:
         sql = ("SELECT m.ID, m.BASE_ID, m.VERSION, m.NAME FROM MATRIX m WHERE lower(m.NAME) = ?"
