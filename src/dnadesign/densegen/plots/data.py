@@ -113,18 +113,28 @@ PLACEMENT_SCHEMA = {"id": pl.String, "plan": pl.String, "length": pl.Int32, "sit
 
 
 def explode_placements(frame: pl.DataFrame, view: InputsView | None = None) -> pl.DataFrame:
-    """One row per placement with its record's plan and length, and its role (site, filler, promoter)."""
+    """One row per placement with its record's plan and length, and its role (site, filler, promoter).
+
+    Filler comes from `densegen__filler` when the rows store it apart, and from placements of a
+    background input's sites (rows written before filler was kept apart) otherwise.
+    """
     if frame.height == 0:
         return pl.DataFrame(schema=PLACEMENT_SCHEMA)
-    out = (frame.select("id", pl.col("densegen__plan").alias("plan"), "length", "densegen__placements")
+    keys: list[str | pl.Expr] = ["id", pl.col("densegen__plan").alias("plan"), "length"]
+    out = (frame.select(*keys, "densegen__placements")
            .explode("densegen__placements").drop_nulls("densegen__placements").unnest("densegen__placements"))
     view = view or InputsView()
     filler = pl.col("regulator").is_in(sorted(view.filler_regulators))
     for name in view.filler_inputs:
         filler = filler | pl.col("site_id").str.starts_with(f"{name}:")
-    if "role" in out.columns:  # a writer that records roles itself: trust it for filler
-        filler = filler | pl.col("role").is_in(["filler", "background"])
-        out = out.drop("role")
     role = (pl.when(pl.col("fixed")).then(pl.lit(ROLE_PROMOTER))
             .when(filler).then(pl.lit(ROLE_FILLER)).otherwise(pl.lit(ROLE_SITE)))
-    return out.with_columns(role.alias("role"))
+    out = out.with_columns(role.alias("role"))
+    parts = [out.select(list(PLACEMENT_SCHEMA)).cast(PLACEMENT_SCHEMA)]  # type: ignore[arg-type]
+    if "densegen__filler" in frame.columns:
+        kept_apart = (frame.select(*keys, "densegen__filler").explode("densegen__filler")
+                      .drop_nulls("densegen__filler").unnest("densegen__filler")
+                      .with_columns(pl.lit(ROLE_FILLER).alias("role")))
+        if kept_apart.height:
+            parts.append(kept_apart.select(list(PLACEMENT_SCHEMA)).cast(PLACEMENT_SCHEMA))  # type: ignore[arg-type]
+    return pl.concat(parts) if len(parts) > 1 else parts[0]
