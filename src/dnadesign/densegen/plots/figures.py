@@ -27,7 +27,8 @@ from .style import (
 )
 from .timeline import run_timeline
 
-TOP_REGULATORS = 30  # site_usage: placed regulators shown; unplaced ones are always listed after them
+TOP_REGULATORS = 30  # placed regulators shown (most sites first); the title says how many more there are
+MAX_UNPLACED = 15  # regulators never placed that are drawn as rows (the report lists them all)
 
 
 def site_usage(data: PlotData, top: int = TOP_REGULATORS):
@@ -37,7 +38,8 @@ def site_usage(data: PlotData, top: int = TOP_REGULATORS):
     counts = data.sites.group_by("regulator", "plan").len()
     totals = dict(counts.group_by("regulator").agg(pl.col("len").sum()).iter_rows())
     placed = sorted((r for r in totals), key=lambda r: (-totals[r], r))
-    unplaced = [r for r in data.regulators if r not in totals]
+    unplaced_all = [r for r in data.regulators if r not in totals]
+    unplaced = unplaced_all[:MAX_UNPLACED]
     shown = placed[:top] + unplaced
     regs = shown[::-1]
     fig, ax = plt.subplots(figsize=(7.5, max(3.0, 0.26 * len(regs) + 1.3)))
@@ -50,9 +52,9 @@ def site_usage(data: PlotData, top: int = TOP_REGULATORS):
     for i, r in enumerate(regs):
         if r not in totals:
             ax.text(0, i, "  0 (never placed)", va="center", ha="left", fontsize=7.5, color="#b03030")
-    hidden = len(placed) - len(placed[:top])
-    title = f"Binding sites per regulator ({len(placed)} placed, {len(unplaced)} never placed)"
-    style_axes(ax, title + (f"; {hidden} more placed not shown" if hidden else ""), "placed binding sites", "")
+    hidden = len(placed) - len(placed[:top]) + len(unplaced_all) - len(unplaced)
+    title = f"Binding sites per regulator ({len(placed)} placed, {len(unplaced_all)} never placed)"
+    style_axes(ax, title + (f"; {hidden} not shown" if hidden else ""), "placed binding sites", "")
     ax.grid(axis="x", alpha=0.25)
     ax.grid(axis="y", visible=False)
     ax.set_xlim(0, max(1.0, float(left.max()) * 1.08))
@@ -155,8 +157,12 @@ def regulator_positions(data: PlotData, bin_bp: int = 5):
     if data.frame.height == 0 or not data.regulators:
         return None
     L = int(data.frame["length"].max())  # type: ignore[arg-type]
-    regs = data.regulators
     sites = data.sites
+    counts = dict(sites.group_by("regulator").len().iter_rows())
+    keep = set(sorted(counts, key=lambda r: (-counts[r], r))[:TOP_REGULATORS])
+    keep |= set([r for r in data.regulators if r not in counts][:MAX_UNPLACED])
+    regs = [r for r in data.regulators if r in keep]
+    hidden = len(data.regulators) - len(regs)
     edges = np.arange(0, L + bin_bp, bin_bp)
     fig, ax = plt.subplots(figsize=(8.5, max(2.6, 0.42 * len(regs) + 1.2)))
     hists = {}
@@ -181,7 +187,8 @@ def regulator_positions(data: PlotData, bin_bp: int = 5):
     ax.set_yticks(range(len(regs)), labels, fontsize=8)
     ax.set_ylim(-0.6, len(regs) - 0.4)
     ax.set_xlim(0, L)
-    style_axes(ax, f"Site starts per regulator and strand ({bin_bp}-bp bins; tallest bar = {peak} sites)",
+    style_axes(ax, f"Site starts per regulator and strand ({bin_bp}-bp bins; tallest bar = {peak} sites)"
+               + (f"; {hidden} regulators not shown" if hidden else ""),
                "site start (bp, + strand coordinates)", "")
     ax.grid(axis="y", visible=False)
     legend_outside(ax)
