@@ -21,9 +21,10 @@ import resource
 import shutil
 import subprocess
 import sys
-import tarfile
 import tempfile
 from pathlib import Path
+
+from cli_startup import checkout as export_rev  # bench/ is on sys.path when run as a script
 
 REPO = Path(__file__).resolve().parents[1]
 DEMOS = ("demo_sites", "demo_pwm")
@@ -75,15 +76,6 @@ def render(src: Path, cfg: Path, formats: str) -> dict:
     out = json.loads(r.stdout.strip().splitlines()[-1])
     out["cpu_total_s"] = round((after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime), 3)
     return out
-
-
-def export_rev(rev: str, dest: Path) -> Path:
-    archive = dest / "src.tar"
-    with archive.open("wb") as fh:
-        subprocess.run(["git", "-C", str(REPO), "archive", rev, "src"], stdout=fh, check=True)
-    with tarfile.open(archive) as tar:
-        tar.extractall(dest, filter="data")
-    return dest / "src"
 
 
 def main() -> None:

@@ -26,15 +26,10 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Write one self-contained HTML page of a run: summary, plans, unplaced regulators, bound gaps, tables, plots."""
         from .config import load_config
-        from .plots import PLOTS
+        from .plots import parse_plot_names
         from .report import write_report
 
-        names = None
-        if only:
-            names = [n.strip() for n in only.split(",") if n.strip()]
-            unknown = [n for n in names if n not in PLOTS]
-            if unknown:
-                raise UsageError(f"unknown plot {unknown[0]!r}", hint=f"choose from {', '.join(PLOTS)}")
+        names = parse_plot_names(only)
         if output is not None and output.is_dir():
             raise UsageError(f"--output {output} is a directory", hint="give a file path, e.g. report.html")
         cfg = load_config(config)

@@ -49,4 +49,17 @@ def check_plot_names(cfg: LoadedConfig) -> list[str]:
     return []
 
 
-__all__ = ["PLOTS", "PlotSpec", "check_plot_names"]
+def parse_plot_names(only: str | None) -> list[str] | None:
+    """`--only a,b` -> ["a", "b"] (None when not given); an unknown name is a usage error."""
+    from ...core.errors import UsageError
+
+    if not only:
+        return None
+    names = [n.strip() for n in only.split(",") if n.strip()]
+    unknown = [n for n in names if n not in PLOTS]
+    if unknown:
+        raise UsageError(f"unknown plot {unknown[0]!r}", hint=f"choose from {', '.join(PLOTS)}")
+    return names
+
+
+__all__ = ["PLOTS", "PlotSpec", "check_plot_names", "parse_plot_names"]
