@@ -15,7 +15,7 @@ import matplotlib.pyplot as plt
 import polars as pl
 from matplotlib.patches import Patch, Rectangle
 
-from .data import ROLE_FILLER, ROLE_PROMOTER, PlotData
+from .data import ROLE_FILLER, ROLE_PROMOTER, ROLE_SITE, PlotData
 from .style import DPI, FILLER_COLOR, PROMOTER_COLOR, regulator_colors
 
 PROMOTER_LABELS = {"upstream": "-35", "downstream": "-10"}
@@ -81,7 +81,9 @@ def sequence_gallery(data: PlotData, n: int = 6):
         return None
     L = int(ex["length"].max())  # type: ignore[arg-type]
     colors = regulator_colors(data)
-    roles = dict(zip(data.placements["site_id"].to_list(), data.placements["role"].to_list(), strict=True))
+    by_id: dict[str, list[dict]] = {}
+    for p in data.placements.filter(pl.col("id").is_in(ex["id"].to_list())).iter_rows(named=True):
+        by_id.setdefault(p["id"], []).append(p)  # binding sites, promoter elements and filler, each with its role
     width, height, px_per_bp = _layout(L, ex.height)
     in_per_bp = px_per_bp / DPI
     base_pt = px_per_bp * 72.0 / (DPI * MONO_ADVANCE_EM)
@@ -105,8 +107,10 @@ def sequence_gallery(data: PlotData, n: int = 6):
                     family="DejaVu Sans Mono", color="#222222")
         else:
             ax.plot([0, len(seq) - 1], [0, 0], color="#888888", lw=1.0)
-        for p, lane in _lanes(list(row["densegen__placements"])):
-            role = roles.get(p["site_id"], ROLE_PROMOTER if p["fixed"] else "site")
+        placed = by_id.get(row["id"], [])
+        for p, lane in _lanes([p for p in placed if p["role"] != ROLE_FILLER]) + [(p, 0) for p in placed
+                                                                                 if p["role"] == ROLE_FILLER]:
+            role = p["role"]
             w = p["end"] - p["offset"]
             x0 = p["offset"] - 0.5
             if role == ROLE_FILLER:
@@ -125,7 +129,7 @@ def sequence_gallery(data: PlotData, n: int = 6):
             arrow = f"{label} \u2192" if sign > 0 else f"\u2190 {label}"
             ax.text(x0 + w / 2, y, arrow if w >= 6 else label, ha="center", va="center", fontsize=6.5, color="white",
                     fontweight="bold", clip_on=True)
-        n_sites = sum(1 for p in row["densegen__placements"] if roles.get(p["site_id"], "site") == "site" and not p["fixed"])
+        n_sites = sum(1 for p in placed if p["role"] == ROLE_SITE)
         ax.set_title(f"{row['densegen__plan']}  |  {n_sites} binding sites  |  GC {row['densegen__gc']:.2f}  |  "
                      f"{L} bp  |  id {row['id'][:10]}", fontsize=8, loc="left", color="#333333", pad=2)
     axes[-1].set_xlabel("position (bp)", fontsize=8, labelpad=1)
