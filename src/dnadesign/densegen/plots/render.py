@@ -50,9 +50,9 @@ def iter_figures(names: list[str], data: PlotData) -> Iterator[tuple[str, object
 
 
 def png_bytes(fig) -> bytes:
-    """The figure as PNG bytes (for embedding)."""
+    """The figure as PNG bytes (for embedding). Every figure lays itself out, so no tight-bbox pass (a second draw) is needed."""
     buf = io.BytesIO()
-    fig.savefig(buf, dpi=DPI, bbox_inches="tight", format="png")
+    fig.savefig(buf, dpi=DPI, format="png")
     return buf.getvalue()
 
 
@@ -71,7 +71,7 @@ def render_plots(cfg: LoadedConfig, only: list[str] | None = None, formats: list
         for fmt in fmts:
             path = out_dir / f"{name}.{fmt}"
             tmp = path.with_name(f".{path.name}.tmp.{fmt}")
-            fig.savefig(tmp, dpi=DPI, bbox_inches="tight", format=fmt)  # type: ignore[attr-defined]
+            fig.savefig(tmp, dpi=DPI, format=fmt)  # type: ignore[attr-defined]
             tmp.replace(path)
             written.append(path)
             inventory.append({"plot": name, "format": fmt, "path": str(path.relative_to(out_dir))})
