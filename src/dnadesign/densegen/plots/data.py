@@ -73,7 +73,7 @@ def inputs_view(cfg: LoadedConfig) -> InputsView:
     """Regulators, filler and motifs of the config's inputs; an input that cannot be read becomes a note.
 
     Cheap: PWM inputs contribute their motif names and matrices (no sampling), site tables their
-    regulator column, background pools only their label.
+    regulator column, single-label sequence inputs and background pools only their label.
     """
     from ..inputs import load_input, load_motifs
 
@@ -88,6 +88,8 @@ def inputs_view(cfg: LoadedConfig) -> InputsView:
                 motifs = load_motifs(cfg, inp)
                 view.motifs.extend(motifs)
                 regs.extend(m.name for m in motifs)
+            elif inp.type == "usr_sequences" or (inp.type == "sequence_library" and not inp.regulator_column):
+                regs.append(inp.regulator or inp.name)  # one label for the whole input: no need to read it
             else:
                 records, _notes = load_input(cfg, inp, seed=cfg.model.runtime.seed)
                 regs.extend(r.regulator for r in records)
