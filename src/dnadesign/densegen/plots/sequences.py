@@ -88,6 +88,7 @@ def sequence_gallery(data: PlotData, n: int = 6):
     in_per_bp = px_per_bp / DPI
     base_pt = px_per_bp * 72.0 / (DPI * MONO_ADVANCE_EM)
     show_bases = px_per_bp >= MIN_PX_PER_BP  # up to ~440 bp; longer ones are drawn as a line
+    tick_step = next(step for step in (10, 20, 50, 100, 200, 500, 1000, 10**9) if L / step <= 25)
     fig = plt.figure(figsize=(width, height), dpi=DPI)
     used: dict[str, Patch] = {}
     axes = []
@@ -100,7 +101,7 @@ def sequence_gallery(data: PlotData, n: int = 6):
         ax.set_ylim(-2.0, 2.0)
         ax.spines[["top", "right", "left"]].set_visible(False)
         ax.set_yticks([])
-        ax.set_xticks(range(0, L, 10))
+        ax.set_xticks(range(0, L, tick_step))
         ax.tick_params(axis="x", labelsize=7, length=3, pad=1)
         if show_bases:
             ax.text(-0.5, 0, seq, ha="left", va="center", fontsize=base_pt,
