@@ -222,3 +222,18 @@ def test_information_matrix_is_bounded_by_two_bits():
     m = np.array([[10, 0, 0, 0], [1, 1, 1, 1], [5, 5, 0, 0]], dtype=float)
     h = logos.information_matrix(m)
     assert 1.6 < h.sum(axis=1)[0] <= 2.0 and h.sum(axis=1)[1] == 0.0 and 0.7 < h.sum(axis=1)[2] < 1.0
+
+
+def test_occupancy_counts_each_covered_position_once_per_sequence(sites_data):
+    L = int(sites_data.frame["length"].max())
+    sites = sites_data.sites
+    expected = [0] * L
+    for _key, grp in sites.group_by("id"):
+        covered = {i for off, end in grp.select("offset", "end").iter_rows() for i in range(off, min(end, L))}
+        for i in covered:
+            expected[i] += 1
+    for block in (1, 2, 1000):  # blocks smaller than the run, and one block
+        assert figures.covered_positions(sites, L, block=block).tolist() == expected
+    ax = figures.occupancy(sites_data).axes[0]
+    line = ax.get_lines()[0]
+    assert max(line.get_ydata()) <= 1.0 and ax.get_ylabel() == "fraction of sequences covered"

@@ -28,6 +28,7 @@ from .style import (
 from .timeline import run_timeline
 
 TOP_REGULATORS = 30  # placed regulators shown (most sites first); the title says how many more there are
+OCCUPANCY_BLOCK = 20_000  # sequences per block when computing coverage
 MAX_UNPLACED = 15  # regulators never placed that are drawn as rows (the report lists them all)
 
 
@@ -68,6 +69,26 @@ def site_usage(data: PlotData, top: int = TOP_REGULATORS):
     return fig
 
 
+def covered_positions(placements: pl.DataFrame, L: int, block: int = OCCUPANCY_BLOCK) -> np.ndarray:
+    """Per position, how many sequences have it covered by at least one of `placements` (overlaps counted once).
+
+    Vectorised and done in blocks of sequences, so memory stays at `block` x L whatever the row count.
+    """
+    if placements.height == 0:
+        return np.zeros(L)
+    idx = placements["id"].rank("dense").cast(pl.Int64).to_numpy() - 1
+    off = np.clip(placements["offset"].to_numpy().astype(np.int64), 0, L)
+    end = np.clip(placements["end"].to_numpy().astype(np.int64), 0, L)
+    total = np.zeros(L)
+    for start in range(0, int(idx.max()) + 1, block):
+        sel = (idx >= start) & (idx < start + block)
+        diff = np.zeros((block, L + 1), dtype=np.int32)
+        np.add.at(diff, (idx[sel] - start, off[sel]), 1)
+        np.add.at(diff, (idx[sel] - start, end[sel]), -1)
+        total += (np.cumsum(diff[:, :L], axis=1) > 0).sum(axis=0)
+    return total
+
+
 def occupancy(data: PlotData):
     """Fraction of sequences covered by a binding site at each position, per plan; promoter and filler shaded."""
     frame = data.frame
@@ -82,11 +103,7 @@ def occupancy(data: PlotData):
         n = max(frame.filter(pl.col("densegen__plan") == plan).height, 1)
         cover = {"site": np.zeros(L), ROLE_PROMOTER: np.zeros(L), ROLE_FILLER: np.zeros(L)}
         for (role_key,), grp in sub.group_by("role"):
-            masks = np.zeros((n, L), dtype=bool)
-            ids = {v: i for i, v in enumerate(dict.fromkeys(grp["id"].to_list()))}
-            for rid, off, end in grp.select("id", "offset", "end").iter_rows():
-                masks[ids[rid] % n, off:min(end, L)] = True
-            cover[str(role_key)] = masks.sum(axis=0) / n
+            cover[str(role_key)] = covered_positions(grp, L) / n
         color = plan_color(data, plan)
         ax.plot(x, cover["site"], color=color, lw=1.6, label=f"{plan} binding sites (n={n})")
         ax.fill_between(x, 0, cover["site"], color=color, alpha=0.12)
