@@ -29,7 +29,8 @@ from .timeline import run_timeline
 
 TOP_REGULATORS = 30  # placed regulators shown (most sites first); the title says how many more there are
 OCCUPANCY_BLOCK = 20_000  # sequences per block when computing coverage
-MAX_UNPLACED = 15  # regulators never placed that are drawn as rows (the report lists them all)
+MAX_UNPLACED = 15
+MAX_STEPS = 4000  # points per plan on the progress curve  # regulators never placed that are drawn as rows (the report lists them all)
 
 
 def site_usage(data: PlotData, top: int = TOP_REGULATORS):
@@ -127,9 +128,10 @@ def sites_per_sequence(data: PlotData):
     frame = data.frame
     if frame.height == 0:
         return None
-    per_id = dict(data.sites.group_by("id").len().iter_rows())
-    n_sites = np.array([per_id.get(i, 0) for i in frame["id"].to_list()])
-    plans = frame["densegen__plan"].to_numpy()
+    per_id = data.sites.group_by("id").len()
+    joined = frame.select("id", "densegen__plan").join(per_id, on="id", how="left").with_columns(pl.col("len").fill_null(0))
+    n_sites = joined["len"].to_numpy()
+    plans = joined["densegen__plan"].to_numpy()
     bins = np.arange(n_sites.min(), n_sites.max() + 2)
     fig, ax = plt.subplots(figsize=(6.5, 3.6))
     k = len(data.plan_order)
@@ -232,8 +234,12 @@ def progress_over_time(data: PlotData):
         if not len(x):
             continue
         color = plan_color(data, plan)
+        counts = np.arange(1, len(x) + 1)
+        if len(x) > MAX_STEPS:  # a long run: the curve at evenly spaced counts looks the same and draws fast
+            keep = np.unique(np.linspace(0, len(x) - 1, MAX_STEPS).astype(int))
+            x, counts = x[keep], counts[keep]
         xs = np.concatenate([[0.0], x, [total / div]])
-        ys = np.concatenate([[0], np.arange(1, len(x) + 1), [len(x)]])
+        ys = np.concatenate([[0], counts, [counts[-1]]])
         ax.step(xs, ys, where="post", color=color, lw=1.6, label=f"{plan} (first after {x[0] * div:.1f} s)")
         ax.plot([x[0]], [1], marker="o", color=color, ms=5)
     first = float(secs.min()) if len(secs) else 0.0
