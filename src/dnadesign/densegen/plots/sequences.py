@@ -24,8 +24,8 @@ PROMOTER_LABELS = {"upstream": "-35", "downstream": "-10"}
 def _pick_examples(data: PlotData, n: int) -> pl.DataFrame:
     """The sequences with the most binding sites, spread over the plans."""
     frame = data.frame
-    per_id = dict(data.sites.group_by("id").len().iter_rows())
-    frame = frame.with_columns(pl.col("id").replace_strict(per_id, default=0, return_dtype=pl.Int64).alias("_sites"))
+    per_id = data.sites.group_by("id").len().rename({"len": "_sites"})
+    frame = frame.join(per_id, on="id", how="left").with_columns(pl.col("_sites").fill_null(0))
     per_plan = max(1, n // max(1, len(data.plan_order)))
     picks = [frame.filter(pl.col("densegen__plan") == plan).sort("_sites", descending=True).head(per_plan)
              for plan in data.plan_order]
