@@ -9,10 +9,11 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
-from run_fixtures import dense, make_workspace  # noqa: E402
+from run_fixtures import dense, make_workspace
 
 pytestmark = pytest.mark.slow
-ALL = ["site_usage", "occupancy", "sites_per_sequence", "gc", "progress", "sequences"]
+ALL = ["site_usage", "occupancy", "positions", "sites_per_sequence", "gc", "progress", "sequences", "logos"]
+DRAWN_FOR_SITES = [n for n in ALL if n != "logos"]  # logos need PWM inputs
 
 
 def test_ls_plots_lists_every_plot():
@@ -38,7 +39,8 @@ def test_run_renders_plots_then_plot_only_png_and_pdf(tmp_path):
     r = dense("run", "-c", str(cfg))  # plots after the run (no --no-plot)
     assert r.returncode == 0, r.stderr
     plots = ws / "outputs" / "plots"
-    for name in ALL:
+    assert not (plots / "logos.png").exists()  # no PWM input: no logos
+    for name in DRAWN_FOR_SITES:
         png = plots / f"{name}.png"
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", name
     r = dense("plot", "--only", "sequences,occupancy", "--format", "png,pdf", "-c", str(cfg))

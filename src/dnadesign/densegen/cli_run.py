@@ -201,16 +201,11 @@ def register(app: typer.Typer, inspect_app: typer.Typer) -> None:
         formats: str | None = typer.Option(None, "--format", help="Comma-separated formats: png, pdf, svg (default: plots.formats)."),
     ) -> None:
         """Render plots of the run's outputs into outputs/plots/."""
-        from .plots import PLOTS
+        from .plots import parse_plot_names
         from .plots.render import render_plots
 
         cfg = _load(config)
-        names = None
-        if only:
-            names = [n.strip() for n in only.split(",") if n.strip()]
-            unknown = [n for n in names if n not in PLOTS]
-            if unknown:
-                raise UsageError(f"unknown plot {unknown[0]!r}", hint=f"choose from {', '.join(PLOTS)}")
+        names = parse_plot_names(only)
         fmts = [f.strip() for f in formats.split(",")] if formats else None
         if fmts and any(f not in ("png", "pdf", "svg") for f in fmts):
             raise UsageError(f"--format must list png, pdf or svg, not {formats!r}")

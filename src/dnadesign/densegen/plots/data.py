@@ -1,4 +1,10 @@
-"""What the plots read: the run's committed rows and its diagnostics timeline (every array task's too)."""
+"""What the plots read: the run's committed rows, its diagnostics timeline (every array task's too)
+and what its inputs offer (regulators, background filler, PWM motifs).
+
+Every placement gets a `role`: `site` (a regulator's binding site), `filler` (a site of a
+`background_pool` input: random spacer sequence, never a binding site) or `promoter` (a fixed
+promoter element). Plots count and colour only `site` placements as binding sites.
+"""
 
 from __future__ import annotations
 
@@ -7,19 +13,46 @@ from pathlib import Path
 
 import polars as pl
 
+from ...core.errors import DnadesignError
+from ...core.motifs import Motif
 from ..config import LoadedConfig
 from ..outputs import committed_frame
 from ..state import MetaDir
 from ..telemetry import read_diagnostics
+
+ROLE_SITE, ROLE_FILLER, ROLE_PROMOTER = "site", "filler", "promoter"
+
+
+@dataclass
+class InputsView:
+    """What the run's inputs offer: regulators (filler excluded), filler labels, PWM motifs."""
+
+    regulators: list[str] = field(default_factory=list)
+    filler_regulators: set[str] = field(default_factory=set)
+    filler_inputs: set[str] = field(default_factory=set)
+    motifs: list[Motif] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
 
 
 @dataclass
 class PlotData:
     run_id: str
     frame: pl.DataFrame  # flat rows: record fields + densegen__* columns
-    placements: pl.DataFrame  # one row per placement: id, plan, regulator, offset, end, strand, fixed, length
+    placements: pl.DataFrame  # one row per placement: id, plan, regulator, offset, end, strand, fixed, role, length
     events: list[dict] = field(default_factory=list)
     plan_order: list[str] = field(default_factory=list)
+    inputs: InputsView = field(default_factory=InputsView)
+
+    @property
+    def sites(self) -> pl.DataFrame:
+        """Binding-site placements only (no filler, no promoter elements)."""
+        return self.placements.filter(pl.col("role") == ROLE_SITE)
+
+    @property
+    def regulators(self) -> list[str]:
+        """Every regulator of the inputs, then any placed one the inputs no longer list."""
+        placed = sorted(set(self.sites["regulator"].to_list()))
+        return list(dict.fromkeys([*self.inputs.regulators, *placed]))
 
 
 def run_diagnostics(cfg: LoadedConfig) -> list[dict]:
@@ -28,26 +61,82 @@ def run_diagnostics(cfg: LoadedConfig) -> list[dict]:
     events = read_diagnostics(meta.events_path)
     tasks = meta.task_dirs()
     for task in tasks:
-        events.extend(read_diagnostics(task.events_path))
+        for e in read_diagnostics(task.events_path):
+            e.setdefault("_task", task.path.name)
+            events.append(e)
     if tasks:
         events.sort(key=lambda e: str(e.get("ts", "")))
     return events
 
 
+def inputs_view(cfg: LoadedConfig) -> InputsView:
+    """Regulators, filler and motifs of the config's inputs; an input that cannot be read becomes a note.
+
+    Cheap: PWM inputs contribute their motif names and matrices (no sampling), site tables their
+    regulator column, single-label sequence inputs and background pools only their label.
+    """
+    from ..inputs import load_input, load_motifs
+
+    view = InputsView()
+    regs: list[str] = []
+    for inp in cfg.model.inputs:
+        try:
+            if inp.type == "background_pool":
+                view.filler_regulators.add(inp.regulator)
+                view.filler_inputs.add(inp.name)
+            elif inp.type == "pwm":
+                motifs = load_motifs(cfg, inp)
+                view.motifs.extend(motifs)
+                regs.extend(m.name for m in motifs)
+            elif inp.type == "usr_sequences" or (inp.type == "sequence_library" and not inp.regulator_column):
+                regs.append(inp.regulator or inp.name)  # one label for the whole input: no need to read it
+            else:
+                records, _notes = load_input(cfg, inp, seed=cfg.model.runtime.seed)
+                regs.extend(r.regulator for r in records)
+        except (DnadesignError, OSError) as exc:
+            view.notes.append(f"input {inp.name!r} could not be read for the plots: {exc}")
+    view.regulators = [r for r in dict.fromkeys(regs) if r not in view.filler_regulators]
+    return view
+
+
 def load_plot_data(cfg: LoadedConfig) -> PlotData:
-    """The committed rows, their placements and the diagnostics of a run."""
+    """The committed rows, their placements, the diagnostics and the inputs view of a run."""
     frame, _ = committed_frame(cfg)
     frame = frame.sort("densegen__accepted_at") if frame.height else frame
     plans = list(dict.fromkeys(frame["densegen__plan"].to_list())) if frame.height else []
-    placements = explode_placements(frame)
-    return PlotData(cfg.run_id, frame, placements, run_diagnostics(cfg), plans)
+    view = inputs_view(cfg)
+    placements = explode_placements(frame, view)
+    return PlotData(cfg.run_id, frame, placements, run_diagnostics(cfg), plans, view)
 
 
-def explode_placements(frame: pl.DataFrame) -> pl.DataFrame:
-    """One row per placement (library sites and fixed elements) with its record's plan and length."""
+PLACEMENT_SCHEMA = {"id": pl.String, "plan": pl.String, "length": pl.Int32, "site_id": pl.String,
+                    "regulator": pl.String, "offset": pl.Int32, "end": pl.Int32, "strand": pl.String,
+                    "sequence": pl.String, "fixed": pl.Boolean, "role": pl.String}
+
+
+def explode_placements(frame: pl.DataFrame, view: InputsView | None = None) -> pl.DataFrame:
+    """One row per placement with its record's plan and length, and its role (site, filler, promoter).
+
+    Filler comes from `densegen__filler` when the rows store it apart, and from placements of a
+    background input's sites (rows written before filler was kept apart) otherwise.
+    """
     if frame.height == 0:
-        return pl.DataFrame(schema={"id": pl.String, "plan": pl.String, "length": pl.Int32, "site_id": pl.String,
-                                    "regulator": pl.String, "offset": pl.Int32, "end": pl.Int32, "strand": pl.String,
-                                    "sequence": pl.String, "fixed": pl.Boolean})
-    return (frame.select("id", pl.col("densegen__plan").alias("plan"), "length", "densegen__placements")
-            .explode("densegen__placements").drop_nulls("densegen__placements").unnest("densegen__placements"))
+        return pl.DataFrame(schema=PLACEMENT_SCHEMA)
+    keys: list[str | pl.Expr] = ["id", pl.col("densegen__plan").alias("plan"), "length"]
+    out = (frame.select(*keys, "densegen__placements")
+           .explode("densegen__placements").drop_nulls("densegen__placements").unnest("densegen__placements"))
+    view = view or InputsView()
+    filler = pl.col("regulator").is_in(sorted(view.filler_regulators))
+    for name in view.filler_inputs:
+        filler = filler | pl.col("site_id").str.starts_with(f"{name}:")
+    role = (pl.when(pl.col("fixed")).then(pl.lit(ROLE_PROMOTER))
+            .when(filler).then(pl.lit(ROLE_FILLER)).otherwise(pl.lit(ROLE_SITE)))
+    out = out.with_columns(role.alias("role"))
+    parts = [out.select(list(PLACEMENT_SCHEMA)).cast(PLACEMENT_SCHEMA)]  # type: ignore[arg-type]
+    if "densegen__filler" in frame.columns:
+        kept_apart = (frame.select(*keys, "densegen__filler").explode("densegen__filler")
+                      .drop_nulls("densegen__filler").unnest("densegen__filler")
+                      .with_columns(pl.lit(ROLE_FILLER).alias("role")))
+        if kept_apart.height:
+            parts.append(kept_apart.select(list(PLACEMENT_SCHEMA)).cast(PLACEMENT_SCHEMA))  # type: ignore[arg-type]
+    return pl.concat(parts) if len(parts) > 1 else parts[0]

@@ -1,0 +1,239 @@
+"""The plots read at a glance: assertions on the figure objects of real runs (real CP-SAT, real data).
+
+Two real runs are made once per module: the sites demo (with one extra regulator whose only site
+is longer than the sequence, so it is never placed) and the PWM demo (background filler in the pool).
+"""
+
+from __future__ import annotations
+
+import shutil
+import sys
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg", force=True)
+
+import matplotlib.pyplot as plt
+import polars as pl
+import pytest
+import yaml
+
+sys.path.insert(0, str(Path(__file__).parent))
+from run_fixtures import REPO, deep_update, dense, make_workspace
+
+from dnadesign.densegen.config import load_config
+from dnadesign.densegen.plots import (
+    PLOTS,
+    figures,
+    logos,
+    sequences,
+)
+from dnadesign.densegen.plots.data import load_plot_data
+from dnadesign.densegen.plots.timeline import Timeline, run_timeline
+
+pytestmark = pytest.mark.slow
+NEVER_PLACED = "ZzzLong"  # one 60-bp site: longer than the 50-bp sequences, never placed
+
+
+@pytest.fixture(scope="module")
+def sites_data(tmp_path_factory):
+    ws = tmp_path_factory.mktemp("plots") / "sites"
+    cfg = make_workspace(ws, quotas={"plain": 3, "sigma70": 2})
+    with (ws / "inputs" / "regulondb_sites.csv").open("a") as fh:
+        fh.write(f"{NEVER_PLACED},{'ACGTTGCA' * 7}ACGT\n")
+    r = dense("run", "--no-plot", "--progress", "off", "-c", str(cfg))
+    assert r.returncode == 0, r.stderr
+    return load_plot_data(load_config(cfg))
+
+
+@pytest.fixture(scope="module")
+def pwm_data(tmp_path_factory):
+    ws = tmp_path_factory.mktemp("plots") / "pwm"
+    shutil.copytree(REPO / "workspaces" / "demo_pwm", ws, ignore=shutil.ignore_patterns("outputs"))
+    cfg_path = ws / "config.yaml"
+    cfg = yaml.safe_load(cfg_path.read_text())
+    cfg = deep_update(cfg, {"solver": {"time_limit_s": 3, "run_time_limit_s": 8, "workers": 1},
+                            "runtime": {"max_seconds": 120}})
+    cfg["generation"]["plans"][0]["sequences"] = 3
+    cfg_path.write_text(yaml.safe_dump(cfg, sort_keys=False))
+    r = dense("run", "--no-plot", "--progress", "off", "-c", str(cfg_path))
+    assert r.returncode == 0, r.stderr
+    return load_plot_data(load_config(cfg_path))
+
+
+@pytest.fixture(autouse=True)
+def _close_figures():
+    yield
+    plt.close("all")
+
+
+def _integer_ticks(values) -> bool:
+    return all(float(v).is_integer() for v in values)
+
+
+def _legend_clear_of_axes(fig, legend, axes) -> None:
+    """The legend's box shares no area with any axes' data area."""
+    fig.canvas.draw()
+    box = legend.get_window_extent()
+    for ax in axes:
+        data_box = ax.get_window_extent()
+        overlap_w = min(box.x1, data_box.x1) - max(box.x0, data_box.x0)
+        overlap_h = min(box.y1, data_box.y1) - max(box.y0, data_box.y0)
+        assert overlap_w <= 0.5 or overlap_h <= 0.5, f"legend {box} over axes {data_box}"
+
+
+def test_registry_lists_the_new_plots():
+    assert {"positions", "logos"} <= set(PLOTS)
+
+
+def test_site_usage_lists_every_regulator_including_never_placed(sites_data):
+    fig = figures.site_usage(sites_data)
+    ax = fig.axes[0]
+    labels = [t.get_text() for t in ax.get_yticklabels()]
+    assert set(labels) == set(sites_data.regulators)
+    assert NEVER_PLACED in labels and "LexA" in labels
+    assert any("never placed" in t.get_text() for t in ax.texts)
+    assert _integer_ticks(ax.get_xticks())
+    assert ax.get_xlabel() == "placed binding sites"
+    _legend_clear_of_axes(fig, ax.get_legend(), [ax])
+    # the bars add up to the binding sites placed
+    widths = sum(p.get_width() for p in ax.patches)
+    assert widths == sites_data.sites.height
+
+
+@pytest.mark.parametrize("name", ["site_usage", "occupancy", "positions", "sites_per_sequence", "gc", "progress"])
+def test_legends_sit_beside_the_data(sites_data, name):
+    fig = figures_by_name(name, sites_data)
+    ax = fig.axes[0]
+    assert ax.get_legend() is not None, name
+    _legend_clear_of_axes(fig, ax.get_legend(), [ax])
+
+
+def figures_by_name(name: str, data):
+    from dnadesign.densegen.plots.render import draw
+
+    return draw(name, data)
+
+
+@pytest.mark.parametrize("name", ["sites_per_sequence", "gc", "progress"])
+def test_count_axes_have_whole_number_ticks(sites_data, name):
+    fig = figures_by_name(name, sites_data)
+    fig.canvas.draw()
+    ax = fig.axes[0]
+    assert _integer_ticks(ax.get_yticks()), ax.get_yticks()
+    if name == "sites_per_sequence":
+        assert _integer_ticks(ax.get_xticks())
+        bar_total = sum(p.get_height() for p in ax.patches)
+        assert bar_total == sites_data.frame.height
+
+
+def test_sequence_gallery_has_bp_axis_readable_bases_and_promoter_labels(sites_data):
+    fig = sequences.sequence_gallery(sites_data)
+    axes = [ax for ax in fig.axes]
+    assert axes and axes[-1].get_xlabel() == "position (bp)"
+    L = int(sites_data.frame["length"].max())
+    seqs = set(sites_data.frame["sequence"].to_list())
+    texts = []
+    for ax in axes:
+        ticks = list(ax.get_xticks())
+        assert ticks[0] == 0 and all(t % 10 == 0 for t in ticks) and max(ticks) < L
+        bases = [t for t in ax.texts if t.get_text() in seqs]
+        assert len(bases) == 1 and bases[0].get_fontsize() >= 6  # the row's bases, drawn at a readable size
+        texts.extend(t.get_text() for t in ax.texts)
+    assert any(t.startswith("-35") for t in texts) and any(t.startswith("-10") for t in texts)
+    assert not any("upstream" in t or "downstream" in t for t in texts)
+    # bases line up with the bp axis: the glyph run spans L positions of the axis
+    fig.canvas.draw()
+    ax = axes[0]
+    base_text = next(t for t in ax.texts if t.get_text() in seqs)
+    box = base_text.get_window_extent()
+    x0, x1 = ax.transData.transform([(-0.5, 0), (L - 0.5, 0)])[:, 0]
+    assert abs(box.x0 - x0) < 3 and abs((box.x1 - box.x0) - (x1 - x0)) < 0.02 * (x1 - x0)
+    legend = fig.legends[0]
+    _legend_clear_of_axes(fig, legend, axes)
+
+
+def test_positions_show_strands_per_regulator_and_unplaced_rows(sites_data):
+    fig = figures.regulator_positions(sites_data)
+    ax = fig.axes[0]
+    labels = [t.get_text() for t in ax.get_yticklabels()]
+    assert [lab.split("\n")[0] for lab in labels] == list(reversed(sites_data.regulators))
+    assert f"{NEVER_PLACED}\nnever placed" in labels
+    counts = sites_data.sites.group_by("regulator", "strand").len()
+    for reg, strand, n in counts.iter_rows():
+        label = next(lab for lab in labels if lab.split("\n")[0] == reg)
+        assert f"{n} {strand}" in label, (label, strand, n)
+    assert ax.get_xlabel().startswith("site start (bp")
+
+
+def test_progress_marks_the_time_to_the_first_sequence(sites_data):
+    fig = figures.progress_over_time(sites_data)
+    ax = fig.axes[0]
+    legend = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert any(t.startswith("time to first sequence:") for t in legend)
+    assert all(any(t.startswith(f"{plan} (first after") for t in legend) for plan in sites_data.plan_order)
+    _, secs = run_timeline(sites_data.events, sites_data.frame.sort("densegen__accepted_at")["densegen__accepted_at"].to_list())
+    first = min(secs)
+    assert first > 0  # measured from the session's start, not from the first row
+    vlines = [line for line in ax.lines if line.get_linestyle() == ":"]
+    assert vlines and abs(vlines[0].get_xdata()[0] - first) < 1e-6
+    assert "run time" in ax.get_xlabel()
+
+
+def test_timeline_cuts_idle_gaps_and_merges_overlaps():
+    tl = Timeline.from_intervals([(100.0, 110.0), (105.0, 120.0), (1000.0, 1005.0)])
+    assert tl.run_time(100.0) == 0.0 and tl.run_time(120.0) == 20.0
+    assert tl.run_time(1002.0) == 22.0
+    assert tl.run_time(500.0) == 20.0  # idle time between sessions counts nothing
+    assert tl.breaks == [20.0]
+
+
+def test_background_filler_is_drawn_apart_and_never_counted(pwm_data):
+    filler = pwm_data.placements.filter(pl.col("role") == "filler")
+    assert filler.height > 0  # the demo's plan includes a background pool
+    assert "background" not in pwm_data.regulators
+    assert not pwm_data.sites.filter(pl.col("regulator") == "background").height
+    labels = [t.get_text() for t in figures.site_usage(pwm_data).axes[0].get_yticklabels()]
+    assert "background" not in labels and set(labels) == {"LexA", "CpxR", "Fur", "PhoB"}
+    fig = sequences.sequence_gallery(pwm_data)
+    names = [t.get_text() for t in fig.legends[0].get_texts()]
+    assert "background filler (not a site)" in names and "background" not in names
+    ax = figures.sites_per_sequence(pwm_data).axes[0]
+    mean_in_legend = [float(t.get_text().split("mean ")[1].rstrip(")")) for t in ax.get_legend().get_texts()]
+    expected = pwm_data.sites.height / pwm_data.frame.height
+    assert abs(mean_in_legend[0] - expected) < 0.01
+
+
+def test_logos_of_the_pwm_inputs(pwm_data, sites_data):
+    fig = logos.motif_logos(pwm_data)
+    visible = [ax for ax in fig.axes if ax.get_visible()]
+    assert [ax.get_title(loc="left").split(" (")[0] for ax in visible] == ["LexA", "CpxR", "Fur", "PhoB"]
+    for ax in visible:
+        assert ax.get_ylabel() == "bits" and ax.get_ylim() == (0.0, 2.0)
+        assert _integer_ticks(ax.get_xticks()) and min(ax.get_xticks()) >= 1
+        assert len(ax.patches) > 0  # glyphs drawn
+    assert logos.motif_logos(sites_data) is None  # site tables have no matrices
+
+
+def test_information_matrix_is_bounded_by_two_bits():
+    import numpy as np
+
+    m = np.array([[10, 0, 0, 0], [1, 1, 1, 1], [5, 5, 0, 0]], dtype=float)
+    h = logos.information_matrix(m)
+    assert 1.6 < h.sum(axis=1)[0] <= 2.0 and h.sum(axis=1)[1] == 0.0 and 0.7 < h.sum(axis=1)[2] < 1.0
+
+
+def test_occupancy_counts_each_covered_position_once_per_sequence(sites_data):
+    L = int(sites_data.frame["length"].max())
+    sites = sites_data.sites
+    expected = [0] * L
+    for _key, grp in sites.group_by("id"):
+        covered = {i for off, end in grp.select("offset", "end").iter_rows() for i in range(off, min(end, L))}
+        for i in covered:
+            expected[i] += 1
+    for block in (1, 2, 1000):  # blocks smaller than the run, and one block
+        assert figures.covered_positions(sites, L, block=block).tolist() == expected
+    ax = figures.occupancy(sites_data).axes[0]
+    line = ax.get_lines()[0]
+    assert max(line.get_ydata()) <= 1.0 and ax.get_ylabel() == "fraction of sequences covered"
