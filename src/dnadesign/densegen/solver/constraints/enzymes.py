@@ -1,0 +1,41 @@
+"""Restriction enzyme recognition sites from Biopython's ``Bio.Restriction`` (REBASE) data.
+
+``Bio.Restriction`` takes about 0.4 s to import, so it is loaded on first use (like OR-Tools in
+the solver): only configs that name enzymes pay for it.
+"""
+
+from __future__ import annotations
+
+import difflib
+from functools import lru_cache
+from typing import Any
+
+
+@lru_cache(maxsize=1)
+def _all_enzymes() -> Any:
+    from Bio.Restriction import AllEnzymes  # lazy: see the module docstring
+
+    return AllEnzymes
+
+
+def enzyme_site(name: str) -> str | None:
+    """Recognition site of a restriction enzyme from ``Bio.Restriction`` (case as REBASE spells it)."""
+    enz = _all_enzymes().get(name, None)
+    return str(enz.site) if enz is not None else None
+
+
+def parse_enzymes(raw: Any, where: str) -> list[tuple[str, str]]:
+    """``forbid_enzymes``: enzyme names -> (name, site); ValueError naming ``where`` and a close match."""
+    if not isinstance(raw, list):
+        raise ValueError(f"{where} must be a list of restriction enzyme names such as BsaI, got {raw!r}")
+    out = []
+    for k, name in enumerate(raw):
+        site = enzyme_site(name) if isinstance(name, str) else None
+        if site is None:
+            names = [str(e) for e in _all_enzymes()]
+            close = difflib.get_close_matches(str(name), names, n=1, cutoff=0.6)
+            did = f" (did you mean {close[0]!r}?)" if close else ""
+            raise ValueError(f"{where}[{k}]: {name!r} is not a restriction enzyme known to Biopython's "
+                             f"Bio.Restriction{did}")
+        out.append((name, site))
+    return list(dict.fromkeys(out))
