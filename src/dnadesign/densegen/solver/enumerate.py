@@ -190,13 +190,14 @@ def solve(problem: Problem, options: SolverOptions | None = None, n_solutions: i
     beam_sites = len(start.library_sites)
     alternatives = iter(layouts[1:])
     relaxation, _spent = _relax(problem, options, beam_sites, first_budget)
-    path_bound = relaxation.bound
+    path_bound = relaxation.bound if not problem.weighted else None  # it bounds sites, not weighted value
     if relaxation.layouts:
         # Layouts from the relaxation beat the beam: start from the best, keep the rest.
         alternatives = iter(relaxation.layouts[1:] + layouts)
         start = relaxation.layouts[0]
     start_sites = len(start.library_sites)
     pm = PositionalModel(problem)
+    start_value = sum(pm.site_weights[si] for si in start.library_sites)  # == start_sites unweighted
     m = pm.model
     diverse = options.mode == "diverse"
     rng = random.Random(options.seed)
@@ -254,7 +255,7 @@ def solve(problem: Problem, options: SolverOptions | None = None, n_solutions: i
             return None
         chosen.sort(key=lambda p: (p.start, p.fixed is False, p.site_id))
         placements = tuple(Placement(p.site_id, p.regulator, p.start, p.strand, p.sequence, p.fixed) for p in chosen)
-        obj_int = sum(scale + pm.bias_of(p) for p in chosen if not p.fixed)
+        obj_int = sum(pm.placement_value(p) for p in chosen)
         sol = Solution(cand.sequence, placements, pm.objective_to_float(obj_int), n >= optimal_at,
                        time.monotonic() - ts, float(optimal_at), emitted)
         if check_solution(problem, sol):
@@ -273,7 +274,7 @@ def solve(problem: Problem, options: SolverOptions | None = None, n_solutions: i
     else:
         limit = first_budget.left()
         found = _optimise(pm, options, start, path_bound, limit, clock) if limit > 0 else None
-        if found is not None and found[0].value(pm.n_sites_expr) >= start_sites:
+        if found is not None and found[0].value(pm.value_expr) >= start_value:
             solver, proven, bound_value, dt = found
             sol, layout, last_sites = accept(solver.value, dt, proven, bound_value / scale)
         else:
@@ -287,9 +288,9 @@ def solve(problem: Problem, options: SolverOptions | None = None, n_solutions: i
             best = None
             for option in [start, *relaxation.layouts[:8], *layouts[:8]]:
                 got = screen(option, 0, at)
-                if got is not None and (best is None or got[0].n_sites > best[0].n_sites):
+                if got is not None and (best is None or _value(got[0]) > _value(best[0])):
                     best = got
-            if found is not None and (best is None or best[0].n_sites <= found[0].value(pm.n_sites_expr)):
+            if found is not None and (best is None or _value(best[0]) <= found[0].value(pm.value_expr)):
                 solver, proven, bound_value, dt = found
                 sol, layout, last_sites = accept(solver.value, dt, proven, bound_value / scale)
             elif best is None:
@@ -550,6 +551,11 @@ def _optimise(pm: PositionalModel, options: SolverOptions, start: Layout, path_b
         bound_value = min(bound_value, float((path_bound + 1) * scale - 1))  # < path_bound + 1 sites
     reached = stop_at is not None and solver.value(pm.n_sites_expr) >= stop_at
     return solver, status == cp_model.OPTIMAL or reached, bound_value, time.monotonic() - ts
+
+
+def _value(sol: Solution) -> int:
+    """Site value of a solution (its site count unless a weights rule applies)."""
+    return math.floor(sol.objective + 1e-9)
 
 
 def _new_site_set(sites: set[int], emitted_sets: list[frozenset], recent_sets: list[list[int]]) -> bool:

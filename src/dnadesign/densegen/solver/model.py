@@ -72,6 +72,9 @@ class PositionalModel:
         for si, site in enumerate(problem.sites):
             self.used_by_regulator.setdefault(site.regulator, []).append(self.used[si])
         self.site_weights = [self.weight_of_site(si) for si in range(len(problem.sites))]
+        weighted = any(w != 1 for w in self.site_weights)
+        # Site value: the site count, or the sum of the regulator weights of the placed sites.
+        self.value_expr = sum(w * u for w, u in zip(self.site_weights, self.used, strict=True)) if weighted else self.n_sites_expr
 
         self.promoter_placements: list[PlacementVar] = []  # filled by the promoter constraints
         self.present: dict[str, cp_model.IntVar] = {}  # regulator presence literals (see ``presence``)

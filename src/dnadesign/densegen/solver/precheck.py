@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections import Counter
 
 from .constraints import constraints_of
+from .constraints.base import required_counts
 from .constraints.promoters import start_pairs
 from .dna import is_dna, oriented_sequences
 from .types import InfeasibleProblemError, Problem, Site
@@ -59,5 +60,6 @@ def precheck(problem: Problem) -> None:
     for rule in rules:
         rule.validate(problem)
     placeable = placeable_sites(problem, rules)
+    required = required_counts(rules)
     for rule in rules:
-        rule.precheck(problem, placeable)
+        rule.precheck(problem, placeable, required)

@@ -15,7 +15,7 @@ value and raises ``ValueError`` with one line naming the config key ``where``.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -56,8 +56,12 @@ class Constraint:
     def validate(self, problem: Problem) -> None:
         """Raise ``InfeasibleProblemError`` for a malformed rule (run before ``allows`` is used)."""
 
-    def precheck(self, problem: Problem, placeable: Sequence[Site]) -> None:
-        """Raise ``InfeasibleProblemError`` when this can never hold (``placeable``: usable sites)."""
+    def precheck(self, problem: Problem, placeable: Sequence[Site], required: Mapping[str, int]) -> None:
+        """Raise ``InfeasibleProblemError`` when this can never hold.
+
+        ``placeable``: sites with an allowed placement; ``required``: fewest sites per regulator
+        that all rules together ask for (``required_counts``).
+        """
 
     def encode(self, pm: PositionalModel) -> None:
         """Add this constraint to the CP-SAT model."""
@@ -66,9 +70,22 @@ class Constraint:
         """Every violation of this constraint in ``solution`` (``[]`` when it holds)."""
         return []
 
+    def required(self) -> dict[str, int]:
+        """Fewest sites this rule asks of each regulator (``{}`` when it asks none)."""
+        return {}
+
     def site_weight(self, site: Site) -> int:
         """Objective weight of one placed site (1 unless a weights rule says otherwise)."""
         return 1
+
+
+def required_counts(rules: Sequence[Constraint]) -> dict[str, int]:
+    """Fewest sites of each regulator that all ``rules`` together ask for."""
+    out: dict[str, int] = {}
+    for r in rules:
+        for reg, n in r.required().items():
+            out[reg] = max(out.get(reg, 0), n)
+    return out
 
 
 def library_counts(solution: Solution) -> dict[str, int]:

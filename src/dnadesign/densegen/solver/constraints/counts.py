@@ -6,7 +6,7 @@ Config: ``generation.plans[].regulator_constraints.min_count_by_regulator``,
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,7 +24,7 @@ class RegulatorCount(Constraint):
     key = "min_count_by_regulator"
     shift_invariant = True
 
-    def precheck(self, problem: Problem, placeable: Sequence[Site]) -> None:
+    def precheck(self, problem: Problem, placeable: Sequence[Site], required: Mapping[str, int]) -> None:
         if self.max is not None and self.max < self.min:
             raise InfeasibleProblemError(
                 f"max_count_by_regulator allows {self.max} site(s) of {self.regulator!r} but "
@@ -35,6 +35,9 @@ class RegulatorCount(Constraint):
                 f"min_count_by_regulator asks {self.min} site(s) of {self.regulator!r} but the library has {have} placeable",
                 hint="add sites for that regulator or lower the minimum",
             )
+
+    def required(self) -> dict[str, int]:
+        return {self.regulator: self.min} if self.min > 0 else {}
 
     def encode(self, pm: Any) -> None:
         used = pm.used_by_regulator.get(self.regulator, [])
@@ -61,7 +64,7 @@ class MinTotalSites(Constraint):
     key = "min_total_sites"
     shift_invariant = True
 
-    def precheck(self, problem: Problem, placeable: Sequence[Site]) -> None:
+    def precheck(self, problem: Problem, placeable: Sequence[Site], required: Mapping[str, int]) -> None:
         if self.min > len(placeable):
             raise InfeasibleProblemError(f"min_total_sites is {self.min} but only {len(placeable)} site(s) can be placed")
 

@@ -12,16 +12,16 @@ from typing import Any
 
 
 @lru_cache(maxsize=1)
-def _all_enzymes() -> Any:
-    from Bio.Restriction import AllEnzymes  # lazy: see the module docstring
+def _sites() -> dict[str, str]:
+    """Enzyme name -> recognition site (IUPAC), from REBASE as Biopython ships it."""
+    import Bio.Restriction.Restriction_Dictionary as rebase  # lazy: see the module docstring
 
-    return AllEnzymes
+    return {name: str(props["site"]) for name, props in rebase.rest_dict.items()}
 
 
 def enzyme_site(name: str) -> str | None:
-    """Recognition site of a restriction enzyme from ``Bio.Restriction`` (case as REBASE spells it)."""
-    enz = _all_enzymes().get(name, None)
-    return str(enz.site) if enz is not None else None
+    """Recognition site of a restriction enzyme (name as REBASE spells it, e.g. ``BsaI``), or None."""
+    return _sites().get(name)
 
 
 def parse_enzymes(raw: Any, where: str) -> list[tuple[str, str]]:
@@ -32,8 +32,9 @@ def parse_enzymes(raw: Any, where: str) -> list[tuple[str, str]]:
     for k, name in enumerate(raw):
         site = enzyme_site(name) if isinstance(name, str) else None
         if site is None:
-            names = [str(e) for e in _all_enzymes()]
-            close = difflib.get_close_matches(str(name), names, n=1, cutoff=0.6)
+            by_lower = {n.lower(): n for n in _sites()}
+            close = [by_lower[str(name).lower()]] if str(name).lower() in by_lower else \
+                [by_lower[c] for c in difflib.get_close_matches(str(name).lower(), list(by_lower), n=1, cutoff=0.6)]
             did = f" (did you mean {close[0]!r}?)" if close else ""
             raise ValueError(f"{where}[{k}]: {name!r} is not a restriction enzyme known to Biopython's "
                              f"Bio.Restriction{did}")

@@ -8,7 +8,7 @@ window of ``w`` bases allows GC counts from ``ceil(min*w)`` to ``floor(max*w)``.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,7 +34,7 @@ class GcContent(Constraint):
         hi = math.floor(self.max * size + 1e-9) if self.max is not None else size
         return lo, hi
 
-    def precheck(self, problem: Problem, placeable: Sequence[Site]) -> None:
+    def precheck(self, problem: Problem, placeable: Sequence[Site], required: Mapping[str, int]) -> None:
         for bound in (self.min, self.max):
             if bound is not None and not 0.0 <= bound <= 1.0:
                 raise InfeasibleProblemError(f"GC bounds must lie in [0, 1], got {bound}")

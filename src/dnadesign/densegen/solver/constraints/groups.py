@@ -5,7 +5,7 @@ Config: ``generation.plans[].regulator_constraints.groups``.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,7 +21,7 @@ class Group(Constraint):
     key = "groups"
     shift_invariant = True
 
-    def precheck(self, problem: Problem, placeable: Sequence[Site]) -> None:
+    def precheck(self, problem: Problem, placeable: Sequence[Site], required: Mapping[str, int]) -> None:
         g = self.group
         have = {s.regulator for s in placeable}
         present = [m for m in dict.fromkeys(g.members) if m in have]

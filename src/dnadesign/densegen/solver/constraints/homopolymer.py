@@ -6,7 +6,7 @@ exempt: an element with a longer run makes the problem infeasible (the precheck 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -35,7 +35,7 @@ class MaxHomopolymer(Constraint):
     def allows(self, problem: Problem, site: Site, seq: str) -> bool:
         return longest_run(seq)[0] <= self.max_run
 
-    def precheck(self, problem: Problem, placeable: Sequence[Site]) -> None:
+    def precheck(self, problem: Problem, placeable: Sequence[Site], required: Mapping[str, int]) -> None:
         if self.max_run < 1:
             raise InfeasibleProblemError(f"max_homopolymer must be >= 1, got {self.max_run}")
         for prom in problem.promoters:

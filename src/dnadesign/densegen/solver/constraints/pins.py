@@ -7,7 +7,7 @@ Config: ``generation.plans[].regulator_constraints.pins``: ``[{regulator, at}]``
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,7 +32,7 @@ class Pin(Constraint):
     def allows_start(self, problem: Problem, site: Site, start: int) -> bool:
         return site.regulator != self.regulator or self.start_min <= start <= self.start_max
 
-    def precheck(self, problem: Problem, placeable: Sequence[Site]) -> None:
+    def precheck(self, problem: Problem, placeable: Sequence[Site], required: Mapping[str, int]) -> None:
         if self.start_min < 0 or self.start_min > self.start_max:
             raise InfeasibleProblemError(f"{self._where()}: the window must satisfy 0 <= start_min <= start_max")
         if not any(s.regulator == self.regulator for s in placeable):
@@ -41,6 +41,9 @@ class Pin(Constraint):
                    f"(or break another rule there)" if lens else "the library has no site of it")
             raise InfeasibleProblemError(f"{self._where()}: {why}",
                                          hint="move the window, lengthen the sequence or add sites of that regulator")
+
+    def required(self) -> dict[str, int]:
+        return {self.regulator: 1}
 
     def encode(self, pm: Any) -> None:
         pm.model.add_bool_or(pm.used_by_regulator.get(self.regulator, []) or [pm.false])

@@ -6,7 +6,7 @@ Config: ``generation.plans[].fixed_elements.promoter_constraints`` and ``fixed_e
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -43,7 +43,7 @@ class Promoter(Constraint):
     prom: PromoterConstraint
     key = "promoter_constraints"
 
-    def precheck(self, problem: Problem, placeable: Sequence[Site]) -> None:
+    def precheck(self, problem: Problem, placeable: Sequence[Site], required: Mapping[str, int]) -> None:
         prom, L = self.prom, problem.length
         for part in (prom.upstream, prom.downstream):
             if not is_dna(part):

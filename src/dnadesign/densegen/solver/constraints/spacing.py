@@ -10,7 +10,7 @@ Config: ``generation.plans[].regulator_constraints.spacing``: ``[{a, b, min_gap,
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -41,13 +41,10 @@ class Spacing(Constraint):
         hi = "inf" if self.max_gap is None else self.max_gap
         return f"spacing {self.a}-{self.b} [{lo}, {hi}]"
 
-    def precheck(self, problem: Problem, placeable: Sequence[Site]) -> None:
+    def precheck(self, problem: Problem, placeable: Sequence[Site], required: Mapping[str, int]) -> None:
         if self.min_gap is not None and self.max_gap is not None and self.min_gap > self.max_gap:
             raise InfeasibleProblemError(f"{self._what()}: min_gap {self.min_gap} is above max_gap {self.max_gap}")
-        need = dict(problem.min_count_by_regulator)
-        for r in problem.rules:
-            if getattr(r, "regulator", None) is not None and getattr(r, "min", 1) > 0 and r.key in ("pins", "min_count_by_regulator"):
-                need[r.regulator] = max(need.get(r.regulator, 0), getattr(r, "min", 1))
+        need = required
         both = need.get(self.a, 0) >= 1 and need.get(self.b, 0) >= (2 if self.a == self.b else 1)
         if not both or self.min_gap is None:
             return

@@ -7,7 +7,7 @@ The side-bias tie-break still stays below one unit of value.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,7 +28,7 @@ class RegulatorWeights(Constraint):
     def site_weight(self, site: Site) -> int:
         return dict(self.weights).get(site.regulator, 1)
 
-    def precheck(self, problem: Problem, placeable: Sequence[Site]) -> None:
+    def precheck(self, problem: Problem, placeable: Sequence[Site], required: Mapping[str, int]) -> None:
         for reg, w in self.weights:
             if not 1 <= w <= MAX_WEIGHT:
                 raise InfeasibleProblemError(f"weights[{reg}] must be an integer from 1 to {MAX_WEIGHT}, got {w}")
