@@ -25,10 +25,11 @@ class RegulatorCount(Constraint):
     shift_invariant = True
 
     def precheck(self, problem: Problem, placeable: Sequence[Site], required: Mapping[str, int]) -> None:
-        if self.max is not None and self.max < self.min:
+        need = max(self.min, required.get(self.regulator, 0))
+        if self.max is not None and self.max < need:
             raise InfeasibleProblemError(
                 f"max_count_by_regulator allows {self.max} site(s) of {self.regulator!r} but "
-                f"min_count_by_regulator asks {self.min}", hint="raise the maximum or lower the minimum")
+                f"min_count_by_regulator or pins ask {need}", hint="raise the maximum or lower the minimum")
         have = sum(1 for s in placeable if s.regulator == self.regulator)
         if self.min > have:
             raise InfeasibleProblemError(
