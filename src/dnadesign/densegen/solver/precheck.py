@@ -61,5 +61,5 @@ def precheck(problem: Problem) -> None:
         rule.validate(problem)
     placeable = placeable_sites(problem, rules)
     required = required_counts(rules)
-    for rule in rules:
+    for rule in sorted(rules, key=lambda r: not r.prunes):  # a rule that removes placements explains itself first
         rule.precheck(problem, placeable, required)

@@ -44,6 +44,7 @@ class Constraint:
 
     key: ClassVar[str] = ""  # the config key this constraint comes from (used in messages)
     shift_invariant: ClassVar[bool] = False  # True when sliding placed blocks over gaps keeps it
+    prunes: ClassVar[bool] = False  # True when ``allows``/``allows_start`` refuse placements (precheck runs first)
 
     def allows(self, problem: Problem, site: Site, seq: str) -> bool:
         """May ``site`` be placed reading ``seq`` on the + strand (anywhere)?"""

@@ -27,6 +27,7 @@ class ForbiddenPatterns(Constraint):
     patterns: tuple[str, ...]
     labels: tuple[str, ...] = ()
     key = "forbid_patterns"
+    prunes = True
 
     @property
     def oriented(self) -> list[str]:

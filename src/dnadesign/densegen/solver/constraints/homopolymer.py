@@ -31,6 +31,7 @@ class MaxHomopolymer(Constraint):
 
     max_run: int
     key = "max_homopolymer"
+    prunes = True
 
     def allows(self, problem: Problem, site: Site, seq: str) -> bool:
         return longest_run(seq)[0] <= self.max_run

@@ -23,6 +23,7 @@ class Pin(Constraint):
     start_min: int
     start_max: int
     key = "pins"
+    prunes = True
 
     def _where(self) -> str:
         if self.start_min == self.start_max:
