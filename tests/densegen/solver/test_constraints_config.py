@@ -27,9 +27,9 @@ from dnadesign.densegen.solver.constraints.homopolymer import longest_run
 from dnadesign.densegen.solver.constraints.iupac import both_strands, matches
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from run_fixtures import dense, make_workspace, usr_rows  # noqa: E402
+from run_fixtures import dense, make_workspace, usr_rows
 
-from tests.helpers_validate import assert_workspace_valid  # noqa: E402
+from tests.helpers_validate import assert_workspace_valid
 
 RULES = {
     "sequence_constraints": {
@@ -142,5 +142,5 @@ def test_dense_run_honours_the_rules(tmp_path):
         for site in ("GGTCTC", "GAATTC"):
             assert not any(matches(seq, p) for p in both_strands((site,)))
         gcs = [sum(c in "GC" for c in seq[i : i + 20]) / 20 for i in range(len(seq) - 19)]
-        assert 0.15 <= min(gcs) and max(gcs) <= 0.85
+        assert min(gcs) >= 0.15 and max(gcs) <= 0.85
     assert_workspace_valid(tmp_path / "ws")
