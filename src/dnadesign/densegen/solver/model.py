@@ -7,8 +7,9 @@ Variables:
 
 Overlaps are allowed wherever bases agree, since they are just shared base literals. Gaps are
 positions no placement covers; the solver still picks their bases, so GC bounds and forbidden
-k-mers hold over the whole sequence. The objective counts placed library sites, scaled, plus a
-small side-bias tie-break.
+k-mers hold over the whole sequence. Every rule is a module of ``constraints/`` that refuses
+placements and adds its own encoding. The objective counts placed library sites (or sums their
+regulator weights), scaled, plus a small side-bias tie-break.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from __future__ import annotations
 from ortools.sat.python import cp_model
 
 from .constraints import PlacementVar, bias_table, constraints_of
+from .constraints.base import pruning
 from .constraints.side_bias import BIAS_STEPS
 from .cores import core_margins
 from .dna import BASES, oriented_sequences
@@ -27,8 +29,7 @@ __all__ = ["BIAS_STEPS", "PlacementVar", "PositionalModel"]
 class PositionalModel:
     """Builds and holds the CP-SAT model for one ``Problem``.
 
-    The model is built once; enumeration adds no-goods to it between solves. Every rule is a
-    module of ``constraints`` that refuses placements (``allows``) and adds its own encoding.
+    The model is built once; enumeration adds no-goods to it between solves.
     """
 
     def __init__(self, problem: Problem, *, core_packing: bool = True):
@@ -46,13 +47,14 @@ class PositionalModel:
         self.by_site: list[list[PlacementVar]] = [[] for _ in problem.sites]
         self.bias_scale, bias = bias_table(problem)
         self.bias_of = bias  # integer tie-break of one placement (see constraints.side_bias)
+        by_seq, by_start = pruning(self.constraints)
         for si, site in enumerate(problem.sites):
             n = len(site.sequence)
             if n > L:
                 continue
-            starts = [t for t in range(L - n + 1) if all(c.allows_start(problem, site, t) for c in self.constraints)]
+            starts = [t for t in range(L - n + 1) if all(c.allows_start(problem, site, t) for c in by_start)]
             for strand, seq in oriented_sequences(site.sequence, problem.strands):
-                if not all(c.allows(problem, site, seq) for c in self.constraints):
+                if not all(c.allows(problem, site, seq) for c in by_seq):
                     continue  # can never appear in a valid sequence
                 for start in starts:
                     lit = m.new_bool_var(f"x{si}{strand}{start}")

@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections import Counter
 
 from .constraints import constraints_of
-from .constraints.base import required_counts
+from .constraints.base import pruning, required_counts
 from .constraints.promoters import start_pairs
 from .dna import is_dna, oriented_sequences
 from .types import InfeasibleProblemError, Problem, Site
@@ -21,16 +21,16 @@ def promoter_start_pairs(problem: Problem, index: int) -> list[tuple[int, int]]:
 
 def placeable_sites(problem: Problem, rules=None) -> list[Site]:
     """Sites with at least one placement that fits and that no rule refuses."""
-    rules = constraints_of(problem) if rules is None else rules
+    by_seq, by_start = pruning(constraints_of(problem) if rules is None else rules)
     L = problem.length
     out = []
     for s in problem.sites:
         n = len(s.sequence)
         if n > L:
             continue
-        if not any(all(r.allows_start(problem, s, t) for r in rules) for t in range(L - n + 1)):
+        if by_start and not any(all(r.allows_start(problem, s, t) for r in by_start) for t in range(L - n + 1)):
             continue
-        if any(all(r.allows(problem, s, o) for r in rules) for _, o in oriented_sequences(s.sequence, problem.strands)):
+        if any(all(r.allows(problem, s, o) for r in by_seq) for _, o in oriented_sequences(s.sequence, problem.strands)):
             out.append(s)
     return out
 

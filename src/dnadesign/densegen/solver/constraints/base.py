@@ -80,6 +80,13 @@ class Constraint:
         return 1
 
 
+def pruning(rules: Sequence[Constraint]) -> tuple[list[Constraint], list[Constraint]]:
+    """The rules that override ``allows`` and those that override ``allows_start`` (the others allow all)."""
+    by_seq = [r for r in rules if type(r).allows is not Constraint.allows]
+    by_start = [r for r in rules if type(r).allows_start is not Constraint.allows_start]
+    return by_seq, by_start
+
+
 def required_counts(rules: Sequence[Constraint]) -> dict[str, int]:
     """Fewest sites of each regulator that all ``rules`` together ask for."""
     out: dict[str, int] = {}
