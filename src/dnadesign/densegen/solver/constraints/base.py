@@ -15,7 +15,7 @@ value and raises ``ValueError`` with one line naming the config key ``where``.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -115,6 +115,21 @@ def need_mapping(raw: Any, where: str, keys: set[str], required: set[str] = froz
     if missing:
         raise ValueError(f"{where}: missing key {missing[0]!r}")
     return raw
+
+
+def need_list(raw: Any, where: str, shape: str) -> list[Any]:
+    """``raw`` as a list; ValueError ``<where> must be a list of <shape>`` otherwise."""
+    if not isinstance(raw, list):
+        raise ValueError(f"{where} must be a list of {shape}, got {raw!r}")
+    return raw
+
+
+def each_mapping(raw: Any, where: str, keys: set[str], required: set[str]) -> Iterator[tuple[str, dict[str, Any]]]:
+    """(``where[k]``, item) for each mapping of the list ``raw`` (checked as ``need_mapping`` does)."""
+    shape = "{" + ", ".join(sorted(keys)) + "} mappings"
+    for k, item in enumerate(need_list(raw, where, shape)):
+        at = f"{where}[{k}]"
+        yield at, need_mapping(item, at, keys, required)
 
 
 def need_int(value: Any, where: str, *, low: int | None = None) -> int:

@@ -10,6 +10,8 @@ import difflib
 from functools import lru_cache
 from typing import Any
 
+from .base import need_list
+
 
 @lru_cache(maxsize=1)
 def _sites() -> dict[str, str]:
@@ -26,10 +28,8 @@ def enzyme_site(name: str) -> str | None:
 
 def parse_enzymes(raw: Any, where: str) -> list[tuple[str, str]]:
     """``forbid_enzymes``: enzyme names -> (name, site); ValueError naming ``where`` and a close match."""
-    if not isinstance(raw, list):
-        raise ValueError(f"{where} must be a list of restriction enzyme names such as BsaI, got {raw!r}")
     out = []
-    for k, name in enumerate(raw):
+    for k, name in enumerate(need_list(raw, where, "restriction enzyme names such as BsaI")):
         site = enzyme_site(name) if isinstance(name, str) else None
         if site is None:
             by_lower = {n.lower(): n for n in _sites()}

@@ -13,7 +13,7 @@ from typing import Any
 
 from ..dna import BASES
 from ..types import InfeasibleProblemError, Problem, Site, Solution
-from .base import Constraint
+from .base import Constraint, need_list
 from .iupac import base_sets, both_strands, is_pattern, matches, revcomp_pattern
 
 
@@ -82,10 +82,8 @@ class ForbiddenPatterns(Constraint):
 
 def parse_patterns(raw: Any, where: str) -> list[str]:
     """``forbid_patterns``: a list of IUPAC strings (upper-cased); ValueError naming ``where``."""
-    if not isinstance(raw, list):
-        raise ValueError(f"{where} must be a list of IUPAC patterns such as GCNNNNNNNGC, got {raw!r}")
     out = []
-    for k, item in enumerate(raw):
+    for k, item in enumerate(need_list(raw, where, "IUPAC patterns such as GCNNNNNNNGC")):
         p = str(item).strip().upper() if isinstance(item, str) else ""
         if not is_pattern(p):
             raise ValueError(f"{where}[{k}]: {item!r} is not a DNA pattern (use A C G T and the IUPAC codes "

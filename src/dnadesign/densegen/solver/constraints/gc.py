@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..types import InfeasibleProblemError, Problem, Site, Solution
-from .base import Constraint, need_fraction, need_int, need_mapping
+from .base import Constraint, each_mapping, need_fraction, need_int
 
 
 @dataclass(frozen=True)
@@ -95,12 +95,8 @@ class GcContent(Constraint):
 
 def parse_windows(raw: Any, where: str) -> list[GcContent]:
     """``gc_windows``: ``[{window, min, max}]`` -> rules; ValueError with one line naming ``where``."""
-    if not isinstance(raw, list):
-        raise ValueError(f"{where} must be a list of {{window, min, max}} mappings, got {raw!r}")
     out = []
-    for k, item in enumerate(raw):
-        at = f"{where}[{k}]"
-        d = need_mapping(item, at, {"window", "min", "max"}, {"window"})
+    for at, d in each_mapping(raw, where, {"window", "min", "max"}, {"window"}):
         w = need_int(d["window"], f"{at}.window", low=1)
         lo, hi = need_fraction(d.get("min"), f"{at}.min"), need_fraction(d.get("max"), f"{at}.max")
         if lo is None and hi is None:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..types import InfeasibleProblemError, Problem, Site, Solution
-from .base import Constraint, need_int, need_mapping, need_name
+from .base import Constraint, each_mapping, need_int, need_name
 
 
 @dataclass(frozen=True)
@@ -60,12 +60,8 @@ class Pin(Constraint):
 
 def parse_pins(raw: Any, where: str) -> list[Pin]:
     """``pins``: ``[{regulator, at}]`` or ``[{regulator, window: [lo, hi]}]``; ValueError naming ``where``."""
-    if not isinstance(raw, list):
-        raise ValueError(f"{where} must be a list of {{regulator, at}} or {{regulator, window}} mappings, got {raw!r}")
     out = []
-    for k, item in enumerate(raw):
-        at = f"{where}[{k}]"
-        d = need_mapping(item, at, {"regulator", "at", "window"}, {"regulator"})
+    for at, d in each_mapping(raw, where, {"regulator", "at", "window"}, {"regulator"}):
         reg = need_name(d["regulator"], f"{at}.regulator")
         if ("at" in d) == ("window" in d):
             raise ValueError(f"{at}: give exactly one of `at` (a start offset) or `window` ([lo, hi] start offsets)")

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..types import InfeasibleProblemError, Problem, Site, Solution
-from .base import Constraint, need_int, need_mapping, need_name
+from .base import Constraint, each_mapping, need_int, need_name
 
 
 def gap(s1: int, e1: int, s2: int, e2: int) -> int:
@@ -103,12 +103,8 @@ class Spacing(Constraint):
 
 def parse_spacing(raw: Any, where: str) -> list[Spacing]:
     """``spacing``: ``[{a, b, min_gap, max_gap}]``; ValueError with one line naming ``where``."""
-    if not isinstance(raw, list):
-        raise ValueError(f"{where} must be a list of {{a, b, min_gap, max_gap}} mappings, got {raw!r}")
     out = []
-    for k, item in enumerate(raw):
-        at = f"{where}[{k}]"
-        d = need_mapping(item, at, {"a", "b", "min_gap", "max_gap"}, {"a", "b"})
+    for at, d in each_mapping(raw, where, {"a", "b", "min_gap", "max_gap"}, {"a", "b"}):
         a, b = need_name(d["a"], f"{at}.a"), need_name(d["b"], f"{at}.b")
         lo = None if d.get("min_gap") is None else need_int(d["min_gap"], f"{at}.min_gap")
         hi = None if d.get("max_gap") is None else need_int(d["max_gap"], f"{at}.max_gap")
