@@ -9,11 +9,15 @@ from dataclasses import replace
 from functools import cache
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from dnadesign.densegen.solver import (
     InfeasibleProblemError,
+    NoSolutionFoundError,
     Problem,
     PromoterConstraint,
+    Site,
     Solution,
     SolverOptions,
     check_solution,
@@ -251,3 +255,39 @@ def test_rules_keep_problems_hashable_and_results_reproducible():
     a = [s.sequence for s in solve(prob, OPTS, 2)]
     b = [s.sequence for s in solve(prob, OPTS, 2)]
     assert a == b
+
+
+# -- property: random rules, every emitted solution passes the checker -------------------------
+
+@st.composite
+def ruled_problems(draw):
+    seqs = draw(st.lists(st.text(alphabet="ACGT", min_size=4, max_size=9), min_size=2, max_size=6))
+    regs = draw(st.lists(st.sampled_from(["R1", "R2", "R3"]), min_size=len(seqs), max_size=len(seqs)))
+    sites = tuple(Site(f"s{i}", s, r) for i, (s, r) in enumerate(zip(seqs, regs, strict=True)))
+    length = draw(st.integers(16, 36))
+    pool = [
+        forbidden_rule(patterns=(draw(st.text(alphabet="ACGTRYN", min_size=3, max_size=5)).replace("N", "A", 1),)),
+        GcContent(0.2, 0.8, draw(st.integers(4, 10))),
+        MaxHomopolymer(draw(st.integers(2, 4))),
+        RegulatorCount("R1", 0, draw(st.integers(0, 2))),
+        Pin("R2", lo := draw(st.integers(0, 10)), lo + draw(st.integers(0, 8))),
+        Spacing("R1", "R3", draw(st.sampled_from([None, -2, 0])), draw(st.sampled_from([None, 3, 8]))),
+        RegulatorWeights((("R3", draw(st.integers(1, 4))),)),
+    ]
+    chosen = draw(st.lists(st.sampled_from(range(len(pool))), min_size=1, max_size=3, unique=True))
+    return Problem(sites, length, strands=draw(st.sampled_from(["single", "double"])),
+                   rules=tuple(pool[i] for i in sorted(chosen)))
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(ruled_problems(), st.sampled_from(["optimal", "diverse"]))
+def test_random_rules_every_solution_passes_the_checker(problem, mode):
+    opts = SolverOptions(time_limit_s=2.0, seed=0, workers=1, mode=mode, deterministic=True)
+    try:
+        sols = list(solve(problem, opts, 3))
+    except (InfeasibleProblemError, NoSolutionFoundError):
+        return
+    assert sols and len({s.sequence for s in sols}) == len(sols)
+    for s in sols:
+        assert check_solution(problem, s) == [], (problem.rules, s)
+        assert s.bound is None or s.objective <= s.bound + 1e-6

@@ -30,6 +30,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
+from dataclasses import replace
 
 from ortools.sat.python import cp_model
 
@@ -219,7 +220,11 @@ def solve(problem: Problem, options: SolverOptions | None = None, n_solutions: i
         obj = pm.objective_to_float(value(pm.objective_expr))
         return record(Solution(seq, placements, obj, optimal, solve_time, bound, emitted), chosen)
 
+    weighted_bound: list[float] = []  # under weights: the first solve's bound, valid for every later one
+
     def record(sol: Solution, chosen):
+        if weighted_bound:  # later levels count sites; report the bound in weighted value instead
+            sol = replace(sol, bound=weighted_bound[0], optimal=sol.objective >= weighted_bound[0] - 1e-9)
         seq = sol.sequence
         emitted_sets.append(frozenset((p.site_index, p.start, p.sequence) for p in chosen if not p.fixed))
         pm.forbid_placements(chosen)
@@ -268,7 +273,7 @@ def solve(problem: Problem, options: SolverOptions | None = None, n_solutions: i
         first = screen(start, path_bound, path_bound)
     else:
         first = None
-    if first is not None:
+    if first is not None and path_bound is not None:  # (first is only set with a path bound)
         sol, layout, last_sites = record(*first)
         bound_value = float(path_bound * scale)
     else:
@@ -301,6 +306,8 @@ def solve(problem: Problem, options: SolverOptions | None = None, n_solutions: i
             else:
                 sol, layout, last_sites = record(*best)
     bound_sites = math.floor(bound_value / scale + 1e-9)
+    if problem.weighted:
+        weighted_bound.append(bound_value / scale)
     seen_seq.add(sol.sequence)
     emitted = 1
     yield sol
