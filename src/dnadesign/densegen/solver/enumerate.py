@@ -285,7 +285,7 @@ def solve(problem: Problem, options: SolverOptions | None = None, n_solutions: i
         else:
             # The limit came first (or CP-SAT's incumbent is worse than a layout we hold): never
             # drop a checked layout. The best one that passes the screen is the first solution.
-            trivial = float(scale * len(problem.sites) + scale - 1)
+            trivial = float(scale * sum(pm.site_weights) + scale - 1)  # every site placed, at its weight
             bound_value = found[2] if found is not None else trivial
             if path_bound is not None:
                 bound_value = min(bound_value, float((path_bound + 1) * scale - 1))
