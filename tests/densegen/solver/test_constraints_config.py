@@ -144,3 +144,17 @@ def test_dense_run_honours_the_rules(tmp_path):
         gcs = [sum(c in "GC" for c in seq[i : i + 20]) / 20 for i in range(len(seq) - 19)]
         assert min(gcs) >= 0.15 and max(gcs) <= 0.85
     assert_workspace_valid(tmp_path / "ws")
+
+
+def test_plan_pools_drop_sites_the_rules_refuse(minimal):
+    from dnadesign.densegen.library import build_pools, plan_pool
+
+    plain = load_config(minimal())
+    (p0,) = resolve_plans(plain)
+    before, _ = plan_pool(p0, build_pools(plain))
+    cfg = load_config(minimal(lambda raw: _with_rules(raw, {"forbid_enzymes": ["MseI"], "max_homopolymer": 4}, {})))
+    (plan,) = resolve_plans(cfg)
+    sites, dropped = plan_pool(plan, build_pools(cfg))
+    gone = [s for s in before if matches(s.sequence, "TTAA") or longest_run(s.sequence)[0] > 4]  # TTAA: a palindrome
+    assert gone and dropped["breaks a sequence rule"] == len(gone)
+    assert {s.id for s in sites} == {s.id for s in before} - {s.id for s in gone}

@@ -19,9 +19,11 @@ def promoter_start_pairs(problem: Problem, index: int) -> list[tuple[int, int]]:
     return start_pairs(problem.promoters[index], problem.length)
 
 
-def placeable_sites(problem: Problem, rules=None) -> list[Site]:
-    """Sites with at least one placement that fits and that no rule refuses."""
+def placeable_sites(problem: Problem, rules=None, *, starts: bool = True) -> list[Site]:
+    """Sites with at least one placement that fits and that no rule refuses (``starts=False``:
+    judge the site's sequence only, ignoring rules on where it starts, such as pins)."""
     by_seq, by_start = pruning(constraints_of(problem) if rules is None else rules)
+    by_start = by_start if starts else []
     L = problem.length
     out = []
     for s in problem.sites:
