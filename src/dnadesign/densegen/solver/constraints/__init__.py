@@ -102,5 +102,6 @@ __all__ = [
     "Spacing",
     "bias_table",
     "constraints_of",
+    "forbidden_rule",
     "start_pairs",
 ]
