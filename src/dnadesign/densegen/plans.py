@@ -92,7 +92,7 @@ class PlanSpec:
             "forbid_kmers": list(self.forbid_kmers),
             "gc": {"min": self.gc_min, "max": self.gc_max},
             "side_biases": {"left": list(self.side_left), "right": list(self.side_right), "weight": self.side_weight},
-            "rules": [{"rule": r.key, **_jsonable(asdict(r))} for r in self.rules],  # type: ignore[call-overload]
+            "rules": [{"rule": r.config_key(), **_jsonable(asdict(r))} for r in self.rules],  # type: ignore[call-overload]
         }
         if self.variant:
             d["variant"] = dict(self.variant)

@@ -70,7 +70,8 @@ def test_rule_keys_become_plan_rules_and_problem_rules(minimal):
     assert problem.rules == plan.rules and problem.weighted
     described = json.loads(json.dumps(plan.describe()))
     assert [r["rule"] for r in described["rules"]] == [
-        "forbid_patterns", "forbid_patterns", "gc", "max_homopolymer", "min_count_by_regulator", "pins", "spacing", "weights"]
+        "forbid_patterns", "forbid_enzymes", "gc_windows", "max_homopolymer", "max_count_by_regulator", "pins", "spacing",
+        "weights"]
 
 
 @pytest.mark.parametrize(

@@ -71,6 +71,10 @@ class Constraint:
         """Every violation of this constraint in ``solution`` (``[]`` when it holds)."""
         return []
 
+    def config_key(self) -> str:
+        """The config key this rule comes from (for summaries such as `dense inspect plan`)."""
+        return self.key
+
     def required(self) -> dict[str, int]:
         """Fewest sites this rule asks of each regulator (``{}`` when it asks none)."""
         return {}

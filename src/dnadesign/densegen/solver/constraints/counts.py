@@ -37,6 +37,9 @@ class RegulatorCount(Constraint):
                 hint="add sites for that regulator or lower the minimum",
             )
 
+    def config_key(self) -> str:
+        return "max_count_by_regulator" if self.max is not None else self.key
+
     def required(self) -> dict[str, int]:
         return {self.regulator: self.min} if self.min > 0 else {}
 

@@ -29,6 +29,9 @@ class ForbiddenPatterns(Constraint):
     key = "forbid_patterns"
     prunes = True
 
+    def config_key(self) -> str:
+        return "forbid_patterns" if tuple(self.labels or self.patterns) == self.patterns else "forbid_enzymes"
+
     @property
     def oriented(self) -> list[str]:
         """Every pattern and its reverse complement."""

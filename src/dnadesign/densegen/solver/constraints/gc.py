@@ -25,6 +25,9 @@ class GcContent(Constraint):
     window: int | None = None
     key = "gc"
 
+    def config_key(self) -> str:
+        return "gc" if self.window is None else "gc_windows"
+
     def _size(self, problem: Problem) -> int:
         return self.window if self.window is not None else problem.length
 
