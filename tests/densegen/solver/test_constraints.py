@@ -240,6 +240,8 @@ def test_weights_let_long_sites_win():
     assert best.objective == value > sol0.objective
     assert best.bound is not None and best.bound >= value
     assert all(s.objective <= best.objective for s in sols)
+    small = run(with_rules(base(), RegulatorWeights((("GadW", 2),))))[0]  # the worked example of docs/constraints.md
+    assert "GadW" in small.regulators and small.n_sites == 5 and small.objective == 6.0 and small.optimal
     # the unweighted checker rejects the weighted claim, and vice versa
     errors = check_solution(base(), best)
     assert any(e.startswith(f"objective {best.objective} does not match the value") for e in errors), errors
