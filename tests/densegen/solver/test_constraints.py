@@ -281,15 +281,19 @@ def ruled_problems(draw):
                    rules=tuple(pool[i] for i in sorted(chosen)))
 
 
+def solutions_or_none(problem: Problem, mode: str) -> list[Solution]:
+    """Up to 3 solutions in ``mode``; [] when the problem is infeasible or nothing came in time."""
+    try:
+        return list(solve(problem, SolverOptions(time_limit_s=2.0, seed=0, workers=1, mode=mode, deterministic=True), 3))
+    except (InfeasibleProblemError, NoSolutionFoundError):
+        return []
+
+
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(ruled_problems(), st.sampled_from(["optimal", "diverse"]))
 def test_random_rules_every_solution_passes_the_checker(problem, mode):
-    opts = SolverOptions(time_limit_s=2.0, seed=0, workers=1, mode=mode, deterministic=True)
-    try:
-        sols = list(solve(problem, opts, 3))
-    except (InfeasibleProblemError, NoSolutionFoundError):
-        return
-    assert sols and len({s.sequence for s in sols}) == len(sols)
+    sols = solutions_or_none(problem, mode)
+    assert len({s.sequence for s in sols}) == len(sols)
     for s in sols:
         assert check_solution(problem, s) == [], (problem.rules, s)
         assert s.bound is None or s.objective <= s.bound + 1e-6

@@ -14,15 +14,7 @@ from dnadesign.core.errors import ConfigError
 from dnadesign.densegen.config import load_config
 from dnadesign.densegen.plans import resolve_plans
 from dnadesign.densegen.solver import Site
-from dnadesign.densegen.solver.constraints import (
-    ForbiddenPatterns,
-    GcContent,
-    MaxHomopolymer,
-    Pin,
-    RegulatorCount,
-    RegulatorWeights,
-    Spacing,
-)
+from dnadesign.densegen.solver import constraints as c
 from dnadesign.densegen.solver.constraints.homopolymer import longest_run
 from dnadesign.densegen.solver.constraints.iupac import both_strands, matches
 
@@ -56,14 +48,14 @@ def test_rule_keys_become_plan_rules_and_problem_rules(minimal):
     cfg = load_config(minimal(lambda raw: _with_rules(raw)))
     (plan,) = resolve_plans(cfg)
     assert plan.rules == (
-        ForbiddenPatterns(("GCNNNNNNNGC",), ("GCNNNNNNNGC",)),
-        ForbiddenPatterns(("GGTCTC", "GAATTC"), ("BsaI", "EcoRI")),
-        GcContent(0.2, 0.8, 20),
-        MaxHomopolymer(5),
-        RegulatorCount("Fis", 0, 1),
-        Pin("CpxR", 0, 30),
-        Spacing("CpxR", "ArcA", 0, 20),
-        RegulatorWeights((("LexA", 3),)),
+        c.ForbiddenPatterns(("GCNNNNNNNGC",), ("GCNNNNNNNGC",)),
+        c.ForbiddenPatterns(("GGTCTC", "GAATTC"), ("BsaI", "EcoRI")),
+        c.GcContent(0.2, 0.8, 20),
+        c.MaxHomopolymer(5),
+        c.RegulatorCount("Fis", 0, 1),
+        c.Pin("CpxR", 0, 30),
+        c.Spacing("CpxR", "ArcA", 0, 20),
+        c.RegulatorWeights((("LexA", 3),)),
     )
     assert "CpxR" in plan.required_regulators  # pinned: the sampler must offer it
     problem = plan.build_problem([Site("s1", "ACGTACGTAC", "CpxR")])
