@@ -86,9 +86,11 @@ def inputs(cache: Path, rows: int, part_rows: int, seed: int) -> list[Path]:
 def build(cache: Path, rows: int, part_rows: int, seed: int, mode: str = "separate") -> Path:
     """A dataset root with `bench/scale` of `rows` records, built once per code version and cached.
 
-    `separate`: each append is followed by a `write_overlay("densegen", ...)` of its rows, so the
-    3 columns live in overlay parts (the join path reads must handle). `with-append`: the overlay
-    goes with the records in one `append` call, as `dense run` writes it.
+    `separate`: each append is followed by a `write_overlay("densegen", ...)` of its rows (which
+    folds them into the base once that pays, as a user's `usr attach` or `infer` run does).
+    `separate-nofold`: the same with `fold=False`, so the 3 columns stay in overlay parts (the
+    join path reads must handle, and the layout of datasets written before the fold).
+    `with-append`: the overlay goes with the records in one `append` call, as `dense run` writes it.
     """
     from dnadesign.usr.store import Dataset
 
@@ -106,9 +108,9 @@ def build(cache: Path, rows: int, part_rows: int, seed: int, mode: str = "separa
                         "alphabet": pa.array(["dna_4"] * n), "length": pa.array(np.full(n, SEQ_LEN, np.int32)),
                         "source": pa.array(["bench"] * n), "created_at": pa.array([now] * n, pa.timestamp("us", tz="UTC"))})
         ov = pa.table({"id": t["id"], "plan": t["plan"], "n_sites": t["n_sites"], "gc": t["gc"]})
-        if mode == "separate":
+        if mode.startswith("separate"):
             ds.append(rec)
-            ds.write_overlay("densegen", ov)
+            ds.write_overlay("densegen", ov, fold=(mode == "separate"))
         else:
             ds.append(rec, overlays={"densegen": ov})
         if k % 10 == 0:
@@ -118,8 +120,9 @@ def build(cache: Path, rows: int, part_rows: int, seed: int, mode: str = "separa
 
 
 def many_parts(cache: Path, rows: int, parts: int, seed: int) -> Path:
-    """A dataset of `rows` records in `parts` appends (the compaction benchmark's input)."""
-    return build(cache, rows, -(-rows // parts), seed + 1)
+    """A dataset of `rows` records in `parts` appends, each with its overlay part (unfolded: the
+    compaction benchmark's input)."""
+    return build(cache, rows, -(-rows // parts), seed + 1, mode="separate-nofold")
 
 
 # -- measuring -------------------------------------------------------------------------------------
@@ -165,9 +168,10 @@ OVERLAY = ("import sys, resource, numpy as np, pyarrow as pa, pyarrow.parquet as
            "    if sum(len(x) for x in ids) >= n: break\n"
            "ids = pa.chunked_array([c for x in ids for c in x.chunks]).slice(0, n)\n"
            "table = pa.table({'id': ids, 'score': pa.array(np.random.default_rng(1).random(len(ids)))})\n"
-           "t = resource.getrusage(resource.RUSAGE_SELF); c0 = t.ru_utime + t.ru_stime\n"
-           "ds.write_overlay('infer', table)\n"
-           "t = resource.getrusage(resource.RUSAGE_SELF); print(round(t.ru_utime + t.ru_stime - c0, 4))")
+           "def cpu():\n    t = resource.getrusage(resource.RUSAGE_SELF); return t.ru_utime + t.ru_stime\n"
+           "c0 = cpu(); ds.write_overlay('infer', table, fold=False); c1 = cpu(); f = ds.fold_overlays(); c2 = cpu()\n"
+           "print(round(c1 - c0, 4), round(c2 - c1, 4), f['rows_rewritten'])\n"
+           "print(round(c2 - c0, 4))")
 
 
 def old_tree(ref: str) -> Path:
@@ -202,6 +206,47 @@ def data_bytes(ds_dir: Path) -> tuple[int, int]:
     data = sum(p.stat().st_size for sub in ("records", "_derived") for p in (ds_dir / sub).rglob("*.parquet"))
     index = sum(p.stat().st_size for p in (ds_dir / "_index").glob("*")) if (ds_dir / "_index").exists() else 0
     return data, index
+
+
+def disk_vs_export(root: Path, work: Path, data: int | None = None, index: int | None = None) -> dict:
+    """Data and index bytes of `root`'s dataset against one zstd Parquet export of the same rows."""
+    if data is None or index is None:
+        data, index = data_bytes(root / "bench/scale")
+    target = work / "layout-export.parquet"
+    exp = measured(usr_cmd(root, "export", "bench/scale", str(target)))
+    single = target.stat().st_size
+    target.unlink()
+    return {"export_rc": exp["rc"], "data_bytes": data, "index_bytes": index, "single_zstd_parquet_bytes": single,
+            "ratio_data": round(data / single, 3), "ratio_with_index": round((data + index) / single, 3)}
+
+
+def bench_layouts(cache: Path, rows: int, args: argparse.Namespace) -> dict:
+    """Disk of each realistic layout at `rows` rows (ratios to one zstd Parquet file of the same data)."""
+    out: dict = {"rows": rows}
+    with tempfile.TemporaryDirectory(prefix="usr-scale-", dir=args.work) as w:
+        work = Path(w)
+        for mode in ("separate", "separate-nofold", "with-append"):
+            log(f"layouts: {mode} at {rows} rows")
+            out[mode] = disk_vs_export(build(cache, rows, args.part_rows, args.seed, mode=mode), work)
+        log("layouts: several overlay writes")
+        copy = work / "several"
+        shutil.copytree(build(cache, rows, args.part_rows, args.seed, mode="separate"), copy)
+        r = measured([sys.executable, "-c", SEVERAL, str(copy)])
+        out["several_overlay_writes"] = {"rc": r["rc"], "cpu_s": r["cpu_s"], "rss_mb": r["rss_mb"], **disk_vs_export(copy, work)}
+        v = measured(usr_cmd(copy, "validate", "bench/scale"))
+        out["several_overlay_writes"]["validate_rc"] = v["rc"]
+    return out
+
+
+SEVERAL = ("import sys, numpy as np, pyarrow as pa, pyarrow.parquet as pq\nfrom dnadesign.usr.store import Dataset\n"
+           "ds = Dataset.open(sys.argv[1], 'bench/scale'); rng = np.random.default_rng(5)\n"
+           "ids = pa.chunked_array([c for e in ds.manifest().parts for c in pq.read_table(ds.paths.file(e.file), columns=['id']).column('id').chunks])\n"
+           "for k in range(3):  # three infer batches of a third each (the way infer writes back)\n"
+           "    part = ids.slice(k * len(ids) // 3, len(ids) // 3 + 1)\n"
+           "    ds.write_overlay('infer', pa.table({'id': part, 'score': pa.array(rng.random(len(part)))}))\n"
+           "pick = np.sort(rng.choice(len(ids), len(ids) // 20, replace=False))  # a sparse 5% label, scattered\n"
+           "ds.write_overlay('label', pa.table({'id': ids.take(pa.array(pick)), 'tag': pa.array(['x'] * len(pick))}))\n"
+           "ds.delete(ids.slice(0, 100).to_pylist(), reason='bench')\n")
 
 
 def slim(d: dict) -> dict:
@@ -246,6 +291,12 @@ def bench_size(cache: Path, rows: int, args: argparse.Namespace, old_src: Path |
         n_ov = min(args.overlay_ids, rows)
         r = measured([sys.executable, "-c", OVERLAY, str(copy), str(n_ov)])
         r["op_cpu_s"] = float(r["out"].strip().splitlines()[-1]) if r.get("rc") == 0 else None
+        if r.get("rc") == 0:
+            commit, fold, folded = r["out"].strip().splitlines()[-2].split()
+            r.update(commit_cpu_s=float(commit), fold_cpu_s=float(fold), folded_rows=int(folded))
+        data, index = data_bytes(copy / "bench/scale")
+        if rows <= args.layout_max_rows:
+            res["disk_after_overlay_write"] = disk_vs_export(copy, work, data, index)
         res["new"][f"write_overlay_{n_ov}"] = slim({"v": r})["v"]
         shutil.rmtree(copy)
         log(f"{rows}: compaction on a copy")
@@ -285,13 +336,15 @@ def bench_compaction(cache: Path, rows: int, parts: int, args: argparse.Namespac
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--rows", default="1000000", help="comma-separated dataset sizes")
+    ap.add_argument("--rows", default="1000000", help="comma-separated dataset sizes ('' = only the other sections)")
     ap.add_argument("--part-rows", type=int, default=250_000, help="rows per append (each with its overlay)")
     ap.add_argument("--overlay-ids", type=int, default=1_000_000)
     ap.add_argument("--compaction-rows", type=int, default=1_000_000)
     ap.add_argument("--compaction-parts", type=int, default=224)
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--dense-path-rows", type=int, default=1_000_000, help="also measure disk for the dense write path (0 = skip)")
+    ap.add_argument("--layout-rows", default="1000000", help="sizes at which every layout's disk is measured ('' = skip)")
+    ap.add_argument("--layout-max-rows", type=int, default=1_000_000, help="disk after the overlay write measured up to this size")
     ap.add_argument("--cache", default=str(Path(tempfile.gettempdir()) / "usr-scale-cache"))
     ap.add_argument("--work", default=None, help="scratch directory (default: system temp)")
     ap.add_argument("--old-ref", default="", help="git ref of the code to compare with ('' = merge base with main; 'none' = skip)")
@@ -311,7 +364,7 @@ def main() -> None:
     if args.compaction_parts:
         log(f"compaction case: {args.compaction_rows} rows in {args.compaction_parts} parts")
         figures["compaction_case"] = bench_compaction(cache, args.compaction_rows, args.compaction_parts, args, old_src)
-    for rows in [int(r) for r in args.rows.split(",")]:
+    for rows in [int(r) for r in args.rows.split(",") if r]:
         figures["sizes"][str(rows)] = bench_size(cache, rows, args, old_src)
     if args.dense_path_rows:
         rows = args.dense_path_rows
@@ -325,6 +378,8 @@ def main() -> None:
             figures["disk_dense_write_path"] = {"rows": rows, "export_rc": exp["rc"], "data_bytes": data, "index_bytes": index,
                                                 "single_zstd_parquet_bytes": single, "ratio_data": round(data / single, 3),
                                                 "ratio_with_index": round((data + index) / single, 3)}
+    for rows in [int(r) for r in args.layout_rows.split(",") if r]:
+        figures.setdefault("disk_layouts", {})[str(rows)] = bench_layouts(cache, rows, args)
     figures["bench_process_cpu_s"] = round(time.process_time() - t0, 1)
     figures["children_cpu_s"] = round(resource.getrusage(resource.RUSAGE_CHILDREN).ru_utime + resource.getrusage(resource.RUSAGE_CHILDREN).ru_stime, 1)
     line = json.dumps(figures)

@@ -14,13 +14,13 @@ import hashlib
 import json
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-T0 = datetime(2026, 3, 1, 12, 0, tzinfo=timezone.utc)
+T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 DETAIL = pa.struct([("part_index", pa.int32()), ("regulator", pa.string()), ("sequence", pa.string()),
                     ("orientation", pa.string()), ("offset", pa.int32()), ("length", pa.int32())])
 

@@ -48,7 +48,7 @@ def test_overlays_newest_wins_and_types_are_enforced(usr_root):
         ds.write_overlay("infer", pa.table({"id": ids[:1], "score": ["high"]}))
     with pytest.raises(InputError, match="not records"):
         ds.write_overlay("infer", pa.table({"id": ["0" * 40], "score": [1.0]}))
-    assert ds.write_overlay("infer", pa.table({"id": ["0" * 40, ids[2]], "score": [1.0, 4.0]}), allow_missing=True) == {"rows": 1, "dropped": 1}
+    assert ds.write_overlay("infer", pa.table({"id": ["0" * 40, ids[2]], "score": [1.0, 4.0]}), allow_missing=True) == {"rows": 1, "dropped": 1, "folded_rows": 0}
     with pytest.raises(InputError, match="belongs to namespace"):
         ds.write_overlay("infer", pa.table({"id": ids[:1], "other__x": [1]}))
     with pytest.raises(InputError, match="reserved"):

@@ -89,11 +89,13 @@ def pending_overlay_rows(rd: DatasetReader, namespaces: Sequence[str], samples: 
 
 def rewrite(paths: DatasetPaths, man: Manifest, *, metadata: Mapping[str, str], target_rows: int = TARGET_ROWS,
             fold: Sequence[str] | None = None, every_part: bool = False, fold_fraction: float = FOLD_FRACTION,
-            stage: Path | None = None) -> Rewrite:
+            stage: Path | None = None, merge_small: bool = True, min_pending: int = 0) -> Rewrite:
     """Plan and write the new parts of a rewrite of `man`; returns the manifest it leads to.
 
     `fold=None` folds every overlay namespace; a list folds only those. `every_part` rewrites all
     base parts (materialize); otherwise small parts and overlay-heavy parts are chosen (tiered).
+    `merge_small=False` chooses only overlay-heavy parts (the fold after an overlay write), and
+    nothing is rewritten unless the chosen parts carry at least `min_pending` overlay rows.
     With `stage`, the new parts are written there (see `parts.publish`), so the rewrite can run
     without the dataset lock and be committed with `rebase` + `parts.publish` under it.
     """
@@ -106,8 +108,10 @@ def rewrite(paths: DatasetPaths, man: Manifest, *, metadata: Mapping[str, str], 
         pending = np.zeros(n)
     else:
         pending = pending_overlay_rows(rd, fold_ns) if fold_ns else np.zeros(n)
-        chosen = [e.rows < small or (pending[i] >= fold_fraction * max(e.rows, 1) and pending[i] > 0)
+        chosen = [(merge_small and e.rows < small) or (pending[i] >= fold_fraction * max(e.rows, 1) and pending[i] > 0)
                   for i, e in enumerate(man.parts)]
+        if pending[np.flatnonzero(chosen)].sum() < min_pending:
+            chosen = [False] * n
     groups = [g for g in _consecutive(chosen)
               if every_part or man.dedupe_on_read or len(g) > 1 or pending[g[0]] > 0]
     out = Rewrite(man.copy(), False, stats={"parts_rewritten": 0, "rows_rewritten": 0, "overlay_parts_rewritten": 0})
@@ -140,7 +144,7 @@ def rewrite(paths: DatasetPaths, man: Manifest, *, metadata: Mapping[str, str], 
         done = track.get(ns)
         if ns not in fold_ns:
             continue
-        written, gone = _carry_overlay(rd, ns, entries, done, small, metadata, stage)
+        written, gone = _carry_overlay(rd, ns, entries, done, small if merge_small else 0, metadata, stage)
         if gone:
             out.overlay_written[ns] = written
             retired += gone

@@ -46,6 +46,7 @@ MAX_RGS = 1 << RG_BITS
 RG_MASK = np.uint64(MAX_RGS - 1)
 KEY_MASK = np.uint64(0xFFFF_FFFF_FFFF_0000)
 TIER_FACTOR = 4
+DEAD_SHARE = 0.2  # a run whose retired parts hold at least this share of its entries is rewritten
 RELEASE_AFTER = 16_384  # a lookup of this many keys touches up to that many pages of a run: unmap after it
 BIG_RUN_BYTES = 64 << 20  # runs bigger than this are searched in slices of RELEASE_AFTER keys
 RELEASE_MIN_KEYS = 1024  # smaller lookups leave the (few) pages they touched mapped
@@ -409,14 +410,21 @@ def _tier(n: int) -> int:
 
 
 def maintain(index_dir: Path, group: str, entries: Sequence[FileEntry]) -> int:
-    """Drop runs that cover no listed part and merge runs of the same size tier; returns runs merged."""
+    """Drop runs that cover no listed part, rewrite runs that are mostly retired parts (compaction
+    and folds retire parts), and merge runs of the same size tier; returns runs merged."""
     want = {(e.file, e.sha256) for e in entries}
     runs = []
     for run in list_runs(index_dir, group):
         if not any((p.file, p.sha256) in want for p in run.parts):
             run.path.unlink(missing_ok=True)
-        else:
-            runs.append(run)
+            continue
+        live = sum(sum(p.rg_rows) for p in run.parts if (p.file, p.sha256) in want)
+        if run.n - live >= DEAD_SHARE * run.n:  # amortised: a run is rewritten once a fifth of it died
+            new = merge_runs(index_dir, group, [run], want)
+            if new is not None:
+                run.path.unlink(missing_ok=True)
+                run = new
+        runs.append(run)
     merged = 0
     while True:
         tiers: dict[int, list[Run]] = {}

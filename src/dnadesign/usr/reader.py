@@ -160,10 +160,21 @@ class DatasetReader:
         if pf is None:
             path = self.paths.file(entry.file)
             if not path.exists():
+                if self._retired(entry.file):
+                    raise MissingPart(f"{path} was retired by a compaction (or the fold after an overlay write) "
+                                      "while this read was running", hint="run the read again")
                 raise MissingPart(f"{path} is listed in the manifest but missing",
                                   hint="run `usr validate`; restore the file (e.g. `usr pull`) or a snapshot")
             pf = self._files[entry.file] = open_parquet(path)
         return pf
+
+    def _retired(self, file: str) -> bool:
+        """Whether the dataset's current manifest no longer lists `file` (a rewrite retired it)."""
+        try:
+            current = Manifest.load(self.paths.manifest)
+        except (OSError, ValueError):
+            return False
+        return file not in {e.file for e in current.all_files()}
 
     def read_row_groups(self, entry: FileEntry, rgs: list[int], columns: list[str]) -> pa.Table:
         """Those row groups of a part, with `columns` (absent ones added as typed nulls, in order)."""

@@ -30,7 +30,7 @@ import pyarrow.compute as pc
 
 from ..core import events as ev
 from ..core.atomic import atomic_write_text, atomic_write_with
-from ..core.errors import ConflictError, InputError, NotFoundError
+from ..core.errors import ConflictError, InputError, LockTimeoutError, NotFoundError
 from ..core.locks import FileLock
 from ..core.timeutil import compact_stamp, utc_now, utc_now_iso
 from . import compact as cp
@@ -48,6 +48,8 @@ STAGING = "staging"  # under _index/: local only, never synced, not seen by gc o
 OWNER = ".owner"
 STALE_STAGING_S = 24 * 3600
 EXACT_CHECK_ROWS = 256  # overlay writes up to this size confirm every key against the stored ids
+AUTO_FOLD_MIN_ROWS = 65_536  # an overlay write folds into the base once this many overlay rows are worth it
+FOLD_LOCK = ".fold.lock"  # under _index/ (local): held while an overlay write folds
 TOMBSTONE_NS = "usr"
 TOMBSTONE_COLUMNS = {"usr__deleted": "bool", "usr__deleted_at": "timestamp[us, tz=UTC]", "usr__deleted_reason": "string"}
 
@@ -345,11 +347,15 @@ class Dataset:
         return out.num_rows
 
     def write_overlay(self, namespace: str, table: pa.Table, *, allow_missing: bool = False, actor: ev.Actor | None = None,
-                      action: str = "attach", event_args: Mapping[str, Any] | None = None, note: str | None = None) -> dict[str, int]:
+                      action: str = "attach", event_args: Mapping[str, Any] | None = None, note: str | None = None,
+                      fold: bool = True) -> dict[str, int]:
         """Write one overlay part keyed by `id`; newest value wins per id and column on read.
 
-        Returns `{"rows": attached, "dropped": keys that are not records}`. Checking the keys costs
-        O(rows x log dataset rows) through the id index, not a read of the dataset.
+        Returns `{"rows": attached, "dropped": keys that are not records, "folded_rows": base rows
+        rewritten}`. Checking the keys costs O(rows x log dataset rows) through the id index, not a
+        read of the dataset. After the commit, with `fold`, base parts that now carry many overlay
+        rows get them folded in (`fold_overlays`: bounded, amortised, a separate commit; if another
+        rewrite wins the race the overlay stays as written and nothing is lost).
         """
         with self.lock():
             man = self.manifest()
@@ -361,7 +367,7 @@ class Dataset:
                 dropped = int((~mask).sum())
                 table = table.filter(pa.array(mask))
             if table.num_rows == 0:
-                return {"rows": 0, "dropped": dropped}
+                return {"rows": 0, "dropped": dropped, "folded_rows": 0}
             rows = self._stage_overlay(man, namespace, table, allow_reserved=(namespace == TOMBSTONE_NS and action in ("delete", "restore")),
                                        keys_checked=allow_missing)
             digest = man.save(self.paths.manifest)
@@ -370,7 +376,12 @@ class Dataset:
             self._event(action, man, digest, args={"namespace": namespace, **(event_args or {})},
                         metrics={"rows": rows, "dropped": dropped}, actor=actor)
             self._maintain_index(man, [idx.overlay_group(namespace)])
-        return {"rows": rows, "dropped": dropped}
+        folded = 0
+        if fold:  # one fold at a time: concurrent overlay writers leave it to the one folding already
+            with contextlib.suppress(ConflictError, LockTimeoutError), \
+                    FileLock(self.paths.index_dir / FOLD_LOCK, timeout=0, what=f"dataset {self.id} fold"):
+                folded = self.fold_overlays(actor=actor)["rows_rewritten"]
+        return {"rows": rows, "dropped": dropped, "folded_rows": folded}
 
     # -- tombstones -------------------------------------------------------------------------
     def delete(self, ids: Iterable[str], *, reason: str = "", allow_missing: bool = False, actor: ev.Actor | None = None) -> int:
@@ -462,13 +473,36 @@ class Dataset:
         `gc` and sync); the lock is held only to commit: writers appending meanwhile wait seconds,
         not the length of the rewrite, and what they added stays (see `compact.rebase`).
         """
+        return self._rewrite_and_commit(actor, gc=True, target_rows=target_rows)
+
+    def fold_overlays(self, *, min_rows: int = AUTO_FOLD_MIN_ROWS, actor: ev.Actor | None = None) -> dict[str, int]:
+        """Fold overlay values into the base parts that carry many of them (at least
+        `compact.FOLD_FRACTION` of their rows), once those parts hold `min_rows` overlay rows.
+
+        This is what `write_overlay` runs after its commit, so a dataset as users hold it stores
+        each id about once (an overlay row repeats its 40-character id and its index entry). The
+        same protocol as `compact` (written aside, committed under the lock, rebased on what others
+        added meanwhile); small parts are not merged and files other than the retired ones stay.
+        Returns the rewrite's figures (`parts_rewritten` 0 when nothing was worth folding).
+        """
+        man = self.manifest()
+        if not man.parts or sum(e.rows for es in man.overlays.values() for e in es) < min_rows:
+            return {"parts_rewritten": 0, "rows_rewritten": 0, "overlay_parts_rewritten": 0}
+        return self._rewrite_and_commit(actor, gc=False, merge_small=False, min_pending=min_rows)
+
+    def _rewrite_and_commit(self, actor: ev.Actor | None, *, gc: bool, **plan: Any) -> dict[str, int]:
+        """Run `compact.rewrite(**plan)` into a staging directory without the lock, then rebase and
+        commit it under the lock. `gc` also removes every unreferenced file (`usr compact`);
+        otherwise only the files this rewrite retired go (and only if no snapshot names them)."""
         start = self.manifest()
         before = len(start.all_files())
         stage = self.paths.index_dir / STAGING / uuid.uuid4().hex[:12]
         stage.mkdir(parents=True)
         (stage / OWNER).write_text(json.dumps({"host": socket.gethostname(), "pid": os.getpid(), "started": utc_now_iso()}))
         try:
-            res = cp.rewrite(self.paths, start, metadata=self._part_metadata(), target_rows=target_rows, stage=stage)
+            res = cp.rewrite(self.paths, start, metadata=self._part_metadata(), stage=stage, **plan)
+            if not res.changed and not gc:
+                return {"files_before": before, "files_after": before, "files_removed": 0, **res.stats}
             with self.lock():
                 current = self.manifest()
                 new = cp.rebase(res, start, current) if res.changed else current
@@ -477,14 +511,26 @@ class Dataset:
                     pt.publish(self.dir, res.written())
                     cp.save_index(self.paths, res)
                     digest = new.save(self.paths.manifest)
-                removed = self._gc(new)
+                removed = self._gc(new) if gc else self._drop_retired(new, res.retired)
                 self._maintain_index(new, [idx.BASE_GROUP, *(idx.overlay_group(ns) for ns in new.namespaces())])
                 stats = {"files_before": before, "files_after": len(new.all_files()), "files_removed": removed, **res.stats}
                 if res.changed or removed:
-                    self._event("compact", new, digest, metrics=stats, actor=actor)
+                    self._event("compact", new, digest, args=None if gc else {"auto": "fold"}, metrics=stats, actor=actor)
         finally:
             shutil.rmtree(stage, ignore_errors=True)
         return stats
+
+    def _drop_retired(self, man: Manifest, retired: Iterable[FileEntry]) -> int:
+        """Delete the files a rewrite retired (those no snapshot names) and their index runs."""
+        refs = self.referenced_files(man)
+        removed = 0
+        for e in retired:
+            if e.file not in refs:
+                self.paths.file(e.file).unlink(missing_ok=True)
+                removed += 1
+        with contextlib.suppress(OSError):
+            idx.clean(self.paths.index_dir, {(e.file, e.sha256) for e in man.all_files()})
+        return removed
 
     def referenced_files(self, man: Manifest | None = None) -> set[str]:
         """Files named by the current manifest or any snapshot."""
