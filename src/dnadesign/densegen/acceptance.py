@@ -14,6 +14,7 @@ import math
 import time
 from collections import Counter
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 import pyarrow as pa
@@ -28,11 +29,17 @@ from .settings import RunSettings
 from .sinks import Accepted, build_table
 from .solver import Problem, Site, Solution, check_solution
 from .state import MetaDir, RunState
+from .tables import RunTables
 from .telemetry import Diagnostics, Health
 
 # At most this often, re-read what other writers committed (array tasks: often, a single session: now
 # and then, for workspaces sharing a dataset); commits always count exactly, under the lock.
 REFRESH_INTERVAL_S = {"array": 1.0, "single": 5.0}
+
+
+def binding_sites(sol: Solution, filler: frozenset[str]) -> int:
+    """Library binding sites placed in `sol`: fixed promoter elements and background filler excluded."""
+    return sum(1 for p in sol.library_placements if p.site_id not in filler)
 
 
 class FlushFailedError(DnadesignError):
@@ -51,6 +58,13 @@ class LibraryTask:
     problem: Problem
     t0: float
     accepted: int = 0
+    solutions: int = 0  # handed to the acceptor
+    time_to_first_s: float | None = None
+    cpu0: float = 0.0  # process CPU seconds (all threads) when the library started
+    cpu_to_first_s: float | None = None
+    best_sites: int | None = None
+    bound: float | None = None
+    started_at: datetime = field(default_factory=utc_now)
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -70,6 +84,8 @@ class Acceptor:
         self.committed: dict[str, int] = {name: ps.generated for name, ps in state.plans.items()}
         self._last_flush = time.monotonic()
         self._last_refresh = time.monotonic()
+        label = (state.task or {}).get("label")
+        self.tables = RunTables(outputs.cfg.outputs_dir, run_id=state.run_id, session=state.session, task=label)
 
     # -- counters -------------------------------------------------------------------------------
     @property
@@ -97,34 +113,54 @@ class Acceptor:
         self._sync_generated()
 
     # -- acceptance -----------------------------------------------------------------------------
+    def _attempt(self, task: LibraryTask, sol: Solution, outcome: str, reason: str | None = None,
+                 rid: str | None = None) -> None:
+        self.tables.add_attempt(plan=task.plan.name, library_index=task.index, attempt=task.solutions - 1,
+                                outcome=outcome, reason=reason, n_sites=binding_sites(sol, task.sampler.filler),
+                                optimal=bool(sol.optimal),
+                                bound=None if sol.bound is None else float(sol.bound),
+                                solve_time_s=float(sol.solve_time_s), record_id=rid,
+                                at_s=round(time.monotonic() - task.t0, 4))
+
     def consider(self, task: LibraryTask, sol: Solution) -> bool:
-        """Deduplicate, verify and accept one solution; True when it was accepted."""
+        """Deduplicate, verify and accept one solution; True when it was accepted.
+
+        Every call adds a row to the attempts table (accepted, or rejected and why).
+        """
         plan = task.plan
         ps = self.state.plans[plan.name]
         ps.solves += 1
         ps.solve_time_s += sol.solve_time_s
         if ps.done:  # a parallel library (or another writer) finished the plan first
+            self._attempt(task, sol, "plan_done", "the plan's quota was met first")
             return False
         rid = record_id("dna", sol.sequence)
         if rid in self.seen or self.outputs.known_ids([rid]):
             ps.duplicates += 1
             self.diag.emit("duplicate", plan=plan.name, id=rid, library=task.index)
+            self._attempt(task, sol, "duplicate", "the sequence is already accepted or stored")
             return False
         problems = check_solution(task.problem, sol)
         if problems:
             ps.rejected += 1
             self.diag.emit("rejected", plan=plan.name, library=task.index, problems=list(problems)[:5])
+            self._attempt(task, sol, "rejected", "; ".join(list(problems)[:5]))
             return False
         self.seen.add(rid)
-        task.sampler.observe([p.site_id for p in sol.placements if not getattr(p, "fixed", False)])
+        filler = task.sampler.filler
+        sites = tuple(p for p in sol.placements if p.site_id not in filler)
+        fill = tuple(p for p in sol.placements if p.site_id in filler)
+        task.sampler.observe([p.site_id for p in sites if not getattr(p, "fixed", False)])
         self.pending.append(Accepted(
-            plan=plan.name, sequence=sol.sequence, placements=tuple(sol.placements), objective=sol.objective,
+            plan=plan.name, sequence=sol.sequence, placements=sites, filler=fill, objective=sol.objective,
             bound=sol.bound, optimal=bool(sol.optimal), solve_time_s=float(sol.solve_time_s), library_hash=task.lhash,
             library_index=task.index, library_size=len(task.library), accepted_at=utc_now(), session=self.state.session))
         ps.generated += 1
         ps.accepted_session += 1
         task.accepted += 1
-        self.diag.emit("accepted", plan=plan.name, id=rid, library=task.index, n_sites=sol.n_sites,
+        self._attempt(task, sol, "accepted", rid=rid)
+        self.diag.emit("accepted", plan=plan.name, id=rid, library=task.index, n_sites=binding_sites(sol, filler),
+                       filler=len(fill),
                        length=len(sol.sequence), optimal=bool(sol.optimal), solve_time_s=round(sol.solve_time_s, 4))
         return True
 
@@ -189,8 +225,16 @@ class Acceptor:
                        duplicates=res.duplicates, generated=self.state.generated, quota=self.state.quota)
         self.diag.sync()
         self.save_state()
+        self.write_tables(force=False)
         self.health.maybe_running(self.metrics(rows[-1].plan))
         return res
+
+    def write_tables(self, *, force: bool = True) -> None:
+        """Rewrite this session's analysis tables (rate-limited unless `force`); a failure is only noted."""
+        try:
+            self.tables.write() if force else self.tables.maybe_write()
+        except (OSError, pa.ArrowException) as exc:
+            self.diag.emit("tables_failed", error=str(exc)[:300])
 
     def save_state(self) -> None:
         """Write the session's run_state.json (with the latest diagnostics event)."""

@@ -1,7 +1,7 @@
 """`dense`: thin Typer CLI over the DenseGen library.
 
-Commands are registered by two modules: `cli_setup` (validate-config, inspect config/plan/inputs,
-workspace) and `cli_run` (run, inspect run, plot, ls-plots).
+Commands are registered by modules: `cli_setup` (validate-config, inspect config/plan/inputs,
+workspace), `cli_run` (run, inspect run, plot, ls-plots) and `cli_export` (export genbank).
 
 `dense run` blocks its stop signals before anything else is imported: a SIGTERM that arrives
 while the tool starts up (imports, config, inputs) stays pending, is picked up by the run's
@@ -22,7 +22,7 @@ if len(sys.argv) > 1 and sys.argv[1] == "run" and os.path.basename(sys.argv[0]) 
 import typer
 
 from ..core.cli import run_app
-from . import cli_run, cli_setup
+from . import cli_export, cli_run, cli_setup
 
 app = typer.Typer(name="dense", help="Design dense DNA arrays of binding sites with CP-SAT and append them to USR.",
                   no_args_is_help=True, add_completion=False)
@@ -31,6 +31,7 @@ app.add_typer(inspect_app, name="inspect")
 
 cli_setup.register(app, inspect_app)
 cli_run.register(app, inspect_app)
+cli_export.register(app)
 
 
 def main() -> None:

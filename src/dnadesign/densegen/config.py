@@ -187,18 +187,28 @@ class PwmInput(Strict):
 
     type: Literal["pwm"]
     name: str
-    format: Literal["meme", "jaspar", "regulondb", "artifact"]
-    path: str | None = None
+    format: Literal["meme", "jaspar", "regulondb", "artifact", "jaspar_db"]
+    path: str | None = None  # jaspar_db: optional JASPAR SQLite file (default: the release pyjaspar ships)
     paths: list[str] | None = None
-    motifs: list[str] | None = None  # motif names to keep (None = all in the file(s))
+    motifs: list[str] | None = None  # motif names to keep (None = all); jaspar_db: matrix ids or TF names
+    taxon: str | None = None  # jaspar_db: species name or NCBI tax id narrowing TF-name lookups
+    release: str | None = None  # jaspar_db: e.g. JASPAR2024 (default: the latest shipped)
+    collection: str | None = "CORE"  # jaspar_db: collection for TF-name lookups (null = all)
     labels: dict[str, str] = {}  # motif name -> regulator label (default: the motif name)
     background: dict[str, float] | None = None  # A/C/G/T frequencies; default uniform
     sampling: PwmSampling = PwmSampling()
 
     @model_validator(mode="after")
     def _paths(self) -> PwmInput:
-        if (self.path is None) == (self.paths is None):
+        if self.format == "jaspar_db":
+            if self.paths is not None or not self.motifs:
+                raise ValueError("format jaspar_db takes `motifs` (matrix ids or TF names) and at most a `path` to a JASPAR SQLite file")
+            if self.path is not None and self.release is not None:
+                raise ValueError("give `release` or `path`, not both")
+        elif (self.path is None) == (self.paths is None):
             raise ValueError("give exactly one of path or paths")
+        elif self.taxon is not None or self.release is not None:
+            raise ValueError("`taxon` and `release` apply to format jaspar_db only")
         if self.background is not None:
             keys = set(self.background)
             if keys != set("ACGT") or any(v <= 0 for v in self.background.values()):

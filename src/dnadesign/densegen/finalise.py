@@ -117,6 +117,7 @@ def finish_session(s: Session, acceptor: Acceptor, error: BaseException | None) 
                 write_fasta(s.outputs, s.settings.fasta)
             except (OSError, DnadesignError, pa.ArrowException) as exc:  # an export problem must not fail a good run
                 diag.emit("postprocess_failed", reason=str(exc)[:300])
+        acceptor.write_tables()
         acceptor.save_state()
         save_manifest(s, outcome, elapsed)
         diag.emit("session_finished", status=outcome.status, exit_code=outcome.exit_code, reason=outcome.message,

@@ -87,6 +87,11 @@ def build_pools(cfg: LoadedConfig, *, seed: int | None = None, names: Sequence[s
     return pools
 
 
+def filler_ids(pools: Mapping[str, Pool]) -> frozenset[str]:
+    """Ids of the background filler sites: placed to fill gaps, never counted as binding sites."""
+    return frozenset(s.id for pool in pools.values() if pool.kind == "background" for s in pool.sites)
+
+
 def library_hash(sites: Sequence[Site]) -> str:
     """Order-independent 16-hex digest of a library (site ids, sequences, regulators)."""
     lines = sorted(f"{s.id}|{s.sequence}|{s.regulator}" for s in sites)
@@ -162,6 +167,7 @@ class LibrarySampler:
             self.sampling = sampling.model_copy(update={k: getattr(plan.sampling, k) for k in plan.sampling_overrides})
         self.seed = int(seed)
         self.sites, self.dropped = plan_pool(plan, pools)
+        self.filler = filler_ids(pools)
         self.by_reg: dict[str, list[int]] = {}
         for i, s in enumerate(self.sites):
             self.by_reg.setdefault(s.regulator, []).append(i)

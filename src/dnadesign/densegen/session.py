@@ -37,6 +37,7 @@ from .plots import check_plot_names
 from .settings import RunOptions, RunSettings, SeedStream
 from .signals import StopFlag
 from .state import MetaDir, PlanState, RunState
+from .tables import wipe_tables
 from .telemetry import Diagnostics, Health
 
 QUOTA_KEYS = ("quota", "sequences")
@@ -226,6 +227,7 @@ def open_session(cfg: LoadedConfig, settings: RunSettings, options: RunOptions, 
             for name in ("run_state.json", "run_manifest.json", "events.jsonl"):
                 (task.path / name).unlink(missing_ok=True)
         shutil.rmtree(Path(cfg.outputs_dir) / "plots", ignore_errors=True)
+        wipe_tables(Path(cfg.outputs_dir))
 
     outputs = look
     outputs.create()

@@ -360,28 +360,41 @@ def grep(ctx: typer.Context, dataset: str = DatasetArg, pattern: str = typer.Arg
 @app.command()
 @handled
 def export(ctx: typer.Context, dataset: str = DatasetArg, path: Path = typer.Argument(..., help="Output file."),
-           fmt: str | None = typer.Option(None, "--format", help="csv | parquet | fasta (default: from the extension)."),
+           fmt: str | None = typer.Option(None, "--format", help="csv | parquet | fasta | genbank (default: from the extension)."),
            columns: str | None = typer.Option(None, "--columns", help="Comma-separated columns to write (default: all)."),
+           limit: int | None = typer.Option(None, "--limit", min=0, help="Write at most N records (default: all)."),
            include_deleted: bool = typer.Option(False, "--include-deleted", help="Write tombstoned records too.")) -> None:
-    """Write records (overlays joined) to a CSV, Parquet or FASTA file, streaming and atomically."""
+    """Write records (overlays joined) to a CSV, Parquet, FASTA or GenBank file, streaming and atomically.
+
+    GenBank needs DenseGen placements: each placed site and promoter element becomes a feature.
+    """
     import polars as pl
 
     from . import query
-    from .io import detect_format, export_batches
+    from .io import EXPORT_FORMATS, detect_format, export_batches
     from .reader import Selection
 
     ds = _open(ctx, dataset)
-    fmt = detect_format(path, fmt)
+    fmt = detect_format(path, fmt, EXPORT_FORMATS)
     rd = query.reader(ds)
     schema = query.polars_schema(rd)
     cols = _split(columns)
+    if fmt == "genbank":
+        from .export_genbank import genbank_columns, write_genbank
+
+        if cols:
+            raise UsageError("--columns does not apply to --format genbank", hint="GenBank entries always carry the sequence and its placements")
+        sel = Selection(tuple(genbank_columns(schema, dataset)), None, include_deleted)
+        n = write_genbank(rd.arrow_batches(sel, n_rows=limit), path)
+        out.print(f"Wrote {n} record(s) to {path}")
+        return
     if cols:
         query.check_columns(cols, schema)
     if fmt == "fasta":
         cols = ["id", "sequence"]
     chosen = cols or list(schema)
     frames = (pl.DataFrame(pl.from_arrow(t)).cast({c: schema[c] for c in chosen})
-              for t in rd.arrow_batches(Selection(tuple(chosen), None, include_deleted)))
+              for t in rd.arrow_batches(Selection(tuple(chosen), None, include_deleted), n_rows=limit))
     n = export_batches(frames, path, fmt, {c: schema[c] for c in chosen})
     out.print(f"Wrote {n} record(s) to {path}")
 

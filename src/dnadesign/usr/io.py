@@ -19,18 +19,20 @@ from ..core.ids import record_id
 from .schema import RECORD_FIELDS, make_records, normalize_sequence
 
 FORMATS = ("csv", "parquet", "fasta")
+EXPORT_FORMATS = (*FORMATS, "genbank")  # genbank: export only (usr.export_genbank)
 
 
-def detect_format(path: Path, fmt: str | None) -> str:
-    """The file format from `--format` or the file extension."""
+def detect_format(path: Path, fmt: str | None, formats: tuple[str, ...] = FORMATS) -> str:
+    """The file format from `--format` or the file extension, one of `formats`."""
     if fmt:
-        if fmt not in FORMATS:
-            raise InputError(f"unknown format {fmt!r}", hint=f"use one of {', '.join(FORMATS)}")
+        if fmt not in formats:
+            raise InputError(f"unknown format {fmt!r}", hint=f"use one of {', '.join(formats)}")
         return fmt
     suffix = path.suffix.lower().lstrip(".")
-    mapping = {"csv": "csv", "tsv": "csv", "parquet": "parquet", "pq": "parquet", "fa": "fasta", "fasta": "fasta", "fna": "fasta"}
-    if suffix not in mapping:
-        raise InputError(f"cannot tell the format of {path.name} from its extension", hint="pass --format csv|parquet|fasta")
+    mapping = {"csv": "csv", "tsv": "csv", "parquet": "parquet", "pq": "parquet", "fa": "fasta", "fasta": "fasta", "fna": "fasta",
+               "gb": "genbank", "gbk": "genbank", "genbank": "genbank"}
+    if mapping.get(suffix) not in formats:
+        raise InputError(f"cannot tell the format of {path.name} from its extension", hint=f"pass --format {'|'.join(formats)}")
     return mapping[suffix]
 
 

@@ -222,16 +222,16 @@ def test_neighbour_layouts_are_consistent(sites12):
 def test_collecting_global_search(sites12, monkeypatch):
     """Wall-clock mode uses the collecting global search once candidates run out; what it hands
     over is valid, distinct and respects the placement no-goods."""
-    from dnadesign.densegen.solver import enumerate as enum_mod
+    from dnadesign.densegen.solver import sources as sources_mod
 
     calls = []
 
-    class Counting(enum_mod._Collect):
+    class Counting(sources_mod.Collect):
         def __init__(self, *a, **kw):
             calls.append(1)
             super().__init__(*a, **kw)
 
-    monkeypatch.setattr(enum_mod, "_Collect", Counting)
+    monkeypatch.setattr(sources_mod, "Collect", Counting)
     problem = Problem(sites12, 30)  # dense: the moves of a 4-site layout run out
     sols = run(problem, n=30, deterministic=False, time_limit_s=5.0, run_time_limit_s=40.0)
     assert calls and len(sols) >= 10

@@ -1,7 +1,8 @@
 """DenseGen inputs: turn each configured input into a list of candidate sites.
 
 Input types: `binding_sites` (table), `sequence_library` (table), `usr_sequences` (USR dataset),
-`pwm` (MEME / JASPAR / RegulonDB PSSM / JSON artifact; sites sampled and scored in-process) and
+`pwm` (MEME / JASPAR / RegulonDB PSSM / JSON artifact files, or `jaspar_db`: matrices by id or TF name
+from the JASPAR SQLite database pyjaspar ships; sites sampled and scored in-process) and
 `background_pool` (random filler). Every loader returns `(sites, notes)`; notes are one-line
 remarks for `dense inspect inputs` and validate-config.
 """
@@ -14,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from ...core.errors import InputError
+from . import jaspar
 from .pwm import LogOdds, Motif, read_motifs, sample_sites
 from .tables import SiteRecord, read_binding_sites, read_sequence_library, read_usr_sequences, site_id
 
@@ -31,6 +33,8 @@ def input_sources(cfg, inp) -> list[str]:
     t = inp.type
     if t in ("binding_sites", "sequence_library"):
         return [str(cfg.resolve(inp.path))]
+    if t == "pwm" and inp.format == "jaspar_db":
+        return [str(cfg.resolve(inp.path)) if inp.path else f"jaspar:{jaspar.database_path(inp.release)[0]}"]
     if t == "pwm":
         return [str(cfg.resolve(p)) for p in inp.all_paths]
     if t == "usr_sequences":
@@ -41,6 +45,8 @@ def input_sources(cfg, inp) -> list[str]:
 
 def load_motifs(cfg, inp) -> list[Motif]:
     """Motifs of a `pwm` input, filtered to `motifs` when given (error names any missing one)."""
+    if inp.format == "jaspar_db":
+        return _jaspar_motifs(cfg, inp)
     motifs: list[Motif] = []
     for p in inp.all_paths:
         motifs.extend(read_motifs(cfg.resolve(p), inp.format))
@@ -65,12 +71,39 @@ def load_motifs(cfg, inp) -> list[Motif]:
     return motifs
 
 
+def _jaspar_motifs(cfg, inp) -> list[Motif]:
+    """The matrices a `jaspar_db` input names, in order; `labels` may be keyed by TF name or matrix id."""
+    try:
+        found = jaspar.fetch(inp.motifs, taxon=inp.taxon, collection=inp.collection, release=inp.release,
+                             path=cfg.resolve(inp.path) if inp.path else None)
+    except InputError as exc:
+        raise type(exc)(f"input {inp.name!r}: {exc.message}", hint=exc.hint) from None
+    by_id = {**{j.matrix_id: j for j in found}, **{j.matrix_id.split(".")[0]: j for j in found}}
+    motifs: list[Motif] = []
+    for key, j in zip(inp.motifs, found, strict=True):
+        keys = (key, j.matrix_id, j.matrix_id.split(".")[0], j.tf_name)
+        label = next((inp.labels[k] for k in keys if k in inp.labels), j.tf_name)
+        motifs.append(Motif(label, j.motif.matrix, source=j.motif.source, nsites=j.motif.nsites))
+    names = [m.name for m in motifs]
+    dup = sorted({n for n in names if names.count(n) > 1})
+    if dup:
+        ids = ", ".join(j.matrix_id for j in found if j.tf_name in dup or j.matrix_id in dup)
+        raise InputError(f"input {inp.name!r}: regulator name(s) {', '.join(dup)} given by more than one matrix ({ids})",
+                         hint="keep one of them, or give each its own name with `labels: {MATRIX_ID: name}`")
+    known = set(inp.motifs) | set(by_id) | {j.tf_name for j in found}
+    for key in inp.labels:
+        if key not in known:
+            raise InputError(f"input {inp.name!r}: labels names {key!r}, which is none of the matrices loaded",
+                             hint=f"key labels by a matrix id or TF name of: {', '.join(j.matrix_id for j in found)}")
+    return motifs
+
+
 def _load_pwm(cfg, inp, seed: int) -> tuple[list[SiteRecord], list[str]]:
     s = inp.sampling
     out: list[SiteRecord] = []
     notes: list[str] = []
     for m in load_motifs(cfg, inp):
-        label = inp.labels.get(m.name, m.name)
+        label = m.name if inp.format == "jaspar_db" else inp.labels.get(m.name, m.name)
         if s.trim_to is not None and s.trim_to > m.width:
             notes.append(f"input {inp.name!r}: motif {m.name} is {m.width} bp, narrower than trim_to={s.trim_to}; kept whole")
         rng = derive_rng(seed, "pwm", inp.name, m.name)

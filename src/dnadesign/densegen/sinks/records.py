@@ -43,6 +43,7 @@ FIELDS: dict[str, pa.DataType] = {
     "placements": pa.list_(PLACEMENT_TYPE),
     "regulators": pa.list_(pa.string()),
     "n_sites": pa.int32(),
+    "filler": pa.list_(PLACEMENT_TYPE),  # background filler, kept apart: not binding sites
     "sites_per_100bp": pa.float64(),
     "gc": pa.float64(),
     "compression_ratio": pa.float64(),
@@ -77,6 +78,7 @@ class Accepted:
     library_size: int
     accepted_at: datetime
     session: int = 1
+    filler: tuple = ()  # background filler placements (not in `placements`, never counted as sites)
 
     @property
     def n_sites(self) -> int:
@@ -109,6 +111,11 @@ def build_table(rows: Sequence[Accepted], *, run_id: str, bio_type: str = "dna",
             {"site_id": p.site_id, "regulator": p.regulator, "offset": int(p.offset), "end": int(p.offset) + len(p.sequence),
              "strand": p.strand, "sequence": p.sequence, "fixed": bool(getattr(p, "fixed", False))}
             for p in r.placements
+        ])
+        cols["filler"].append([
+            {"site_id": p.site_id, "regulator": p.regulator, "offset": int(p.offset), "end": int(p.offset) + len(p.sequence),
+             "strand": p.strand, "sequence": p.sequence, "fixed": False}
+            for p in r.filler
         ])
         cols["regulators"].append(sorted({p.regulator for p in lib}))
         cols["n_sites"].append(len(lib))

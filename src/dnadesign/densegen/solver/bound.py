@@ -30,8 +30,9 @@ from __future__ import annotations
 import math
 import random
 import time
+from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -40,6 +41,7 @@ from .check import check_solution
 from .cores import max_overlap
 from .dna import occurrences, oriented_sequences, revcomp
 from .heuristics import Layout
+from .overlaps import containers, overlap_arcs
 from .path_layouts import Anchored, Piece, layout_solution, realise
 from .precheck import promoter_start_pairs
 from .types import Problem
@@ -51,7 +53,9 @@ BIG = 1 << 20  # cost of a forbidden arc (the same site twice in a row)
 MAX_WORK = 2e8  # skip the relaxation when one DP pass would touch more arc-positions than this
 STEER_ITERATIONS = 20  # subgradient steps of one steered (diverse-mode) layout
 STEER_PENALTY = 0.05  # weight a steered layout takes off a site per earlier use
-MAX_ITEMS = 600  # ... or when the pairwise overlaps (Python, ~3 us each) would take over a second
+MAX_ITEMS = 600  # above this many oriented sites (or MAX_WORK), overlaps are hashed and sparse:
+SPARSE_MIN_OVERLAP = 3  # ... only overlaps of at least this many bases are listed arcs
+MAX_SPARSE_ITEMS = 4000  # ... and no relaxation at all above this many oriented sites (n^2 table)
 
 
 @dataclass(frozen=True)
@@ -89,8 +93,11 @@ class _Items:
     n_sites: int  # sites that carry a multiplier
     anchors: tuple[list[_Anchor], list[_Anchor]]  # upstream, downstream element anchors
     site_origin: list[int]  # problem site index of each remapped site
+    plain: np.ndarray | None = None  # cost of an arc without a listed overlap (default: the length)
 
     def __post_init__(self) -> None:
+        if self.plain is None:
+            self.plain = np.array([len(s) for s in self.seqs], dtype=np.int64)
         self.index = {orig: k for k, orig in enumerate(self.site_origin)}  # problem site -> remapped
         self._contain = np.zeros((len(self.seqs), self.n_sites))
         for i, inner in enumerate(self.inside):
@@ -113,7 +120,10 @@ class _Items:
         return np.array([len(seq) - max_overlap(s, seq) for s in self.seqs], dtype=np.int64)
 
 
-def _items(problem: Problem, elements: tuple[str, ...]) -> _Items:
+def _items(problem: Problem, elements: tuple[str, ...], min_overlap: int | None = None) -> _Items:
+    """The oriented items; with ``min_overlap`` (large libraries) only overlaps of at least that
+    many bases are listed and every other arc costs ``len(b) - (min_overlap - 1)``, a lower bound
+    of its true cost (the relaxation stays valid, a little looser), all found by hashing."""
     forbidden = set(problem.forbid_kmers) | {revcomp(k) for k in problem.forbid_kmers}
     oriented: list[tuple[int, str, str]] = []
     for si, site in enumerate(problem.sites):
@@ -127,7 +137,17 @@ def _items(problem: Problem, elements: tuple[str, ...]) -> _Items:
     site_origin = sorted({si for si, _, _ in kept})
     remap = {si: k for k, si in enumerate(site_origin)}
 
+    contains: dict[str, set[int]] | None = None
+    if min_overlap is not None:  # by hashing: the pairwise loop below is quadratic in Python
+        contains = defaultdict(set)
+        seqs = [seq for _, _, seq in kept]
+        for j, outer in enumerate(containers(seqs, seqs)):
+            for k in outer:
+                contains[seqs[k]].add(j)
+
     def inside(seq: str, own: int | None) -> tuple[int, ...]:
+        if contains is not None and seq in contains:
+            return tuple(sorted({remap[kept[j][0]] for j in contains[seq] if kept[j][0] != own}))
         return tuple(sorted({remap[sj] for sj, _, other in kept if sj != own and other in seq}))
 
     anchors: tuple[list[_Anchor], list[_Anchor]] = ([], [])
@@ -137,10 +157,18 @@ def _items(problem: Problem, elements: tuple[str, ...]) -> _Items:
             for start in occurrences(seq, element):
                 slot.append(_Anchor(seq, start, remap[si], inside(seq, si), (si, strand)))
     n = len(kept)
-    cost = np.empty((n, n), dtype=np.int64)
-    for a, (sa, _, x) in enumerate(kept):
-        for b, (sb, _, y) in enumerate(kept):
-            cost[a, b] = BIG if sa == sb else len(y) - max_overlap(x, y)
+    lengths = np.array([len(seq) for _, _, seq in kept], dtype=np.int64)
+    plain = None
+    if min_overlap is not None:
+        plain = np.maximum(lengths - (min_overlap - 1), 1)
+        cost = np.broadcast_to(plain[None, :], (n, n)).copy()
+        a_idx, b_idx, ov = overlap_arcs([seq for _, _, seq in kept], [si for si, _, _ in kept], min_overlap)
+        cost[a_idx, b_idx] = lengths[b_idx] - ov
+    else:
+        cost = np.empty((n, n), dtype=np.int64)
+        for a, (sa, _, x) in enumerate(kept):
+            for b, (sb, _, y) in enumerate(kept):
+                cost[a, b] = BIG if sa == sb else len(y) - max_overlap(x, y)
     return _Items(
         seqs=[seq for _, _, seq in kept],
         origin=[(si, strand) for si, strand, _ in kept],
@@ -151,6 +179,7 @@ def _items(problem: Problem, elements: tuple[str, ...]) -> _Items:
         n_sites=len(remap),
         anchors=anchors,
         site_origin=site_origin,
+        plain=plain,
     )
 
 
@@ -263,8 +292,10 @@ class Relaxation:
 
     bound: int | None  # upper bound on the library sites of any solution; None if not computed
     layouts: list[Layout]  # checked layouts, most sites first (at least ``known`` + 1 sites)
+    visits: Counter[int] = field(default_factory=Counter)  # problem site -> relaxed paths it was on
     _search: _Subgradient | None = None
     _lam: np.ndarray | None = None
+    _variant_plans: dict[int, RelaxedPlan | None] = field(default_factory=dict)  # banned site -> plan
 
     def variants(self, layout: Layout, rng: random.Random) -> Iterator[Layout]:
         """The best relaxed path with one site of ``layout`` banned, realised (unchecked), for
@@ -273,8 +304,13 @@ class Relaxation:
             return
         for site in rng.sample(layout.library_sites, len(layout.library_sites)):
             banned = frozenset({site})
-            value, _sites, plan = self._search.parts.solve(1.0 - self._lam + self._offset(banned, {}, 0.0))
-            if plan is not None and value > 0:
+            if site not in self._variant_plans:
+                # The multipliers are final, so the relaxed path without ``site`` is the same for
+                # every solution that holds it: solved once (with a promoter, four or more tables).
+                value, _sites, plan = self._search.parts.solve(1.0 - self._lam + self._offset(banned, {}, 0.0))
+                self._variant_plans[site] = plan if value > 0 else None
+            plan = self._variant_plans[site]
+            if plan is not None:
                 out = realise(self._search.problem, plan[0], plan[1], self._search.rng, banned=banned)
                 if out is not None:
                     yield out
@@ -326,9 +362,12 @@ def relax(
     prom = problem.promoters[0] if problem.promoters else None
     elements = (prom.upstream, prom.downstream) if prom else ()
     oriented = len(problem.sites) * (2 if problem.strands == "double" else 1)
+    min_overlap = None
     if oriented > MAX_ITEMS or oriented**2 * problem.length > MAX_WORK:
-        return Relaxation(None, [])
-    items = _items(problem, elements)
+        if oriented > MAX_SPARSE_ITEMS:
+            return Relaxation(None, [])
+        min_overlap = SPARSE_MIN_OVERLAP  # large library: hashed overlaps, short ones folded in
+    items = _items(problem, elements, min_overlap)
     if prom is None:
         parts: _Plain | _WithPromoter = _Plain(items, problem.length)
     else:
@@ -340,7 +379,7 @@ def relax(
     if best is None:
         return Relaxation(None, [])  # no relaxed layout at all: leave infeasibility to CP-SAT
     bound = max(0, math.floor(best + 1e-6)) + items.n_free
-    return Relaxation(bound, layouts, search, lam)
+    return Relaxation(bound, layouts, search.visits, search, lam)
 
 
 class _Subgradient:
@@ -348,6 +387,7 @@ class _Subgradient:
 
     def __init__(self, problem: Problem, items: _Items, parts, rng: random.Random, clock: Callable[[], float] = time.monotonic):
         self.problem, self.items, self.parts, self.rng, self.clock = problem, items, parts, rng, clock
+        self.visits: Counter[int] = Counter()  # problem site -> relaxed paths (of ``run``) it was on
 
     def run(self, lam, known: int, iterations: int, deadline: float | None, offset=None, banned=frozenset(), enough: int | None = None):
         """(best dual or None, final multipliers, checked layouts with more than ``known`` sites,
@@ -364,6 +404,7 @@ class _Subgradient:
             value, sites, plan = self.parts.solve(site_w)
             if value <= NEG / 2:
                 return None, lam, []
+            self.visits.update({items.site_origin[s] for s in sites})
             layout = realise(problem, plan[0], plan[1], self.rng, banned=banned, fill=offset is not None) if plan is not None else None
             if layout is not None and layout.sequence not in found:
                 n_sites = len(layout.library_sites)
@@ -405,7 +446,8 @@ class _Plain:
         self.items = items
         self.L = L
         lengths = np.array([len(s) for s in items.seqs], dtype=np.int64)
-        self.dp = _PathDP(items.cost, lengths, L, lengths, False)
+        assert items.plain is not None
+        self.dp = _PathDP(items.cost, lengths, L, items.plain, False)
         self.none = np.zeros(len(items.seqs), dtype=np.int64)
 
     def solve(self, site_w: np.ndarray) -> tuple[float, list[Any], RelaxedPlan | None]:
@@ -441,8 +483,10 @@ class _WithPromoter:
         self.downs = [(a, items.arcs_into(a.sequence), items.arcs_from(a.sequence)) for a in downs]
         n = len(items.seqs)
         lengths = np.array([len(s) for s in items.seqs], dtype=np.int64)
-        self.left = _PathDP(items.cost, lengths, L, lengths, False)
-        self.right = _PathDP(items.cost.T.copy(), np.ones(n, dtype=np.int64), L + 1, lengths, True)
+        assert items.plain is not None
+        plain = items.plain
+        self.left = _PathDP(items.cost, lengths, L, plain, False)
+        self.right = _PathDP(items.cost.T.copy(), np.ones(n, dtype=np.int64), L + 1, plain, True)
         # Longest distance from an upstream anchor's end to a downstream anchor's end.
         span = max(
             d + len(b.sequence) - b.offset - (u - a.offset + len(a.sequence))
@@ -453,7 +497,7 @@ class _WithPromoter:
         self.span = span
         self._us = np.array([u for u, _ in self.pairs], dtype=np.int64)
         self._ds = np.array([d for _, d in self.pairs], dtype=np.int64)
-        self.mids = [_PathDP(items.cost, frm, span, lengths, False) for _a, _into, frm in self.ups]
+        self.mids = [_PathDP(items.cost, frm, span, plain, False) for _a, _into, frm in self.ups]
         self.link = [[len(b.sequence) - max_overlap(a.sequence, b.sequence) for b in downs] for a in ups]
 
     def solve(self, site_w: np.ndarray) -> tuple[float, list[Any], RelaxedPlan | None]:

@@ -50,25 +50,28 @@ class Budget:
 
 
 class CpuWatch:
-    """Stops a CP-SAT search once the process has used ``limit_s`` CPU seconds since ``start``.
+    """Stops a CP-SAT search once the process has used ``limit_s`` CPU seconds since ``start``, or
+    once ``cancel`` (an event another thread may set) is set.
 
-    Use as a context manager around ``solver.solve``; a no-op when ``limit_s`` is None.
+    Use as a context manager around ``solver.solve``; a no-op when both are None.
     """
 
-    def __init__(self, solver, limit_s: float | None):
+    def __init__(self, solver, limit_s: float | None, cancel: threading.Event | None = None):
         self._solver = solver
         self._limit = limit_s
+        self._cancel = cancel
         self._done = threading.Event()
         self._thread: threading.Thread | None = None
 
     def __enter__(self) -> CpuWatch:
-        if self._limit is None:
+        if self._limit is None and self._cancel is None:
             return self
-        end = time.process_time() + self._limit
+        end = None if self._limit is None else time.process_time() + self._limit
+        cancel = self._cancel
 
         def loop() -> None:
             while not self._done.wait(WATCH_PERIOD_S):
-                if time.process_time() >= end:
+                if (end is not None and time.process_time() >= end) or (cancel is not None and cancel.is_set()):
                     self._solver.stop_search()
                     return
 

@@ -6,6 +6,7 @@ threads. Sequences are upper-case DNA over ``ACGT``; offsets are 0-based on the 
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -122,6 +123,8 @@ class SolverOptions:
     ``stall_time_s`` ends the first (optimising) solve early when the incumbent has not improved
     for that long (wall clock; the bound and ``optimal`` flag stay honest).
     ``min_objective_fraction`` stops enumeration below that fraction of the first solution's sites.
+    ``cancel`` (an event the caller may set from another thread) ends the enumeration: the CP-SAT
+    search in progress is stopped and the iterator ends without another solution.
     ``clock`` is how ``time_limit_s`` and ``run_time_limit_s`` are measured: ``"wall"`` seconds, or
     ``"cpu"`` seconds of this process (for oversubscribed nodes: the same budget of computation
     whatever the load). ``time_limit_s`` covers everything up to the first solution (model build,
@@ -138,6 +141,7 @@ class SolverOptions:
     min_objective_fraction: float = 0.0
     stall_time_s: float | None = None
     clock: str = "wall"
+    cancel: threading.Event | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True)

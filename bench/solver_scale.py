@@ -1,0 +1,131 @@
+"""Benchmark: the first solution on large libraries (issue 13, scale).
+
+Libraries of 100, 200, 500 and 1000 sites at L = 120 and 200, from two sources: real E. coli
+binding sites (RegulonDB, ``../shared/data/regulondb_tfbs.csv``, distinct sequences of 6-30 bp,
+the same seeded draw as ``solver_vs_dense_arrays.py``) and PWM-sampled pools (the RegulonDB PSSM
+matrices, ``regulondb_pssm_v4.0.txt``, sites drawn from each matrix in turn, seeded). Each
+instance runs in its own child process (so peak RSS is its own): one worker, ``clock="cpu"``,
+``time_limit_s`` 10. Measured: CPU seconds from the call to the first solution (the OR-Tools
+import is done before), peak RSS of the child, library sites of the first solution, its
+reported bound, and the checker's verdict.
+
+    uv run python bench/solver_scale.py [--sizes 100,1000] [--lengths 200] [--sources regulondb,pwm]
+        [--out bench/results/solver_scale.json]
+
+Human table on stderr, one JSON line of figures on stdout.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+DATA = REPO.parent / "shared" / "data"
+
+
+def pwm_library(n: int, seed: int) -> list[tuple[str, str, str]]:
+    """``n`` distinct sites sampled from the RegulonDB PSSMs in turn: (id, sequence, regulator)."""
+    import numpy as np
+
+    from dnadesign.core.motifs import read_motifs
+    from dnadesign.densegen.inputs.pwm import sample_sites
+
+    motifs = [m for m in read_motifs(DATA / "regulondb_pssm_v4.0.txt", "regulondb") if 6 <= m.width <= 30]
+    rng = np.random.default_rng(seed)
+    per = max(1, -(-n // len(motifs)) + 2)
+    pools = [
+        [s.sequence for s in sample_sites(m, n_sites=per, strategy="stochastic", candidates=200, min_score_norm=0.6, rng=rng)]
+        for m in motifs
+    ]
+    out: list[tuple[str, str, str]] = []
+    seen: set[str] = set()
+    for round_ in range(per):
+        for m, pool in zip(motifs, pools, strict=True):
+            if round_ < len(pool) and pool[round_] not in seen and len(out) < n:
+                seen.add(pool[round_])
+                out.append((f"{m.name}_{round_}", pool[round_], m.name))
+    return out
+
+
+def regulondb_library(n: int, seed: int) -> list[tuple[str, str, str]]:
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from solver_vs_dense_arrays import draw_library, load_rows
+
+    return [(s.id, s.sequence, s.regulator) for s in draw_library(load_rows(DATA / "regulondb_tfbs.csv"), n, seed=seed)]
+
+
+def child(args) -> None:
+    """Run one instance in this process; print one JSON line."""
+    import resource
+
+    import dnadesign.densegen.solver.enumerate  # noqa: F401  (OR-Tools import outside the figure)
+    from dnadesign.core.errors import DnadesignError
+    from dnadesign.densegen.solver import Problem, Site, SolverOptions, check_solution, solve
+
+    lib = (regulondb_library if args.source == "regulondb" else pwm_library)(args.n, args.seed * 1000 + args.n)
+    problem = Problem(tuple(Site(i, s, r) for i, s, r in lib), args.length)
+    options = SolverOptions(time_limit_s=args.time_limit, seed=args.seed, workers=1, clock="cpu")
+    t0 = time.process_time()
+    try:
+        sol = next(solve(problem, options, 1))
+    except (DnadesignError, StopIteration) as exc:  # report, keep benchmarking
+        print(json.dumps({"error": f"{type(exc).__name__}: {exc}"}))
+        return
+    cpu = time.process_time() - t0
+    print(json.dumps({
+        "sites_in_library": len(lib),
+        "cpu_to_first_s": round(cpu, 3),
+        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        "sites": sol.n_sites,
+        "bound": sol.bound,
+        "gap": None if sol.bound is None else int(sol.bound + 1e-9) - sol.n_sites,
+        "optimal": sol.optimal,
+        "checked": check_solution(problem, sol) == [],
+    }))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--sizes", default="100,200,500,1000")
+    ap.add_argument("--lengths", default="120,200")
+    ap.add_argument("--sources", default="regulondb,pwm")
+    ap.add_argument("--time-limit", type=float, default=10.0)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--out", default=None)
+    ap.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--source", default="regulondb", help=argparse.SUPPRESS)
+    ap.add_argument("--n", type=int, default=100, help=argparse.SUPPRESS)
+    ap.add_argument("--length", type=int, default=120, help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.child:
+        child(args)
+        return
+    rows = []
+    for source in args.sources.split(","):
+        for n in (int(x) for x in args.sizes.split(",")):
+            for length in (int(x) for x in args.lengths.split(",")):
+                cmd = [sys.executable, __file__, "--child", "--source", source, "--n", str(n), "--length", str(length),
+                       "--time-limit", str(args.time_limit), "--seed", str(args.seed)]
+                proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+                lines = proc.stdout.strip().splitlines()
+                got = json.loads(lines[-1]) if lines else {"error": proc.stderr.strip().splitlines()[-1:]}
+                row = {"name": f"{source}-n{n}-L{length}", **got}
+                rows.append(row)
+                print(json.dumps(row), file=sys.stderr)
+    commit = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
+    dirty = subprocess.run(["git", "-C", str(REPO), "status", "--porcelain", "src/dnadesign/densegen/solver"], capture_output=True, text=True).stdout.strip()
+    out = {"bench": "solver_scale", "commit": commit + ("-dirty" if dirty else ""), "time_limit_s": args.time_limit,
+           "clock": "cpu", "workers": 1, "instances": rows}
+    line = json.dumps(out)
+    print(line)
+    if args.out:
+        Path(args.out).write_text(line + "\n")
+
+
+if __name__ == "__main__":
+    main()
