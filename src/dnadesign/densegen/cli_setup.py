@@ -360,4 +360,5 @@ def _constraints(p) -> str:
     parts += [f"{r}>={n}" for r, n in p.min_count_by_regulator]
     if p.min_total_sites:
         parts.append(f"total>={p.min_total_sites}")
+    parts += list(dict.fromkeys(r.config_key() for r in p.rules))  # details: `dense inspect plan --json`, docs/constraints.md
     return "; ".join(parts) or "-"

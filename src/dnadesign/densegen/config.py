@@ -17,11 +17,14 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 
 from ..core.errors import ConfigError, DatasetIdError
 from ..core.ids import sha256_bytes, validate_dataset_id
 from ..core.scheduler import allocated_cpus
+from .solver.constraints import RULES
+from .solver.constraints.base import Constraint
+from .solver.constraints.iupac import is_pattern
 from .solver.types import SolverOptions
 
 SCHEMA_VERSION = 1
@@ -37,8 +40,25 @@ _RUN_ID = re.compile(r"^[a-z0-9][a-z0-9_.-]*$")
 def _dna(value: str, what: str) -> str:
     seq = str(value).strip().upper()
     if not _DNA.match(seq):
-        raise ValueError(f"{what} {value!r} is not DNA (only A, C, G, T are allowed)")
+        iupac = "; IUPAC patterns such as GCNNNNNNNGC go under `generation.sequence_constraints.forbid_patterns`"
+        tip = iupac if what == "k-mer" and is_pattern(seq) else ""
+        raise ValueError(f"{what} {value!r} is not DNA (only A, C, G, T are allowed){tip}")
     return seq
+
+
+def _rule_value(value: Any, info: ValidationInfo) -> Any:
+    """Validate a rule key with its constraint module's parser (``solver.constraints.RULES``)."""
+    RULES[str(info.field_name)](value, str(info.field_name))
+    return value
+
+
+def rules_of(section: BaseModel) -> tuple[Constraint, ...]:
+    """The solver rules that the rule keys of a config section (set to non-defaults) describe."""
+    out: list[Constraint] = []
+    for key in type(section).model_fields:
+        if key in RULES and key in section.model_fields_set:
+            out += RULES[key](getattr(section, key), key)
+    return tuple(out)
 
 
 def _name(value: str, what: str) -> str:
@@ -412,9 +432,17 @@ class RegulatorGroupConfig(Strict):
 
 
 class RegulatorConstraints(Strict):
+    """Per-plan regulator rules; the newer ones are parsed by their modules in ``solver/constraints``."""
+
     groups: list[RegulatorGroupConfig] = []
     min_count_by_regulator: dict[str, int] = {}
     min_total_sites: int = Field(default=0, ge=0)
+    max_count_by_regulator: dict[str, Any] = {}  # constraints/counts.py
+    pins: list[Any] = []  # constraints/pins.py: [{regulator, at}] or [{regulator, window: [lo, hi]}]
+    spacing: list[Any] = []  # constraints/spacing.py: [{a, b, min_gap, max_gap}]
+    weights: dict[str, Any] = {}  # constraints/weights.py: {regulator: integer 1..1000}
+
+    _rules = field_validator("max_count_by_regulator", "pins", "spacing", "weights")(_rule_value)
 
     @model_validator(mode="after")
     def _check(self) -> RegulatorConstraints:
@@ -443,8 +471,16 @@ class PlanConfig(Strict):
 
 
 class SequenceConstraints(Strict):
+    """Rules on the whole designed sequence; the newer ones are parsed in ``solver/constraints``."""
+
     forbid_kmers: list[KmerSpec] = []
     gc: GcBounds = GcBounds()
+    forbid_patterns: list[Any] = []  # constraints/forbidden.py: IUPAC patterns, both strands
+    forbid_enzymes: list[Any] = []  # constraints/enzymes.py: restriction enzyme names (Bio.Restriction)
+    gc_windows: list[Any] = []  # constraints/gc.py: [{window, min, max}]
+    max_homopolymer: int | None = None  # constraints/homopolymer.py
+
+    _rules = field_validator("forbid_patterns", "forbid_enzymes", "gc_windows", "max_homopolymer")(_rule_value)
 
     @field_validator("forbid_kmers")
     @classmethod

@@ -21,6 +21,7 @@ from .config import LoadedConfig, SamplingConfig
 from .inputs import derive_rng, input_sources, load_input
 from .plans import PlanSpec, resolve_plans
 from .solver import Site, precheck
+from .solver.precheck import placeable_sites
 
 _COMP = str.maketrans("ACGT", "TGCA")
 
@@ -105,7 +106,8 @@ def plan_pool(plan: PlanSpec, pools: Mapping[str, Pool]) -> tuple[list[Site], Co
     """The sites a plan's libraries may draw from, and counts of what was left out and why.
 
     The union of the plan's pools (first occurrence of a site id wins), minus sites longer than
-    the sequence and sites that contain a forbidden k-mer on either strand (they can never be placed).
+    the sequence and sites that contain a forbidden k-mer on either strand or that the plan's rules
+    refuse everywhere (they can never be placed).
     """
     forbidden = _forbidden_set(plan.forbid_kmers)
     seen: set[str] = set()
@@ -126,6 +128,11 @@ def plan_pool(plan: PlanSpec, pools: Mapping[str, Pool]) -> tuple[list[Site], Co
                 dropped["contains a forbidden k-mer"] += 1
                 continue
             out.append(s)
+    if plan.rules and out:  # forbidden patterns / enzymes, homopolymers: drop sites they refuse on both strands
+        ok = {s.id for s in placeable_sites(plan.build_problem(out), starts=False)}
+        if len(ok) < len(out):
+            dropped["breaks a sequence rule"] += len(out) - len(ok)
+            out = [s for s in out if s.id in ok]
     return out, dropped
 
 

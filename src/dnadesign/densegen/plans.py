@@ -2,7 +2,7 @@
 
 A `PlanSpec` holds everything needed to turn a sampled library into a solver `Problem`:
 sequence length, strands, fixed promoter elements, regulator groups and minimums, forbidden
-k-mers, GC bounds and side biases. It is plain, frozen data so it can be hashed, logged and
+k-mers, GC bounds, side biases and the further rules of ``solver/constraints`` (``rules``). It is plain, frozen data so it can be hashed, logged and
 compared across resumes.
 """
 
@@ -13,8 +13,9 @@ from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from ..core.errors import ConfigError
-from .config import FixedElementMatrix, LoadedConfig, PlanConfig, SamplingConfig
-from .solver.types import Problem, PromoterConstraint, RegulatorGroup, SideBias, Site  # plain dataclasses: no OR-Tools
+from .config import FixedElementMatrix, LoadedConfig, PlanConfig, SamplingConfig, rules_of
+from .solver.constraints.base import Constraint, required_counts  # plain dataclasses: no OR-Tools
+from .solver.types import Problem, PromoterConstraint, RegulatorGroup, SideBias, Site
 
 
 @dataclass(frozen=True)
@@ -37,14 +38,16 @@ class PlanSpec:
     side_left: tuple[str, ...] = ()
     side_right: tuple[str, ...] = ()
     side_weight: float = 1.0
+    rules: tuple[Constraint, ...] = ()  # forbidden patterns/enzymes, GC windows, homopolymers, pins, spacing, weights...
     sampling_overrides: tuple[str, ...] = ()  # sampling keys this plan sets itself
     base_plan: str = ""  # the config plan this one came from (differs from name for matrix plans)
     variant: tuple[tuple[str, str], ...] = ()  # matrix variant: (("up", id), ("down", id))
 
     @property
     def required_regulators(self) -> tuple[str, ...]:
-        """Regulators named by groups or `min_count_by_regulator` (sorted, unique)."""
+        """Regulators named by groups, `min_count_by_regulator` or pins (sorted, unique)."""
         regs = {m for g in self.groups for m in g.members} | {r for r, n in self.min_count_by_regulator if n > 0}
+        regs |= set(required_counts(self.rules))
         return tuple(sorted(regs))
 
     def with_quota(self, quota: int) -> PlanSpec:
@@ -68,6 +71,7 @@ class PlanSpec:
             gc_min=self.gc_min,
             gc_max=self.gc_max,
             side_biases=biases,
+            rules=self.rules,
         )
 
     def describe(self) -> dict[str, Any]:
@@ -88,6 +92,7 @@ class PlanSpec:
             "forbid_kmers": list(self.forbid_kmers),
             "gc": {"min": self.gc_min, "max": self.gc_max},
             "side_biases": {"left": list(self.side_left), "right": list(self.side_right), "weight": self.side_weight},
+            "rules": [{"rule": r.config_key(), **_jsonable(asdict(r))} for r in self.rules],  # type: ignore[call-overload]
         }
         if self.variant:
             d["variant"] = dict(self.variant)
@@ -98,6 +103,10 @@ class PlanSpec:
         for g in d["groups"]:
             g["members"] = list(g["members"])
         return d
+
+
+def _jsonable(d: dict[str, Any]) -> dict[str, Any]:
+    return {k: [list(x) if isinstance(x, tuple) else x for x in v] if isinstance(v, tuple) else v for k, v in d.items()}
 
 
 def merged_sampling(base: SamplingConfig, plan: PlanConfig) -> SamplingConfig:
@@ -154,6 +163,7 @@ def resolve_plans(cfg: LoadedConfig) -> list[PlanSpec]:
     g = cfg.model.generation
     sc = g.sequence_constraints
     forbid = cfg.forbid_kmers()
+    seq_rules = rules_of(sc)
     out: list[PlanSpec] = []
     for plan in g.plans:
         rc = plan.regulator_constraints
@@ -181,6 +191,7 @@ def resolve_plans(cfg: LoadedConfig) -> list[PlanSpec]:
             side_left=tuple(fe.side_biases.left) if fe.side_biases else (),
             side_right=tuple(fe.side_biases.right) if fe.side_biases else (),
             side_weight=fe.side_biases.weight if fe.side_biases else 1.0,
+            rules=seq_rules + rules_of(rc),
             base_plan=plan.name,
         )
         m = fe.fixed_element_matrix

@@ -103,6 +103,8 @@ def _solve(problem: Problem, options: SolverOptions, n_solutions: int) -> Genera
     recorded, bound_value = _first(st, start, layouts, first_budget, clock)
     sol = st.emit(recorded)
     st.bound_sites = math.floor(bound_value / pm.bias_scale + 1e-9)
+    if problem.weighted:
+        st.weighted_bound = bound_value / pm.bias_scale  # later solutions report it (see EnumState.record)
     yield sol
     st.level = st.first_level = sol.n_sites
     st.min_level = max(problem.min_total_sites, math.ceil(options.min_objective_fraction * st.level))
@@ -118,8 +120,9 @@ def _first(st: EnumState, start: Layout, layouts: list[Layout], first_budget: Bu
     """The first solution (recorded, not yet emitted) and the bound value (objective units)."""
     problem, options, pm, relaxation = st.problem, st.options, st.pm, st.relaxation
     scale = pm.bias_scale
-    path_bound = relaxation.bound
+    path_bound = relaxation.bound if not problem.weighted else None  # it bounds sites, not weighted value
     start_sites = len(start.library_sites)
+    start_value = sum(pm.site_weights[si] for si in start.library_sites)  # == start_sites unweighted
     if path_bound is not None and start_sites >= path_bound and not problem.side_biases:
         # The start layout reaches the proven bound: if the independent checker accepts it, it is
         # an optimal model solution and CP-SAT has nothing to add (no tie-break to optimise).
@@ -128,12 +131,12 @@ def _first(st: EnumState, start: Layout, layouts: list[Layout], first_budget: Bu
             return st.record(*first), float(path_bound * scale)
     limit = first_budget.left() - FIRST_RESERVE * options.time_limit_s  # CP-SAT stops a little late
     found = _optimise(pm, options, start, path_bound, limit, clock) if limit > 0 else None
-    if found is not None and found[0].value(pm.n_sites_expr) >= start_sites:
+    if found is not None and found[0].value(pm.value_expr) >= start_value:
         solver, proven, bound_value, dt = found
         return st.accept(solver.value, dt, proven, bound_value / scale), bound_value
     # The limit came first (or CP-SAT's incumbent is worse than a layout we hold): never drop a
     # checked layout. The best one that passes the screen is the first solution.
-    trivial = float(scale * len(problem.sites) + scale - 1)
+    trivial = float(scale * sum(pm.site_weights) + scale - 1)  # every site placed, at its weight
     bound_value = found[2] if found is not None else trivial
     if path_bound is not None:
         bound_value = min(bound_value, float((path_bound + 1) * scale - 1))
@@ -141,9 +144,9 @@ def _first(st: EnumState, start: Layout, layouts: list[Layout], first_budget: Bu
     best = None
     for option in [start, *relaxation.layouts[:8], *layouts[:8]]:
         got = st.screen(option, 0, at)
-        if got is not None and (best is None or got[0].n_sites > best[0].n_sites):
+        if got is not None and (best is None or _value(got[0]) > _value(best[0])):
             best = got
-    if found is not None and (best is None or best[0].n_sites <= found[0].value(pm.n_sites_expr)):
+    if found is not None and (best is None or _value(best[0]) <= found[0].value(pm.value_expr)):
         solver, proven, bound_value, dt = found
         return st.accept(solver.value, dt, proven, bound_value / scale), bound_value
     if best is None:
@@ -185,6 +188,11 @@ def _optimise(pm: PositionalModel, options: SolverOptions, start: Layout, path_b
         bound_value = min(bound_value, float((path_bound + 1) * scale - 1))  # < path_bound + 1 sites
     reached = stop_at is not None and solver.value(pm.n_sites_expr) >= stop_at
     return solver, status == cp_model.OPTIMAL or reached, bound_value, time.monotonic() - ts
+
+
+def _value(sol: Solution) -> int:
+    """Site value of a solution (its site count unless a weights rule applies)."""
+    return math.floor(sol.objective + 1e-9)
 
 
 def _relax(problem: Problem, options: SolverOptions, known: int, budget: Budget) -> tuple[Relaxation, float]:

@@ -7,37 +7,23 @@ Variables:
 
 Overlaps are allowed wherever bases agree, since they are just shared base literals. Gaps are
 positions no placement covers; the solver still picks their bases, so GC bounds and forbidden
-k-mers hold over the whole sequence. The objective counts placed library sites, scaled, plus a
-small side-bias tie-break.
+k-mers hold over the whole sequence. Every rule is a module of ``constraints/`` that refuses
+placements and adds its own encoding. The objective counts placed library sites (or sums their
+regulator weights), scaled, plus a small side-bias tie-break.
 """
 
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass
-
 from ortools.sat.python import cp_model
 
+from .constraints import PlacementVar, bias_table, constraints_of
+from .constraints.base import pruning
+from .constraints.side_bias import BIAS_STEPS
 from .cores import core_margins
-from .dna import BASES, occurrences, oriented_sequences, revcomp
-from .precheck import promoter_start_pairs
-from .types import PROMOTER_REGULATOR, Placement, Problem
+from .dna import BASES, oriented_sequences
+from .types import Placement, Problem
 
-BIAS_STEPS = 8  # resolution of the side-bias tie-break per placement
-
-
-@dataclass(frozen=True)
-class PlacementVar:
-    """A candidate placement and its literal."""
-
-    site_index: int  # -1 for promoter elements
-    site_id: str
-    regulator: str
-    strand: str
-    start: int
-    sequence: str  # as read on the + strand
-    literal: cp_model.IntVar
-    fixed: bool = False
+__all__ = ["BIAS_STEPS", "PlacementVar", "PositionalModel"]
 
 
 class PositionalModel:
@@ -49,28 +35,28 @@ class PositionalModel:
     def __init__(self, problem: Problem, *, core_packing: bool = True):
         self.problem = problem
         self.model = cp_model.CpModel()
+        self.constraints = constraints_of(problem)
         L = problem.length
         m = self.model
         self.base = [[m.new_bool_var(f"b{i}{c}") for c in BASES] for i in range(L)]
         for row in self.base:
             m.add_exactly_one(row)
 
-        forbidden = sorted(set(problem.forbid_kmers) | {revcomp(k) for k in problem.forbid_kmers})
-        self.forbidden = forbidden
-
-        # Library placements.
+        # Library placements (those a rule refuses are never created).
         self.placements: list[PlacementVar] = []
         self.by_site: list[list[PlacementVar]] = [[] for _ in problem.sites]
-        self.bias_scale, bias = self._bias_table()
-        self.bias_of = bias  # integer tie-break of one placement (see _bias_table)
+        self.bias_scale, bias = bias_table(problem)
+        self.bias_of = bias  # integer tie-break of one placement (see constraints.side_bias)
+        by_seq, by_start = pruning(self.constraints)
         for si, site in enumerate(problem.sites):
             n = len(site.sequence)
             if n > L:
                 continue
+            starts = [t for t in range(L - n + 1) if all(c.allows_start(problem, site, t) for c in by_start)]
             for strand, seq in oriented_sequences(site.sequence, problem.strands):
-                if any(f in seq for f in forbidden):
+                if not all(c.allows(problem, site, seq) for c in by_seq):
                     continue  # can never appear in a valid sequence
-                for start in range(L - n + 1):
+                for start in starts:
                     lit = m.new_bool_var(f"x{si}{strand}{start}")
                     m.add_bool_and([self.base[start + j][BASES.index(ch)] for j, ch in enumerate(seq)]).only_enforce_if(lit)
                     pv = PlacementVar(si, site.id, site.regulator, strand, start, seq, lit)
@@ -84,84 +70,64 @@ class PositionalModel:
             m.add(sum(p.literal for p in pvs) == u)
             self.used.append(u)
         self.n_sites_expr = sum(self.used)
-
-        # Fixed promoter elements.
-        self.element_lits: list[tuple[PlacementVar, PlacementVar]] = []
-        self.promoter_placements: list[PlacementVar] = []
-        for pi, prom in enumerate(problem.promoters):
-            pairs = promoter_start_pairs(problem, pi)
-            ups: dict[int, PlacementVar] = {}
-            downs: dict[int, PlacementVar] = {}
-            for role, seq, starts, store in (
-                ("upstream", prom.upstream, sorted({u for u, _ in pairs}), ups),
-                ("downstream", prom.downstream, sorted({d for _, d in pairs}), downs),
-            ):
-                for start in starts:
-                    lit = m.new_bool_var(f"p{pi}{role[0]}{start}")
-                    m.add_bool_and([self.base[start + j][BASES.index(ch)] for j, ch in enumerate(seq)]).only_enforce_if(lit)
-                    pv = PlacementVar(-1, f"{prom.name}:{role}", PROMOTER_REGULATOR, "+", start, seq, lit, fixed=True)
-                    store[start] = pv
-                    self.promoter_placements.append(pv)
-            m.add_exactly_one(p.literal for p in ups.values())
-            m.add_exactly_one(p.literal for p in downs.values())
-            for down_start, pv in downs.items():
-                m.add_bool_or([ups[us].literal for us, ds in pairs if ds == down_start]).only_enforce_if(pv.literal)
-            for up_start, pv in ups.items():
-                m.add_bool_or([downs[ds].literal for us, ds in pairs if us == up_start]).only_enforce_if(pv.literal)
-
-        # Forbidden k-mers on both strands, anywhere; a promoter element's own occurrences are exempt.
-        for f in forbidden:
-            k = len(f)
-            exempt: dict[int, list] = {}
-            for pv in self.promoter_placements:
-                for t in occurrences(pv.sequence, f):
-                    exempt.setdefault(pv.start + t, []).append(pv.literal)
-            for i in range(L - k + 1):
-                clause = [self.base[i + j][BASES.index(ch)].Not() for j, ch in enumerate(f)]
-                m.add_bool_or(clause + exempt.get(i, []))
-
-        # GC bounds over the whole sequence.
-        if problem.gc_min is not None or problem.gc_max is not None:
-            gc = sum(row[1] + row[2] for row in self.base)
-            if problem.gc_min is not None:
-                m.add(gc >= math.ceil(problem.gc_min * L - 1e-9))
-            if problem.gc_max is not None:
-                m.add(gc <= math.floor(problem.gc_max * L + 1e-9))
-
-        # Regulator requirements.
-        by_reg: dict[str, list] = {}
+        self.used_by_regulator: dict[str, list] = {}
         for si, site in enumerate(problem.sites):
-            by_reg.setdefault(site.regulator, []).append(self.used[si])
-        for reg, need in problem.min_count_by_regulator.items():
-            if need > 0:
-                m.add(sum(by_reg.get(reg, [])) >= need)
-        self.present: dict[str, cp_model.IntVar] = {}
-        for g in problem.groups:
-            lits = []
-            for reg in dict.fromkeys(g.members):
-                if reg not in self.present:
-                    lit = m.new_bool_var(f"present_{reg}")
-                    m.add_bool_or(by_reg.get(reg, [])).only_enforce_if(lit) if by_reg.get(reg) else m.add(lit == 0)
-                    self.present[reg] = lit
-                lits.append(self.present[reg])
-            if g.min_required > 0:
-                m.add(sum(lits) >= g.min_required)
-        if problem.min_total_sites > 0:
-            m.add(self.n_sites_expr >= problem.min_total_sites)
+            self.used_by_regulator.setdefault(site.regulator, []).append(self.used[si])
+        self.site_weights = [self.weight_of_site(si) for si in range(len(problem.sites))]
+        weighted = any(w != 1 for w in self.site_weights)
+        # Site value: the site count, or the sum of the regulator weights of the placed sites.
+        self.value_expr = sum(w * u for w, u in zip(self.site_weights, self.used, strict=True)) if weighted else self.n_sites_expr
+
+        self.promoter_placements: list[PlacementVar] = []  # filled by the promoter constraints
+        self.present: dict[str, cp_model.IntVar] = {}  # regulator presence literals (see ``presence``)
+        self._false: cp_model.IntVar | None = None
+        for c in self.constraints:
+            c.encode(self)
 
         self._add_left_packing()
 
-        # Objective: scale * sites + side-bias tie-break.
-        terms = [self.bias_scale * p.literal for p in self.placements]
+        # Objective: scale * site value (weight) + side-bias tie-break.
+        terms = [self.bias_scale * self.site_weights[p.site_index] * p.literal for p in self.placements]
         terms += [w * p.literal for p in self.placements if (w := bias(p))]
         self.objective_expr = sum(terms)
         m.maximize(self.objective_expr)
 
+    def weight_of_site(self, site_index: int) -> int:
+        """Objective value of one placed library site (1 unless a weights rule says otherwise)."""
+        site = self.problem.sites[site_index]
+        w = 1
+        for c in self.constraints:
+            w *= c.site_weight(site)
+        return w
+
+    def placement_value(self, p: PlacementVar) -> int:
+        """Integer objective contribution of one chosen placement (0 for promoter elements)."""
+        return 0 if p.fixed else self.bias_scale * self.site_weights[p.site_index] + self.bias_of(p)
+
+    def presence(self, regulator: str) -> cp_model.IntVar:
+        """A literal that is true only when some site of ``regulator`` is placed (made on first use)."""
+        if regulator not in self.present:
+            lit = self.model.new_bool_var(f"present_{regulator}")
+            used = self.used_by_regulator.get(regulator)
+            if used:
+                self.model.add_bool_or(used).only_enforce_if(lit)
+            else:
+                self.model.add(lit == 0)
+            self.present[regulator] = lit
+        return self.present[regulator]
+
+    @property
+    def false(self) -> cp_model.IntVar:
+        """A literal fixed to false (for rules that need an empty clause)."""
+        if self._false is None:
+            self._false = self.model.new_bool_var("false")
+            self.model.add(self._false == 0)
+        return self._false
+
     @property
     def shift_invariant(self) -> bool:
         """True when closing gaps can never break a constraint or change the objective."""
-        p = self.problem
-        return not (p.promoters or p.forbid_kmers or p.side_biases or p.gc_min is not None or p.gc_max is not None)
+        return all(c.shift_invariant for c in self.constraints)
 
     def _add_left_packing(self) -> None:
         """Symmetry breaking for shift-invariant problems: covered positions form a prefix.
@@ -218,31 +184,6 @@ class PositionalModel:
             if len(lits) > 1:
                 self.model.add_at_most_one(lits)
 
-    def _bias_table(self):
-        """Integer tie-break per placement and the scale that keeps it below one site."""
-        problem = self.problem
-        L = problem.length
-        steps: list[tuple[set, set, float]] = []
-        for sb in problem.side_biases:
-            steps.append((set(sb.left), set(sb.right), sb.weight))
-        if not steps:
-            return 1, lambda p: 0
-        max_w = max(w for _, _, w in steps)
-
-        def bias(p: PlacementVar) -> int:
-            span = max(1, L - len(p.sequence))
-            total = 0.0
-            for left, right, w in steps:
-                rel = w / max_w
-                if p.site_id in left or p.regulator in left:
-                    total += rel * (1 - p.start / span)
-                if p.site_id in right or p.regulator in right:
-                    total += rel * (p.start / span)
-            return round(total * BIAS_STEPS)
-
-        per_site = BIAS_STEPS * len(steps)
-        return per_site * max(1, len(problem.sites)) + 1, bias
-
     # --- decoding -------------------------------------------------------------------------
 
     def decode(self, value) -> tuple[str, tuple[Placement, ...], list[PlacementVar]]:
@@ -254,7 +195,7 @@ class PositionalModel:
         return seq, placements, chosen
 
     def objective_to_float(self, value: float) -> float:
-        """Convert the integer objective into sites + tie-break fraction."""
+        """Convert the integer objective into site value + tie-break fraction."""
         return value / self.bias_scale
 
     # --- hints -------------------------------------------------------------------------------

@@ -99,7 +99,8 @@ def solve(problem: Problem, options: SolverOptions, n_solutions: int) -> Enumera
     """``enumerate.solve`` on the full library, or on a pool of it for large libraries (with the
     full library's bound in every solution's ``bound`` and ``optimal``)."""
     oriented = len(problem.sites) * (2 if problem.strands == "double" else 1)
-    if oriented <= POOL_MIN_ORIENTED or n_solutions <= 0:
+    if oriented <= POOL_MIN_ORIENTED or n_solutions <= 0 or problem.weighted:
+        # Under weights the pool's ranking and the full library's site bound do not hold: no pool.
         return enumerate_solve(problem, options, n_solutions)
     return Enumeration(_pooled(problem, options, n_solutions))
 

@@ -1,42 +1,49 @@
-"""Fast input validation: reject malformed or obviously infeasible problems before modelling."""
+"""Fast input validation: reject malformed or obviously infeasible problems before modelling.
+
+The general checks live here; each rule's own reasons live in its module (``constraints/``).
+"""
 
 from __future__ import annotations
 
-import math
 from collections import Counter
 
-from .dna import is_dna, oriented_sequences, revcomp
-from .types import InfeasibleProblemError, Problem
-
-
-def _window(pos: tuple[int, int] | None, length: int, elem_len: int) -> tuple[int, int]:
-    lo, hi = 0, length - elem_len
-    if pos is not None:
-        lo, hi = max(lo, pos[0]), min(hi, pos[1])
-    return lo, hi
+from .constraints import constraints_of
+from .constraints.base import pruning, required_counts
+from .constraints.promoters import start_pairs
+from .dna import is_dna, oriented_sequences
+from .types import InfeasibleProblemError, Problem, Site
 
 
 def promoter_start_pairs(problem: Problem, index: int) -> list[tuple[int, int]]:
     """All (upstream start, downstream start) pairs allowed by length, windows and spacer."""
-    prom = problem.promoters[index]
+    return start_pairs(problem.promoters[index], problem.length)
+
+
+def placeable_sites(problem: Problem, rules=None, *, starts: bool = True) -> list[Site]:
+    """Sites with at least one placement that fits and that no rule refuses (``starts=False``:
+    judge the site's sequence only, ignoring rules on where it starts, such as pins)."""
+    by_seq, by_start = pruning(constraints_of(problem) if rules is None else rules)
+    by_start = by_start if starts else []
     L = problem.length
-    ulo, uhi = _window(prom.upstream_pos, L, len(prom.upstream))
-    dlo, dhi = _window(prom.downstream_pos, L, len(prom.downstream))
-    pairs = []
-    for u in range(ulo, uhi + 1):
-        for gap in range(prom.spacer_min, prom.spacer_max + 1):
-            d = u + len(prom.upstream) + gap
-            if dlo <= d <= dhi:
-                pairs.append((u, d))
-    return pairs
+    out = []
+    for s in problem.sites:
+        n = len(s.sequence)
+        if n > L:
+            continue
+        if by_start and not any(all(r.allows_start(problem, s, t) for r in by_start) for t in range(L - n + 1)):
+            continue
+        if any(all(r.allows(problem, s, o) for r in by_seq) for _, o in oriented_sequences(s.sequence, problem.strands)):
+            out.append(s)
+    return out
 
 
 def precheck(problem: Problem) -> None:
     """Raise ``InfeasibleProblemError`` for malformed or obviously infeasible inputs.
 
-    Checks DNA alphabets, unique site ids, strands, GC bounds, that each promoter fits with its
-    windows and spacer, that every group and regulator minimum can be met by sites that fit in
-    the sequence and contain no forbidden k-mer, and ``min_total_sites``. Passing the precheck
+    Checks the length, strands, DNA alphabets and unique site ids here, then every rule's own
+    reasons (``constraints/``): GC bounds, that each promoter fits with its windows and spacer,
+    that every group and regulator minimum can be met by sites that fit in the sequence and that
+    no rule refuses, ``min_total_sites``, pins, spacing, homopolymer runs... Passing the precheck
     does not prove feasibility; the solve itself reports any remaining infeasibility.
     """
     L = problem.length
@@ -51,60 +58,10 @@ def precheck(problem: Problem) -> None:
     for s in problem.sites:
         if not is_dna(s.sequence):
             raise InfeasibleProblemError(f"site {s.id!r} has a sequence that is not upper-case ACGT: {s.sequence!r}")
-    for k in problem.forbid_kmers:
-        if not is_dna(k):
-            raise InfeasibleProblemError(f"forbidden k-mer {k!r} is not upper-case ACGT")
-    if problem.gc_min is not None and problem.gc_max is not None and problem.gc_min > problem.gc_max:
-        raise InfeasibleProblemError(f"gc_min {problem.gc_min} is above gc_max {problem.gc_max}")
-    for bound in (problem.gc_min, problem.gc_max):
-        if bound is not None and not 0.0 <= bound <= 1.0:
-            raise InfeasibleProblemError(f"GC bounds must lie in [0, 1], got {bound}")
-    if (problem.gc_min is not None and problem.gc_max is not None
-            and math.ceil(problem.gc_min * L - 1e-9) > math.floor(problem.gc_max * L + 1e-9)):
-        raise InfeasibleProblemError(f"no GC count of a {L}-base sequence lies in [{problem.gc_min}, {problem.gc_max}]")
-
-    for i, prom in enumerate(problem.promoters):
-        for part in (prom.upstream, prom.downstream):
-            if not is_dna(part):
-                raise InfeasibleProblemError(f"promoter {prom.name!r} element {part!r} is not upper-case ACGT")
-        if prom.spacer_min > prom.spacer_max:
-            raise InfeasibleProblemError(f"promoter {prom.name!r}: spacer_min {prom.spacer_min} > spacer_max {prom.spacer_max}")
-        if prom.spacer_min < 0:
-            raise InfeasibleProblemError(f"promoter {prom.name!r}: spacer_min must be >= 0")
-        need = len(prom.upstream) + prom.spacer_min + len(prom.downstream)
-        if need > L:
-            raise InfeasibleProblemError(
-                f"promoter {prom.name!r} needs at least {need} bp but the sequence is {L} bp",
-                hint="lengthen the sequence or shorten the spacer",
-            )
-        if not promoter_start_pairs(problem, i):
-            raise InfeasibleProblemError(
-                f"promoter {prom.name!r} cannot be placed: its position windows and spacer range are incompatible with length {L}"
-            )
-
-    forbidden = set(problem.forbid_kmers) | {revcomp(k) for k in problem.forbid_kmers}
-
-    def usable(seq: str) -> bool:
-        if len(seq) > L:
-            return False
-        return not any(f in o for _, o in oriented_sequences(seq, "double") for f in forbidden)
-
-    placeable = [s for s in problem.sites if usable(s.sequence)]
-    by_reg = Counter(s.regulator for s in placeable)
-    for reg, need in problem.min_count_by_regulator.items():
-        if need > by_reg.get(reg, 0):
-            raise InfeasibleProblemError(
-                f"min_count_by_regulator asks {need} site(s) of {reg!r} but the library has {by_reg.get(reg, 0)} placeable",
-                hint="add sites for that regulator or lower the minimum",
-            )
-    for g in problem.groups:
-        present = [m for m in dict.fromkeys(g.members) if by_reg.get(m, 0) > 0]
-        if g.min_required > len(present):
-            raise InfeasibleProblemError(
-                f"group {g.name!r} requires {g.min_required} regulator(s) but only {len(present)} of its members "
-                f"({', '.join(g.members) or 'none'}) have placeable sites in the library"
-            )
-    if problem.min_total_sites > len(placeable):
-        raise InfeasibleProblemError(
-            f"min_total_sites is {problem.min_total_sites} but only {len(placeable)} site(s) can be placed"
-        )
+    rules = constraints_of(problem)
+    for rule in rules:
+        rule.validate(problem)
+    placeable = placeable_sites(problem, rules)
+    required = required_counts(rules)
+    for rule in sorted(rules, key=lambda r: not r.prunes):  # a rule that removes placements explains itself first
+        rule.precheck(problem, placeable, required)

@@ -13,7 +13,7 @@ import random
 import time
 from collections import Counter
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from .bound import Relaxation
 from .budget import Budget
@@ -50,6 +50,7 @@ class EnumState:
     emitted_sets: list[frozenset] = field(default_factory=list)  # library placement keys of each solution
     emitted_site_sets: set[frozenset[int]] = field(default_factory=set)
     temp: list[int] = field(default_factory=list)  # model constraints replaced every round
+    weighted_bound: float | None = None  # under weights: the first solve's bound, valid for every later one
 
     def __post_init__(self) -> None:
         self.diverse = self.options.mode == "diverse"
@@ -80,6 +81,8 @@ class EnumState:
     def record(self, sol: Solution, chosen) -> Recorded:
         """Add the no-goods of a solution to the model and its sets to the state."""
         pm = self.pm
+        if self.weighted_bound is not None:  # later levels count sites; report the bound in weighted value instead
+            sol = replace(sol, bound=self.weighted_bound, optimal=sol.objective >= self.weighted_bound - 1e-9)
         self.emitted_sets.append(frozenset((p.site_index, p.start, p.sequence) for p in chosen if not p.fixed))
         pm.forbid_placements(chosen)
         pm.forbid_sequence(sol.sequence)
@@ -127,7 +130,7 @@ class EnumState:
             return None
         chosen.sort(key=lambda p: (p.start, p.fixed is False, p.site_id))
         placements = tuple(Placement(p.site_id, p.regulator, p.start, p.strand, p.sequence, p.fixed) for p in chosen)
-        obj_int = sum(pm.bias_scale + pm.bias_of(p) for p in chosen if not p.fixed)
+        obj_int = sum(pm.placement_value(p) for p in chosen)
         sol = Solution(cand.sequence, placements, pm.objective_to_float(obj_int), n >= optimal_at,
                        time.monotonic() - ts, float(optimal_at), self.emitted)
         if check_solution(self.problem, sol):

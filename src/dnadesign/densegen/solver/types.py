@@ -9,8 +9,12 @@ from __future__ import annotations
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from dnadesign.core.errors import DnadesignError, InputError
+
+if TYPE_CHECKING:
+    from .constraints.base import Constraint
 
 PROMOTER_REGULATOR = "promoter"
 """Regulator label carried by the placements of fixed promoter elements."""
@@ -81,6 +85,12 @@ class Problem:
     gc_min: float | None = None
     gc_max: float | None = None
     side_biases: tuple[SideBias, ...] = ()
+    rules: tuple[Constraint, ...] = ()  # further rules from ``constraints`` (patterns, pins, weights...)
+
+    @property
+    def weighted(self) -> bool:
+        """True when a weights rule makes some site worth more than 1 in the objective."""
+        return any(getattr(r, "key", "") == "weights" for r in self.rules)
 
     def __hash__(self) -> int:  # Mapping field is not hashable; hash its items instead
         return hash(
@@ -96,6 +106,7 @@ class Problem:
                 self.gc_min,
                 self.gc_max,
                 self.side_biases,
+                self.rules,
             )
         )
 
@@ -159,7 +170,8 @@ class Placement:
 class Solution:
     """A designed sequence with its placements and the solve that produced it.
 
-    ``objective`` is the number of library sites plus the side-bias tie-break (in [0, 1));
+    ``objective`` is the value of the library sites (their number, or the sum of their regulator
+    weights under a weights rule) plus the side-bias tie-break (in [0, 1));
     ``bound`` is the solver's proven upper bound on that objective for this solve.
     """
 
