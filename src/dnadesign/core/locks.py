@@ -137,3 +137,16 @@ class FileLock:
 
     def __exit__(self, *exc) -> None:
         self.release()
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether a process of this host with ``pid`` still exists (a lock or staging owner)."""
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

@@ -44,7 +44,7 @@ from ..core import events as ev
 from ..core.atomic import atomic_write_text
 from ..core.errors import ConflictError, InputError, IntegrityError, NotFoundError
 from ..core.ids import record_id
-from ..core.locks import FileLock
+from ..core.locks import FileLock, pid_alive
 from ..core.timeutil import utc_now_iso
 from .incumbent import (
     HISTORY_ACTION,
@@ -189,23 +189,11 @@ def _remove_abandoned_stages(root: Path) -> list[Path]:
             owner = json.loads((stage / STAGE_OWNER).read_text())
         except (OSError, ValueError):
             continue
-        if owner.get("host") != socket.gethostname() or _alive(int(owner.get("pid", 0))):
+        if owner.get("host") != socket.gethostname() or pid_alive(int(owner.get("pid", 0))):
             continue
         shutil.rmtree(stage, ignore_errors=True)
         removed.append(stage)
     return removed
-
-
-def _alive(pid: int) -> bool:
-    if pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _check_target(target: Path, in_place: bool, backup: Path, new_id: str) -> None:

@@ -31,7 +31,7 @@ import pyarrow.compute as pc
 from ..core import events as ev
 from ..core.atomic import atomic_write_text, atomic_write_with
 from ..core.errors import ConflictError, InputError, LockTimeoutError, NotFoundError
-from ..core.locks import FileLock
+from ..core.locks import FileLock, pid_alive
 from ..core.timeutil import compact_stamp, utc_now, utc_now_iso
 from . import compact as cp
 from . import index as idx
@@ -580,7 +580,7 @@ class Dataset:
         for d in sorted(staging.iterdir()):
             try:
                 owner = json.loads((d / OWNER).read_text())
-                alive = owner.get("host") != host or _pid_alive(int(owner.get("pid", 0)))
+                alive = owner.get("host") != host or pid_alive(int(owner.get("pid", 0)))
             except (OSError, ValueError):
                 alive = False
             with contextlib.suppress(OSError):
@@ -664,18 +664,6 @@ def _id_array(ids: Any) -> pa.Array:
     if isinstance(ids, pa.Array):
         return ids
     return pa.array(list(ids), pa.string())
-
-
-def _pid_alive(pid: int) -> bool:
-    if pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _make_dirs(path: Path) -> list[Path]:
