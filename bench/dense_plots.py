@@ -9,7 +9,16 @@ the code of git revision REV (exported with `git archive`) on the same outputs, 
 Figures per workspace: cpu_render_s (after the config is loaded: matplotlib import, reading the rows,
 drawing, saving), cpu_total_s (the whole process, interpreter start-up included), files.
 
+With `--rows 1000000,10000000` it measures at scale instead: a synthetic dataset of that many rows
+in the real record shape (the demo_sites run's committed rows, records + `densegen` overlay,
+tiled with fresh random sequences and ids, appended in parts like `dense run` appends) is built
+once per size (cached under `--cache`), then `dense plot` (every default plot) and `dense report`
+run in their own processes, new code and `--baseline` side by side, each measured under GNU time
+(CPU s, peak RSS). A baseline process is capped at `--baseline-mem-gb` of address space and
+`--timeout` seconds (a cap it hits is reported, not fatal).
+
 Usage: uv run python bench/dense_plots.py [--baseline 3e9e021] [--formats png,pdf]
+       uv run python bench/dense_plots.py --rows 1000000,10000000 --baseline 792af17 --out bench/results/dense_plots_scale.json
 """
 
 from __future__ import annotations
@@ -78,11 +87,110 @@ def render(src: Path, cfg: Path, formats: str) -> dict:
     return out
 
 
+# -- at scale ---------------------------------------------------------------------------------------
+def build_scale(cache: Path, rows: int, part_rows: int = 250_000, seed: int = 7) -> Path:
+    """A demo_sites workspace whose USR dataset holds `rows` synthetic rows of the run (cached)."""
+    import datetime as dt
+    import hashlib
+
+    import numpy as np
+    import pyarrow as pa
+
+    ws = cache / f"ws-{rows}"
+    if (ws / ".built").exists():
+        return ws / "config.yaml"
+    shutil.rmtree(ws, ignore_errors=True)
+    cfg = run_demo("demo_sites", ws)
+    from dnadesign.densegen.config import load_config
+    from dnadesign.densegen.sinks.usr_sink import UsrSink
+    from dnadesign.usr.store import Dataset
+
+    loaded = load_config(cfg)
+    root, dataset_id = loaded.usr_target()
+    sink = UsrSink(root, dataset_id, None)
+    template = sink.ds.scan(namespaces=["densegen"]).collect().to_arrow()
+    ov_cols = [c for c in template.column_names if c.startswith("densegen__")]
+    shutil.rmtree(ws / "outputs" / "tables", ignore_errors=True)  # the Parquet sink: USR alone holds the rows
+    shutil.rmtree(sink.ds.dir)
+    ds = Dataset.create(sink.root, dataset_id)
+    rng = np.random.default_rng(seed)
+    L = int(template.column("length")[0].as_py())
+    t0 = dt.datetime(2026, 11, 30, tzinfo=dt.UTC)
+    for start in range(0, rows, part_rows):
+        n = min(part_rows, rows - start)
+        pick = pa.array(np.arange(start, start + n) % template.num_rows)
+        part = template.take(pick)
+        codes = np.frombuffer(b"ACGT", dtype=np.uint8)[rng.integers(0, 4, size=(n, L), dtype=np.uint8)]
+        buf = codes.tobytes()
+        ids = [hashlib.sha1(b"dna|" + buf[i * L:(i + 1) * L]).hexdigest() for i in range(n)]
+        offsets = np.arange(0, (n + 1) * L, L, dtype=np.int32)
+        seq = pa.StringArray.from_buffers(n, pa.py_buffer(offsets.tobytes()), pa.py_buffer(buf))
+        at = pa.array([t0 + dt.timedelta(milliseconds=int(k)) for k in range(start, start + n)], pa.timestamp("us", tz="UTC"))
+        rec = pa.table({"id": pa.array(ids), "bio_type": part["bio_type"], "sequence": seq, "alphabet": part["alphabet"],
+                        "length": part["length"], "source": part["source"], "created_at": part["created_at"]})
+        ov = part.select(ov_cols).set_column(ov_cols.index("densegen__accepted_at"), "densegen__accepted_at", at)
+        ds.append(rec, overlays={"densegen": ov.add_column(0, "id", pa.array(ids))})
+        print(f"[dense_plots] built {start + n} / {rows} rows", file=sys.stderr, flush=True)
+    (ws / ".built").write_text("ok")
+    return cfg
+
+
+def scale_commands(src: Path, cfg: Path, mem_gb: float | None, timeout: int) -> dict:
+    """`dense plot` (png) and `dense report` of `cfg` with the code of `src`: CPU s, peak RSS, wall."""
+    from usr_scale import measured
+
+    out = {}
+    cmds = {"plots": ["plot", "--format", "png"], "report": ["report", "-o", str(cfg.parent / "outputs" / "bench_report.html")]}
+    for name, args in cmds.items():
+        py = "import sys; sys.argv[0] = 'dense'; from dnadesign.densegen.cli import main; main()"
+        argv = [sys.executable, "-c", py, *args, "-c", str(cfg)]
+        if mem_gb:
+            argv = ["bash", "-c", f"ulimit -v {int(mem_gb * 1024 * 1024)}; exec timeout {timeout} \"$@\"", "_", *argv]
+        else:
+            argv = ["timeout", str(timeout), *argv]
+        r = measured(argv, env={"PYTHONPATH": str(src), "MPLBACKEND": "Agg"})
+        entry = {k: r[k] for k in ("cpu_s", "rss_mb", "wall_s", "rc")}
+        if r["rc"] != 0:
+            entry["error"] = ("timeout" if r["rc"] == 124 else (r["err"].strip().splitlines() or ["?"])[-1][:200])
+        out[name] = entry
+    return out
+
+
+def main_scale(args) -> None:
+    commit = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
+    result: dict = {"bench": "dense_plots_scale", "commit": commit, "load_before": list(os.getloadavg()), "sizes": {}}
+    cache = Path(args.cache)
+    cache.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="dense-plots-") as tmp:
+        base_src = export_rev(args.baseline, Path(tmp)) if args.baseline else None
+        for rows in [int(x) for x in args.rows.split(",")]:
+            cfg = build_scale(cache, rows)
+            entry = {"new": scale_commands(REPO / "src", cfg, None, args.timeout)}
+            if base_src is not None:
+                entry["baseline"] = scale_commands(base_src, cfg, args.baseline_mem_gb, args.timeout)
+            result["sizes"][str(rows)] = entry
+            print(f"[dense_plots] {rows}: {json.dumps(entry)}", file=sys.stderr, flush=True)
+    if args.baseline:
+        result["baseline"] = args.baseline
+    line = json.dumps(result, separators=(",", ":"))
+    if args.out:
+        Path(args.out).write_text(line + "\n")
+    print(line)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--baseline", default=None, help="git revision whose plot code is measured side by side")
     ap.add_argument("--formats", default="", help="comma-separated formats (default: each config's plots.formats)")
+    ap.add_argument("--rows", default=None, help="measure at scale: comma-separated dataset sizes (e.g. 1000000,10000000)")
+    ap.add_argument("--cache", default=str(Path(tempfile.gettempdir()) / "dense-plots-scale"), help="where scale datasets are kept")
+    ap.add_argument("--baseline-mem-gb", type=float, default=14.0, help="address-space cap of a baseline process (scale mode)")
+    ap.add_argument("--timeout", type=int, default=1200, help="seconds per command (scale mode)")
+    ap.add_argument("--out", default=None, help="also write the JSON line to this file")
     args = ap.parse_args()
+    if args.rows:
+        main_scale(args)
+        return
     commit = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
     result: dict = {"bench": "dense_plots", "commit": commit, "formats": args.formats or "config", "workspaces": {}}
     with tempfile.TemporaryDirectory(prefix="dense-plots-") as tmp:

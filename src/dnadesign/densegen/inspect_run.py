@@ -17,10 +17,10 @@ from ..core.errors import InputError
 from ..core.events import tail_events
 from ..usr.layout import DatasetPaths, resolve_root
 from .config import LoadedConfig
-from .coverage_report import placed_regulators, unplaced_regulators
-from .outputs import committed_frame
+from .coverage_report import unplaced_regulators
 from .plans import resolve_plans
-from .sinks.records import PLAN_COL, RUN_COL
+from .run_scan import iter_run_batches
+from .sinks.records import PLAN_COL
 from .state import MetaDir, RunState
 from .telemetry import last_diagnostic
 
@@ -93,23 +93,45 @@ def task_rows(meta: MetaDir, cfg: LoadedConfig) -> list[dict[str, Any]]:
     return rows
 
 
+STAT_COLUMNS = [PLAN_COL, "densegen__n_sites", "densegen__sites_per_100bp", "densegen__gc", "densegen__regulators"]
+MEANS = {"sites": "densegen__n_sites", "s100": "densegen__sites_per_100bp", "gc": "densegen__gc"}
+
+
+def plan_stats(cfg: LoadedConfig) -> tuple[dict[str, dict[str, Any]], dict[str, set[str]]]:
+    """Per plan: rows `n` and the means `sites`, `s100`, `gc`; and the regulators its rows place.
+
+    One streaming pass over the run's rows reading five columns (memory bounded by a batch).
+    """
+    sums: dict[str, dict[str, float]] = {}
+    placed: dict[str, set[str]] = {}
+    for batch in iter_run_batches(cfg, STAT_COLUMNS):
+        aggs = [pl.len().alias("n")]
+        for key, col in MEANS.items():
+            if col in batch.columns:
+                aggs += [pl.col(col).sum().alias(key), pl.col(col).count().alias(f"{key}_n")]
+        if "densegen__regulators" in batch.columns:
+            aggs.append(pl.col("densegen__regulators").explode().drop_nulls().unique().alias("regs"))
+        for r in batch.group_by(PLAN_COL).agg(aggs).iter_rows(named=True):
+            acc = sums.setdefault(r[PLAN_COL], {})
+            for k, v in r.items():
+                if k not in (PLAN_COL, "regs") and v is not None:
+                    acc[k] = acc.get(k, 0) + v
+            placed.setdefault(r[PLAN_COL], set()).update(r.get("regs") or [])
+    stats = {plan: {"n": int(a.get("n", 0)),
+                    **{k: (a[k] / a[f"{k}_n"] if a.get(f"{k}_n") else None) for k in MEANS}}
+             for plan, a in sums.items()}
+    return stats, placed
+
+
 def inspect_run(cfg: LoadedConfig) -> dict[str, Any]:
     """Status, per-plan counts and quality figures, outputs, the last session and the array tasks of a run."""
     meta = MetaDir(Path(cfg.outputs_dir) / "meta")
     manifest = meta.load_manifest() or {}
     state = meta.load_state()
     eff = meta.load_effective() or {}
-    frame, _ = committed_frame(cfg, ["id", PLAN_COL, RUN_COL, "densegen__n_sites", "densegen__sites_per_100bp", "densegen__gc",
-                                     "densegen__regulators"])
+    stats, placed = plan_stats(cfg)
     prev = eff.get("quotas", {})
     plans = [p.with_quota(max(p.quota, int(prev.get(p.name, 0)))) for p in resolve_plans(cfg)]
-    stats: dict[str, dict] = {}
-    if frame.height:
-        agg = frame.group_by(PLAN_COL).agg(
-            pl.len().alias("n"), pl.col("densegen__n_sites").mean().alias("sites"),
-            pl.col("densegen__sites_per_100bp").mean().alias("s100"), pl.col("densegen__gc").mean().alias("gc"))
-        for r in agg.iter_rows(named=True):
-            stats[r[PLAN_COL]] = r
     rows: list[dict[str, Any]] = []
     for p in plans:
         s = stats.get(p.name, {})
@@ -159,5 +181,5 @@ def inspect_run(cfg: LoadedConfig) -> dict[str, Any]:
         "usr_events_path": str(usr_events_path(cfg)) if target is not None else None,
         "diagnostics": str(meta.events_path),
         "state": state.as_dict() if state else None,
-        "unplaced_regulators": unplaced_regulators(cfg, *placed_regulators(frame)),
+        "unplaced_regulators": unplaced_regulators(cfg, placed, {p: int(s["n"]) for p, s in stats.items()}),
     }

@@ -10,15 +10,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import polars as pl
 
 from ...core.errors import DnadesignError
 from ...core.motifs import Motif
 from ..config import LoadedConfig
-from ..outputs import committed_frame
 from ..state import MetaDir
 from ..telemetry import read_diagnostics
+
+if TYPE_CHECKING:
+    from .aggregate import Aggregate
 
 ROLE_SITE, ROLE_FILLER, ROLE_PROMOTER = "site", "filler", "promoter"
 
@@ -36,22 +39,28 @@ class InputsView:
 
 @dataclass
 class PlotData:
+    """What the figures draw: the streaming aggregate of the run's rows, its diagnostics and inputs."""
+
     run_id: str
-    frame: pl.DataFrame  # flat rows: record fields + densegen__* columns
-    placements: pl.DataFrame  # one row per placement: id, plan, regulator, offset, end, strand, fixed, role, length
+    agg: Aggregate
     events: list[dict] = field(default_factory=list)
-    plan_order: list[str] = field(default_factory=list)
     inputs: InputsView = field(default_factory=InputsView)
+    examples: pl.DataFrame | None = None  # gallery rows (from the sample), with their sequences
+    example_placements: pl.DataFrame | None = None
 
     @property
-    def sites(self) -> pl.DataFrame:
-        """Binding-site placements only (no filler, no promoter elements)."""
-        return self.placements.filter(pl.col("role") == ROLE_SITE)
+    def rows(self) -> int:
+        """Committed rows of the run (all of them, not a sample)."""
+        return self.agg.rows
+
+    @property
+    def plan_order(self) -> list[str]:
+        return self.agg.plan_order
 
     @property
     def regulators(self) -> list[str]:
         """Every regulator of the inputs, then any placed one the inputs no longer list."""
-        placed = sorted(set(self.sites["regulator"].to_list()))
+        placed = sorted({reg for reg, _plan in self.agg.site_counts})
         return list(dict.fromkeys([*self.inputs.regulators, *placed]))
 
 
@@ -99,14 +108,36 @@ def inputs_view(cfg: LoadedConfig) -> InputsView:
     return view
 
 
-def load_plot_data(cfg: LoadedConfig) -> PlotData:
-    """The committed rows, their placements, the diagnostics and the inputs view of a run."""
-    frame, _ = committed_frame(cfg)
-    frame = frame.sort("densegen__accepted_at") if frame.height else frame
-    plans = list(dict.fromkeys(frame["densegen__plan"].to_list())) if frame.height else []
+GALLERY_ROWS = 6
+
+
+def pick_examples(agg: Aggregate, n: int = GALLERY_ROWS) -> pl.DataFrame:
+    """The sampled sequences with the most binding sites, spread over the plans (ties: sample order)."""
+    sample = agg.sample
+    if sample is None or sample.height == 0:
+        return pl.DataFrame()
+    plans = agg.plan_order
+    per_plan = max(1, n // max(1, len(plans)))
+    picks = [sample.filter(pl.col("densegen__plan") == plan).sort(["_sites", "_key"], descending=[True, False])
+             .head(per_plan) for plan in plans]
+    return (pl.concat(picks) if picks else sample.head(0)).head(n)
+
+
+def load_plot_data(cfg: LoadedConfig, batch_rows: int | None = None) -> PlotData:
+    """The run's rows aggregated in one streaming pass, the gallery rows, the diagnostics and the inputs view."""
+    from ..run_scan import BATCH_ROWS, fetch_rows, iter_run_batches
+    from .aggregate import STREAM_COLUMNS, aggregate
+
     view = inputs_view(cfg)
-    placements = explode_placements(frame, view)
-    return PlotData(cfg.run_id, frame, placements, run_diagnostics(cfg), plans, view)
+    agg = aggregate(iter_run_batches(cfg, STREAM_COLUMNS, batch_rows or BATCH_ROWS), view, cfg.model.runtime.seed)
+    data = PlotData(cfg.run_id, agg, run_diagnostics(cfg), view)
+    examples = pick_examples(agg)
+    if examples.height:
+        seqs = fetch_rows(cfg, examples["id"].to_list(), ["id", "sequence"])
+        if seqs.height:
+            data.examples = examples.join(seqs, on="id", how="inner")
+            data.example_placements = agg.placements_of(data.examples["id"].to_list(), view)
+    return data
 
 
 PLACEMENT_SCHEMA = {"id": pl.String, "plan": pl.String, "length": pl.Int32, "site_id": pl.String,

@@ -1,7 +1,8 @@
 """The summary figures. Each takes `PlotData` and returns a matplotlib Figure (or None when not applicable).
 
 Counts are drawn on integer axes, legends sit beside the axes (never over the data), and only
-binding sites count as sites: background filler and promoter elements are drawn apart.
+binding sites count as sites: background filler and promoter elements are drawn apart. Every
+figure draws from `data.agg`, the streaming aggregate of all the run's rows (`aggregate.py`).
 """
 
 from __future__ import annotations
@@ -12,9 +13,9 @@ matplotlib.use("Agg", force=True)
 
 import matplotlib.pyplot as plt
 import numpy as np
-import polars as pl
 
-from .data import ROLE_FILLER, ROLE_PROMOTER, PlotData
+from .aggregate import GC_BINS, covered_positions
+from .data import ROLE_FILLER, ROLE_PROMOTER, ROLE_SITE, PlotData
 from .style import (
     FILLER_COLOR,
     PROMOTER_COLOR,
@@ -28,17 +29,22 @@ from .style import (
 from .timeline import run_timeline
 
 TOP_REGULATORS = 30  # placed regulators shown (most sites first); the title says how many more there are
-OCCUPANCY_BLOCK = 20_000  # sequences per block when computing coverage
-MAX_UNPLACED = 15
-MAX_STEPS = 4000  # points per plan on the progress curve  # regulators never placed that are drawn as rows (the report lists them all)
+MAX_UNPLACED = 15  # regulators never placed that are drawn as rows (the report lists them all)
+MAX_STEPS = 4000  # points per plan on the progress curve
+GC_COARSE = 24  # bars of the GC histogram
+
+__all__ = ["covered_positions", "gc_distribution", "occupancy", "progress_over_time", "regulator_positions",
+           "site_usage", "sites_per_sequence"]
 
 
 def site_usage(data: PlotData, top: int = TOP_REGULATORS):
     """Placed binding sites per regulator, stacked by plan; regulators never placed are listed with 0."""
-    if data.frame.height == 0:
+    if data.rows == 0:
         return None
-    counts = data.sites.group_by("regulator", "plan").len()
-    totals = dict(counts.group_by("regulator").agg(pl.col("len").sum()).iter_rows())
+    counts = data.agg.site_counts
+    totals: dict[str, int] = {}
+    for (reg, _plan), n in counts.items():
+        totals[reg] = totals.get(reg, 0) + n
     placed = sorted((r for r in totals), key=lambda r: (-totals[r], r))
     unplaced_all = [r for r in data.regulators if r not in totals]
     unplaced = unplaced_all[:MAX_UNPLACED]
@@ -47,8 +53,7 @@ def site_usage(data: PlotData, top: int = TOP_REGULATORS):
     fig, ax = plt.subplots(figsize=(7.5, max(3.0, 0.26 * len(regs) + 1.3)))
     left = np.zeros(len(regs))
     for plan in data.plan_order:
-        sub = dict(counts.filter(pl.col("plan") == plan).select("regulator", "len").iter_rows())
-        vals = np.array([sub.get(r, 0) for r in regs], dtype=float)
+        vals = np.array([counts.get((r, plan), 0) for r in regs], dtype=float)
         ax.barh(regs, vals, left=left, color=plan_color(data, plan), label=plan, height=0.75)
         left += vals
     for i, r in enumerate(regs):
@@ -70,46 +75,28 @@ def site_usage(data: PlotData, top: int = TOP_REGULATORS):
     return fig
 
 
-def covered_positions(placements: pl.DataFrame, L: int, block: int = OCCUPANCY_BLOCK) -> np.ndarray:
-    """Per position, how many sequences have it covered by at least one of `placements` (overlaps counted once).
-
-    Vectorised and done in blocks of sequences, so memory stays at `block` x L whatever the row count.
-    """
-    if placements.height == 0:
-        return np.zeros(L)
-    idx = placements["id"].rank("dense").cast(pl.Int64).to_numpy() - 1
-    off = np.clip(placements["offset"].to_numpy().astype(np.int64), 0, L)
-    end = np.clip(placements["end"].to_numpy().astype(np.int64), 0, L)
-    total = np.zeros(L)
-    for start in range(0, int(idx.max()) + 1, block):
-        sel = (idx >= start) & (idx < start + block)
-        diff = np.zeros((block, L + 1), dtype=np.int32)
-        np.add.at(diff, (idx[sel] - start, off[sel]), 1)
-        np.add.at(diff, (idx[sel] - start, end[sel]), -1)
-        total += (np.cumsum(diff[:, :L], axis=1) > 0).sum(axis=0)
-    return total
-
-
 def occupancy(data: PlotData):
     """Fraction of sequences covered by a binding site at each position, per plan; promoter and filler shaded."""
-    frame = data.frame
-    if frame.height == 0:
+    agg = data.agg
+    if agg.rows == 0:
         return None
-    L = int(frame["length"].max())  # type: ignore[arg-type]
+    L = agg.L
     fig, ax = plt.subplots(figsize=(8, 3.6))
     x = np.arange(L)
     other = {ROLE_PROMOTER: np.zeros(L), ROLE_FILLER: np.zeros(L)}
+
+    def cover(plan: str, role: str, n: int) -> np.ndarray:
+        c = agg.cover.get((plan, role))
+        return np.zeros(L) if c is None else np.pad(c[:L], (0, max(0, L - len(c)))) / n
+
     for plan in data.plan_order:
-        sub = data.placements.filter(pl.col("plan") == plan)
-        n = max(frame.filter(pl.col("densegen__plan") == plan).height, 1)
-        cover = {"site": np.zeros(L), ROLE_PROMOTER: np.zeros(L), ROLE_FILLER: np.zeros(L)}
-        for (role_key,), grp in sub.group_by("role"):
-            cover[str(role_key)] = covered_positions(grp, L) / n
+        n = max(agg.plans[plan].rows, 1)
+        site = cover(plan, ROLE_SITE, n)
         color = plan_color(data, plan)
-        ax.plot(x, cover["site"], color=color, lw=1.6, label=f"{plan} binding sites (n={n})")
-        ax.fill_between(x, 0, cover["site"], color=color, alpha=0.12)
+        ax.plot(x, site, color=color, lw=1.6, label=f"{plan} binding sites (n={n})")
+        ax.fill_between(x, 0, site, color=color, alpha=0.12)
         for kind in other:
-            other[kind] = np.maximum(other[kind], cover[kind])
+            other[kind] = np.maximum(other[kind], cover(plan, kind, n))
     if other[ROLE_PROMOTER].any():
         ax.fill_between(x, 0, other[ROLE_PROMOTER], step="mid", color=PROMOTER_COLOR, alpha=0.25, label="promoter (-35/-10)")
     if other[ROLE_FILLER].any():
@@ -125,23 +112,21 @@ def occupancy(data: PlotData):
 
 def sites_per_sequence(data: PlotData):
     """How many binding sites each sequence holds, per plan (integer bins)."""
-    frame = data.frame
-    if frame.height == 0:
+    agg = data.agg
+    if agg.rows == 0:
         return None
-    per_id = data.sites.group_by("id").len()
-    joined = frame.select("id", "densegen__plan").join(per_id, on="id", how="left").with_columns(pl.col("len").fill_null(0))
-    n_sites = joined["len"].to_numpy()
-    plans = joined["densegen__plan"].to_numpy()
-    bins = np.arange(n_sites.min(), n_sites.max() + 2)
+    top = max(len(ps.sites_hist) for ps in agg.plans.values())
+    lo = min(int(np.flatnonzero(ps.sites_hist)[0]) for ps in agg.plans.values() if ps.sites_hist.any())
+    xs = np.arange(lo, top)
     fig, ax = plt.subplots(figsize=(6.5, 3.6))
     k = len(data.plan_order)
     width = 0.8 / max(k, 1)
     for i, plan in enumerate(data.plan_order):
-        v = n_sites[plans == plan]
-        hist, _ = np.histogram(v, bins=bins)
-        ax.bar(bins[:-1] + (i - (k - 1) / 2) * width, hist, width=width, color=plan_color(data, plan),
-               label=f"{plan} (mean {v.mean():.2f})")
-    ax.set_xticks(bins[:-1])
+        ps = agg.plans[plan]
+        hist = np.pad(ps.sites_hist, (0, top - len(ps.sites_hist)))[lo:top]
+        ax.bar(xs + (i - (k - 1) / 2) * width, hist, width=width, color=plan_color(data, plan),
+               label=f"{plan} (mean {ps.mean_sites:.2f})")
+    ax.set_xticks(xs)
     integer_axis(ax.yaxis)
     style_axes(ax, "Binding sites per sequence", "binding sites in the sequence", "sequences")
     legend_outside(ax)
@@ -151,18 +136,25 @@ def sites_per_sequence(data: PlotData):
 
 
 def gc_distribution(data: PlotData):
-    """GC fraction of the designed sequences, per plan."""
-    frame = data.frame
-    if frame.height == 0:
+    """GC fraction of the designed sequences, per plan (a fine streaming histogram, re-binned)."""
+    agg = data.agg
+    if agg.rows == 0:
         return None
     fig, ax = plt.subplots(figsize=(6.5, 3.6))
-    all_gc = frame["densegen__gc"].to_numpy()
-    bins = np.linspace(max(0.0, all_gc.min() - 0.02), min(1.0, all_gc.max() + 0.02), 25)
+    lo_gc = min(ps.gc_min for ps in agg.plans.values())
+    hi_gc = max(ps.gc_max for ps in agg.plans.values())
+    lo = max(0, int((lo_gc - 0.02) * GC_BINS))
+    hi = min(GC_BINS, int(np.ceil((hi_gc + 0.02) * GC_BINS)) + 1)
+    step = max(1, int(np.ceil((hi - lo) / GC_COARSE)))
+    edges_idx = np.arange(lo, hi + step, step)
+    edges = np.minimum(edges_idx, GC_BINS) / GC_BINS
     for plan in data.plan_order:
-        v = frame.filter(pl.col("densegen__plan") == plan)["densegen__gc"].to_numpy()
-        ax.hist(v, bins=bins.tolist(), histtype="stepfilled", alpha=0.35, color=plan_color(data, plan),
-                label=f"{plan} (median {np.median(v):.2f})")
-        ax.hist(v, bins=bins.tolist(), histtype="step", color=plan_color(data, plan), lw=1.2)
+        ps = agg.plans[plan]
+        fine = np.pad(ps.gc_hist, (0, int(edges_idx[-1]) - GC_BINS)) if edges_idx[-1] > GC_BINS else ps.gc_hist
+        coarse = np.add.reduceat(fine[lo:int(edges_idx[-1])], np.arange(0, int(edges_idx[-1]) - lo, step))
+        color = plan_color(data, plan)
+        ax.stairs(coarse, edges, fill=True, alpha=0.35, color=color, label=f"{plan} (median {ps.gc_median():.2f})")
+        ax.stairs(coarse, edges, color=color, lw=1.2)
     integer_axis(ax.yaxis)
     style_axes(ax, "GC content of designed sequences", "GC fraction", "sequences")
     legend_outside(ax)
@@ -173,11 +165,13 @@ def gc_distribution(data: PlotData):
 
 def regulator_positions(data: PlotData, bin_bp: int = 5):
     """Per regulator: where its sites start along the sequence, + strand up, - strand down; unplaced rows marked."""
-    if data.frame.height == 0 or not data.regulators:
+    agg = data.agg
+    if agg.rows == 0 or not data.regulators:
         return None
-    L = int(data.frame["length"].max())  # type: ignore[arg-type]
-    sites = data.sites
-    counts = dict(sites.group_by("regulator").len().iter_rows())
+    L = agg.L
+    counts: dict[str, int] = {}
+    for (reg, _plan), n in agg.site_counts.items():
+        counts[reg] = counts.get(reg, 0) + n
     keep = set(sorted(counts, key=lambda r: (-counts[r], r))[:TOP_REGULATORS])
     keep |= set([r for r in data.regulators if r not in counts][:MAX_UNPLACED])
     regs = [r for r in data.regulators if r in keep]
@@ -186,8 +180,9 @@ def regulator_positions(data: PlotData, bin_bp: int = 5):
     fig, ax = plt.subplots(figsize=(8.5, max(2.6, 0.42 * len(regs) + 1.2)))
     hists = {}
     labels: list[str] = []
-    for (reg, strand), grp in sites.group_by("regulator", "strand"):
-        hists[(reg, strand)] = np.histogram(grp["offset"].to_numpy(), bins=edges)[0]
+    for key, per_bp in agg.starts.items():  # starts per bp -> bin_bp bins
+        per_bp = np.pad(per_bp, (0, max(0, len(edges) * bin_bp - len(per_bp))))
+        hists[key] = np.add.reduceat(per_bp, np.arange(0, (len(edges) - 1) * bin_bp, bin_bp))[: len(edges) - 1]
     peak = max((int(h.max()) for h in hists.values()), default=1) or 1
     for row, reg in enumerate(reversed(regs)):
         ax.axhline(row, color="#dddddd", lw=0.6, zorder=0)
@@ -216,25 +211,53 @@ def regulator_positions(data: PlotData, bin_bp: int = 5):
     return fig
 
 
+def accepted_curve(data: PlotData) -> tuple[np.ndarray, list[str], np.ndarray]:
+    """(wall-clock seconds, plan, cumulative count) points of each plan's accepted rows, in time order per plan.
+
+    Exact when a plan's rows fit the time sample; otherwise the sampled times (plus the first and
+    last) with counts scaled to the plan's rows (first = 1, last = all).
+    """
+    walls: list[np.ndarray] = []
+    plans: list[str] = []
+    ranks: list[np.ndarray] = []
+    for plan in data.plan_order:
+        ps = data.agg.plans[plan]
+        if not len(ps.times):
+            continue
+        t = np.sort(ps.times)
+        if ps.rows > len(t):
+            t = np.concatenate([[ps.first_at], t, [ps.last_at]])
+            r = np.rint(1 + np.arange(len(t)) * (ps.rows - 1) / max(len(t) - 1, 1)).astype(np.int64)
+        else:
+            r = np.arange(1, len(t) + 1)
+        walls.append(t)
+        ranks.append(r)
+        plans.extend([plan] * len(t))
+    if not walls:
+        return np.zeros(0), [], np.zeros(0, dtype=np.int64)
+    return np.concatenate(walls), plans, np.concatenate(ranks)
+
+
 def progress_over_time(data: PlotData):
     """Cumulative accepted sequences against run time (idle time between sessions cut out), time to first marked."""
-    frame = data.frame
-    if frame.height == 0:
+    agg = data.agg
+    if agg.rows == 0:
         return None
-    t = frame.select("densegen__plan", "densegen__accepted_at").sort("densegen__accepted_at")
-    timeline, secs_all = run_timeline(data.events, t["densegen__accepted_at"].to_list())
+    walls, plans_list, ranks = accepted_curve(data)
+    timeline, secs_all = run_timeline(data.events, walls.tolist())
     secs = np.array(secs_all)
     total = float(max(timeline.ends[-1] - timeline.starts[-1] + timeline.offsets[-1], secs.max(initial=0.0), 1e-9)) \
         if timeline.starts else float(secs.max(initial=1.0))
     unit, div = ("minutes", 60.0) if total > 180 else ("seconds", 1.0)
-    plans = t["densegen__plan"].to_numpy()
+    plans = np.array(plans_list, dtype=object)
     fig, ax = plt.subplots(figsize=(7.5, 3.6))
     for plan in data.plan_order:
-        x = secs[plans == plan] / div
+        sel = plans == plan
+        x = secs[sel] / div
         if not len(x):
             continue
         color = plan_color(data, plan)
-        counts = np.arange(1, len(x) + 1)
+        counts = ranks[sel]
         if len(x) > MAX_STEPS:  # a long run: the curve at evenly spaced counts looks the same and draws fast
             keep = np.unique(np.linspace(0, len(x) - 1, MAX_STEPS).astype(int))
             x, counts = x[keep], counts[keep]

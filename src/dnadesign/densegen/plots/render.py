@@ -61,7 +61,7 @@ def render_plots(cfg: LoadedConfig, only: list[str] | None = None, formats: list
     names = chosen_plots(cfg, only)
     fmts = list(formats or cfg.model.plots.formats or ["png", "pdf"])
     data = load_plot_data(cfg)
-    if data.frame.height == 0:
+    if data.rows == 0:
         raise InputError(f"run {cfg.run_id} has no committed sequences to plot yet", hint="run `dense run` first")
     out_dir = Path(cfg.outputs_dir) / "plots"
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -76,5 +76,5 @@ def render_plots(cfg: LoadedConfig, only: list[str] | None = None, formats: list
             written.append(path)
             inventory.append({"plot": name, "format": fmt, "path": str(path.relative_to(out_dir))})
     atomic_write_json(out_dir / "plots_manifest.json", {"run_id": cfg.run_id, "created_at": utc_now_iso(),
-                                                       "rows": data.frame.height, "files": inventory})
+                                                       "rows": data.rows, "files": inventory})
     return written

@@ -1,7 +1,8 @@
 """The sequence gallery: a few designed sequences drawn on a bp axis with their bases and sites.
 
-Binding sites are coloured boxes (one colour per regulator, + strand above the sequence, - strand
-below, an arrow giving the reading direction), promoter elements are grey and labelled with their
+The rows come from the bounded, seeded sample of `aggregate.py` (`data.examples`). Binding sites
+are coloured boxes (one colour per regulator, + strand above the sequence, - strand below, an
+arrow giving the reading direction), promoter elements are grey and labelled with their
 position name (-35 / -10), background filler is an outlined grey box on the sequence itself.
 """
 
@@ -19,18 +20,6 @@ from .data import ROLE_FILLER, ROLE_PROMOTER, ROLE_SITE, PlotData
 from .style import DPI, FILLER_COLOR, PROMOTER_COLOR, regulator_colors
 
 PROMOTER_LABELS = {"upstream": "-35", "downstream": "-10"}
-
-
-def _pick_examples(data: PlotData, n: int) -> pl.DataFrame:
-    """The sequences with the most binding sites, spread over the plans."""
-    frame = data.frame
-    per_id = data.sites.group_by("id").len().rename({"len": "_sites"})
-    frame = frame.join(per_id, on="id", how="left").with_columns(pl.col("_sites").fill_null(0))
-    per_plan = max(1, n // max(1, len(data.plan_order)))
-    picks = [frame.filter(pl.col("densegen__plan") == plan).sort("_sites", descending=True).head(per_plan)
-             for plan in data.plan_order]
-    out = pl.concat(picks) if picks else frame.head(0)
-    return out.head(n)
 
 
 def element_label(site_id: str) -> str:
@@ -71,18 +60,20 @@ def _layout(L: int, rows: int) -> tuple[float, float, int]:
 
 
 def sequence_gallery(data: PlotData, n: int = 6):
-    """Up to `n` designed sequences (the densest of each plan) with bases, bp ticks and their sites.
+    """Up to `n` designed sequences (the densest of each plan's seeded sample) with bases, bp ticks and their sites.
 
     The bases of a row are one monospace text whose glyph advance equals one bp on the axis, so
     they line up with the sites and ticks at any length (and draw fast).
     """
-    ex = _pick_examples(data, n)
-    if ex.height == 0:
+    ex = data.examples
+    if ex is None or ex.height == 0:
         return None
+    ex = ex.head(n)
     L = int(ex["length"].max())  # type: ignore[arg-type]
     colors = regulator_colors(data)
     by_id: dict[str, list[dict]] = {}
-    for p in data.placements.filter(pl.col("id").is_in(ex["id"].to_list())).iter_rows(named=True):
+    placements = data.example_placements if data.example_placements is not None else pl.DataFrame()
+    for p in placements.iter_rows(named=True):
         by_id.setdefault(p["id"], []).append(p)  # binding sites, promoter elements and filler, each with its role
     width, height, px_per_bp = _layout(L, ex.height)
     in_per_bp = px_per_bp / DPI

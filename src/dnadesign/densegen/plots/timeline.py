@@ -13,6 +13,8 @@ from datetime import datetime
 
 
 def _ts(value) -> float | None:
+    if isinstance(value, int | float):  # epoch seconds
+        return float(value)
     if isinstance(value, datetime):
         return value.timestamp()
     if isinstance(value, str) and value:

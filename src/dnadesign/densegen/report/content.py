@@ -2,13 +2,14 @@
 
 Summary and per-plan figures come from `inspect_run` (the same numbers as `dense inspect run`),
 solver bound gaps from the committed records' `solver_bound` / `solver_objective` /
-`solver_status`, the analysis tables from `densegen.tables.read_tables` (when the run wrote them),
+`solver_status` (streamed: only those columns, a batch at a time), the analysis tables from `densegen.tables.read_tables` (when the run wrote them),
 and the plots are drawn in memory as PNG.
 """
 
 from __future__ import annotations
 
 import importlib
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,7 +20,7 @@ from ...core.errors import DnadesignError
 from ...core.timeutil import utc_now_iso
 from ..config import LoadedConfig
 from ..inspect_run import inspect_run
-from ..outputs import committed_frame
+from ..run_scan import iter_run_batches
 from ..sinks.records import PLAN_COL
 
 TABLE_NAMES = ("libraries", "attempts")
@@ -64,22 +65,38 @@ class ReportContent:
                 "tables_note": self.tables_note, "plots": [f.name for f in self.figures], "plot_notes": self.plot_notes}
 
 
-def bound_gaps(frame: pl.DataFrame) -> list[dict[str, Any]]:
-    """Per plan: rows, rows proven optimal, and the gap between the solver's bound and its objective."""
-    need = {PLAN_COL, "densegen__solver_bound", "densegen__solver_objective", "densegen__solver_status"}
-    if frame.height == 0 or not need <= set(frame.columns):
-        return []
-    gap = (pl.col("densegen__solver_bound") - pl.col("densegen__solver_objective")).clip(lower_bound=0.0)
-    agg = (frame.with_columns(gap.alias("gap"))
-           .group_by(PLAN_COL, maintain_order=True)
-           .agg(pl.len().alias("rows"),
-                (pl.col("densegen__solver_status") == "optimal").sum().alias("optimal"),
-                pl.col("densegen__solver_bound").is_not_null().sum().alias("with_bound"),
-                (pl.col("gap") > 1e-9).sum().alias("with_gap"),
-                pl.col("gap").mean().alias("mean_gap"), pl.col("gap").max().alias("max_gap")))
-    return [{"plan": r[PLAN_COL], "rows": int(r["rows"]), "optimal": int(r["optimal"]), "with_bound": int(r["with_bound"]),
-             "with_gap": int(r["with_gap"]), "mean_gap": r["mean_gap"], "max_gap": r["max_gap"]}
-            for r in agg.iter_rows(named=True)]
+GAP_COLUMNS = [PLAN_COL, "densegen__solver_bound", "densegen__solver_objective", "densegen__solver_status"]
+
+
+def bound_gaps(batches: Iterable[pl.DataFrame]) -> list[dict[str, Any]]:
+    """Per plan: rows, rows proven optimal, and the gap between the solver's bound and its objective.
+
+    Streams over `batches` (frames of GAP_COLUMNS); plans in the order they first appear.
+    """
+    acc: dict[str, dict[str, Any]] = {}
+    for frame in batches:
+        if frame.height == 0 or not set(GAP_COLUMNS) <= set(frame.columns):
+            continue
+        gap = (pl.col("densegen__solver_bound") - pl.col("densegen__solver_objective")).clip(lower_bound=0.0)
+        agg = (frame.with_columns(gap.alias("gap"))
+               .group_by(PLAN_COL, maintain_order=True)
+               .agg(pl.len().alias("rows"),
+                    (pl.col("densegen__solver_status") == "optimal").sum().alias("optimal"),
+                    pl.col("densegen__solver_bound").is_not_null().sum().alias("with_bound"),
+                    (pl.col("gap") > 1e-9).sum().alias("with_gap"),
+                    pl.col("gap").sum().alias("gap_sum"), pl.col("gap").count().alias("gap_n"),
+                    pl.col("gap").max().alias("max_gap")))
+        for r in agg.iter_rows(named=True):
+            a = acc.setdefault(r[PLAN_COL], {"rows": 0, "optimal": 0, "with_bound": 0, "with_gap": 0, "gap_sum": 0.0,
+                                             "gap_n": 0, "max_gap": None})
+            for k in ("rows", "optimal", "with_bound", "with_gap", "gap_n"):
+                a[k] += int(r[k] or 0)
+            a["gap_sum"] += float(r["gap_sum"] or 0.0)
+            if r["max_gap"] is not None:
+                a["max_gap"] = r["max_gap"] if a["max_gap"] is None else max(a["max_gap"], r["max_gap"])
+    return [{"plan": plan, "rows": a["rows"], "optimal": a["optimal"], "with_bound": a["with_bound"],
+             "with_gap": a["with_gap"], "mean_gap": a["gap_sum"] / a["gap_n"] if a["gap_n"] else None,
+             "max_gap": a["max_gap"]} for plan, a in acc.items()]
 
 
 def _read_tables(cfg: LoadedConfig):
@@ -137,8 +154,7 @@ def gather(cfg: LoadedConfig, plot_names: list[str] | None = None) -> ReportCont
     from ..plots.render import chosen_plots, iter_figures, png_bytes
 
     info = inspect_run(cfg)
-    frame, _ = committed_frame(cfg, ["id", PLAN_COL, "densegen__solver_bound", "densegen__solver_objective",
-                                     "densegen__solver_status"])
+    gaps = bound_gaps(iter_run_batches(cfg, GAP_COLUMNS))
     tables, tables_note = table_files(cfg)
     figures: list[Figure] = []
     notes: list[str] = []
@@ -153,4 +169,4 @@ def gather(cfg: LoadedConfig, plot_names: list[str] | None = None) -> ReportCont
             notes.append(f"not drawn for this run (nothing to show): {', '.join(skipped)}")
     else:
         notes.append("no committed sequences yet: no plots")
-    return ReportContent(cfg.run_id, utc_now_iso(), info, bound_gaps(frame), tables, tables_note, figures, notes)
+    return ReportContent(cfg.run_id, utc_now_iso(), info, gaps, tables, tables_note, figures, notes)
