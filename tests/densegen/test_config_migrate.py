@@ -325,7 +325,7 @@ def test_panel_with_pwm_artifacts_background_and_matrix(panel):
     assert m["upstream_variants"] == ["a", "b"] and m["spacer"] == [16, 18]
     assert cfg["generation"]["sampling"]["strategy"] == "uniform"
     assert cfg["solver"] == {"strategy": "diverse", "workers": 2, "solutions_per_library": 1}
-    assert cfg["logging"] == {"progress": "bar"} and cfg["plots"] == {"default": ["occupancy", "sequences"]}
+    assert cfg["logging"] == {"progress": "bar"} and cfg["plots"] == {"default": ["positions", "sequences"]}
     keys = {n.key for n in mig.not_carried}
     assert {"densegen.inputs[0].overrides_by_motif_id", "densegen.inputs[0].sampling.tier_fractions",
             "densegen.inputs[1].sampling.uniqueness", "plots.video", "plots.options"} <= keys

@@ -15,6 +15,7 @@ import matplotlib
 matplotlib.use("Agg", force=True)
 
 import matplotlib.pyplot as plt
+import numpy as np
 import polars as pl
 import pytest
 import yaml
@@ -29,11 +30,34 @@ from dnadesign.densegen.plots import (
     logos,
     sequences,
 )
-from dnadesign.densegen.plots.data import load_plot_data
+from dnadesign.densegen.outputs import committed_frame
+from dnadesign.densegen.plots.aggregate import covered_positions
+from dnadesign.densegen.plots.data import PlotData, explode_placements, inputs_view, load_plot_data
 from dnadesign.densegen.plots.timeline import Timeline, run_timeline
 
 pytestmark = pytest.mark.slow
 NEVER_PLACED = "ZzzLong"  # one 60-bp site: longer than the 50-bp sequences, never placed
+
+
+class RunData(PlotData):
+    """The streamed PlotData plus the ground truth read the simple way (every row, every placement)."""
+
+    frame: pl.DataFrame
+    placements: pl.DataFrame
+
+    @property
+    def sites(self) -> pl.DataFrame:
+        return self.placements.filter(pl.col("role") == "site")
+
+
+def load_with_truth(cfg_path: Path, batch_rows: int | None = None) -> RunData:
+    cfg = load_config(cfg_path)
+    data = load_plot_data(cfg, batch_rows=batch_rows)
+    out = RunData(data.run_id, data.agg, data.events, data.inputs, data.examples, data.example_placements)
+    out.frame = committed_frame(cfg)[0]
+    out.placements = explode_placements(out.frame, inputs_view(cfg))
+    out.cfg_path = cfg_path  # type: ignore[attr-defined]
+    return out
 
 
 @pytest.fixture(scope="module")
@@ -44,7 +68,7 @@ def sites_data(tmp_path_factory):
         fh.write(f"{NEVER_PLACED},{'ACGTTGCA' * 7}ACGT\n")
     r = dense("run", "--no-plot", "--progress", "off", "-c", str(cfg))
     assert r.returncode == 0, r.stderr
-    return load_plot_data(load_config(cfg))
+    return load_with_truth(cfg)
 
 
 @pytest.fixture(scope="module")
@@ -59,7 +83,7 @@ def pwm_data(tmp_path_factory):
     cfg_path.write_text(yaml.safe_dump(cfg, sort_keys=False))
     r = dense("run", "--no-plot", "--progress", "off", "-c", str(cfg_path))
     assert r.returncode == 0, r.stderr
-    return load_plot_data(load_config(cfg_path))
+    return load_with_truth(cfg_path)
 
 
 @pytest.fixture(autouse=True)
@@ -173,7 +197,7 @@ def test_progress_marks_the_time_to_the_first_sequence(sites_data):
     legend = [t.get_text() for t in ax.get_legend().get_texts()]
     assert any(t.startswith("time to first sequence:") for t in legend)
     assert all(any(t.startswith(f"{plan} (first after") for t in legend) for plan in sites_data.plan_order)
-    _, secs = run_timeline(sites_data.events, sites_data.frame.sort("densegen__accepted_at")["densegen__accepted_at"].to_list())
+    _, secs = run_timeline(sites_data.events, sites_data.frame["densegen__accepted_at"].to_list())
     first = min(secs)
     assert first > 0  # measured from the session's start, not from the first row
     vlines = [line for line in ax.lines if line.get_linestyle() == ":"]
@@ -233,7 +257,60 @@ def test_occupancy_counts_each_covered_position_once_per_sequence(sites_data):
         for i in covered:
             expected[i] += 1
     for block in (1, 2, 1000):  # blocks smaller than the run, and one block
-        assert figures.covered_positions(sites, L, block=block).tolist() == expected
+        assert covered_positions(sites, L, block=block).tolist() == expected
     ax = figures.occupancy(sites_data).axes[0]
     line = ax.get_lines()[0]
     assert max(line.get_ydata()) <= 1.0 and ax.get_ylabel() == "fraction of sequences covered"
+
+
+def test_streamed_aggregate_equals_the_whole_frame_whatever_the_batch_size(sites_data, pwm_data):
+    """Batches of 1 and 2 rows give the same counts, histograms and sample as one batch, and match the rows."""
+    for data in (sites_data, pwm_data):
+        for batch_rows in (1, 2):
+            small = load_plot_data(load_config(data.cfg_path), batch_rows=batch_rows).agg
+            agg = data.agg
+            assert small.rows == agg.rows == data.frame.height
+            assert small.site_counts == agg.site_counts
+            assert small.starts.keys() == agg.starts.keys() and small.cover.keys() == agg.cover.keys()
+            for key in agg.starts:
+                n = max(len(agg.starts[key]), len(small.starts[key]))
+                assert np.array_equal(np.pad(agg.starts[key], (0, n - len(agg.starts[key]))),
+                                      np.pad(small.starts[key], (0, n - len(small.starts[key]))))
+            for key in agg.cover:
+                assert np.array_equal(agg.cover[key][:agg.L], small.cover[key][:agg.L])
+            for plan, ps in agg.plans.items():
+                other = small.plans[plan]
+                assert (ps.rows, ps.sites) == (other.rows, other.sites)
+                assert np.array_equal(ps.gc_hist, other.gc_hist) and np.array_equal(np.sort(ps.times), np.sort(other.times))
+            assert sorted(small.sample["id"].to_list()) == sorted(agg.sample["id"].to_list())
+        # against the rows read whole
+        truth = dict(((r, p), n) for r, p, n in data.sites.group_by("regulator", "plan").len().iter_rows())
+        assert data.agg.site_counts == truth
+        for (reg, strand), grp in data.sites.group_by("regulator", "strand"):
+            assert data.agg.starts[(reg, strand)].sum() == grp.height
+            assert np.flatnonzero(data.agg.starts[(reg, strand)]).tolist() == sorted(set(grp["offset"].to_list()))
+        per_plan = dict(data.frame.group_by("densegen__plan").len().iter_rows())
+        assert {p: ps.rows for p, ps in data.agg.plans.items()} == per_plan
+
+
+def test_the_sample_is_bounded_and_seeded(sites_data, monkeypatch):
+    """With fewer sample slots than rows the sample keeps exactly that many rows per plan, the same on every run."""
+    from dnadesign.densegen.plots import aggregate
+
+    monkeypatch.setattr(aggregate, "SAMPLE_ROWS", 1)
+    monkeypatch.setattr(aggregate, "TIME_SAMPLE", 1)
+    cfg = load_config(sites_data.cfg_path)
+    a = load_plot_data(cfg, batch_rows=1)
+    b = load_plot_data(cfg)
+    assert a.agg.sample.group_by("densegen__plan").len()["len"].to_list() == [1, 1]
+    assert sorted(a.agg.sample["id"].to_list()) == sorted(b.agg.sample["id"].to_list())
+    for ps in a.agg.plans.values():
+        assert len(ps.times) == 1 and ps.rows > 1
+    # the progress curve still runs from the first accepted row (1) to all of them
+    x, plans, ranks = figures.accepted_curve(a)
+    for plan, ps in a.agg.plans.items():
+        r = ranks[np.array(plans) == plan]
+        assert r[0] == 1 and r[-1] == ps.rows
+    assert a.examples is not None and set(a.examples["sequence"].to_list()) <= set(sites_data.frame["sequence"].to_list())
+    fig = sequences.sequence_gallery(a)
+    assert fig is not None and len([ax for ax in fig.axes]) == a.examples.height == 2

@@ -10,7 +10,7 @@ import typer
 
 from ..core.cli import handled
 from ..core.console import err, out, print_json
-from ..core.errors import InputError, UsageError
+from ..core.errors import UsageError
 
 ConfigOpt = typer.Option(None, "-c", "--config", help="Workspace config (default: $DENSEGEN_CONFIG, else ./config.yaml).",
                          show_default=False)
@@ -201,7 +201,7 @@ def register(app: typer.Typer, inspect_app: typer.Typer) -> None:
         formats: str | None = typer.Option(None, "--format", help="Comma-separated formats: png, pdf, svg (default: plots.formats)."),
     ) -> None:
         """Render plots of the run's outputs into outputs/plots/."""
-        from .plots import parse_plot_names
+        from .plots import check_plot_names, parse_plot_names, resolve_plot_names
         from .plots.render import render_plots
 
         cfg = _load(config)
@@ -209,6 +209,11 @@ def register(app: typer.Typer, inspect_app: typer.Typer) -> None:
         fmts = [f.strip() for f in formats.split(",")] if formats else None
         if fmts and any(f not in ("png", "pdf", "svg") for f in fmts):
             raise UsageError(f"--format must list png, pdf or svg, not {formats!r}")
+        notes = resolve_plot_names([n.strip() for n in only.split(",") if n.strip()])[1] if only else check_plot_names(cfg)
+        for w in notes:
+            err.print(f"warning: {w}", highlight=False)
+        if names == []:  # --only named incumbent plots that have no equivalent: nothing to draw
+            return
         paths = render_plots(cfg, only=names, formats=fmts)
         for p in paths:
             out.print(str(p), highlight=False)
@@ -220,26 +225,26 @@ def register(app: typer.Typer, inspect_app: typer.Typer) -> None:
                                               help="Optional: also check that this config's plots.default names known plots."),
         as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
     ) -> None:
-        """List the plots `dense plot` can render."""
+        """List the plots `dense plot` can render, with the incumbent DenseGen plot ids each one stands for."""
         from rich.table import Table
 
-        from .plots import PLOTS
+        from .plots import INCUMBENT_WITHOUT_EQUIVALENT, PLOTS, check_plot_names, incumbent_names
 
         if config is not None:
-            unknown = [n for n in (_load(config).model.plots.default or []) if n not in PLOTS]
-            if unknown:
-                raise InputError(f"{config}: plots.default names unknown plot {unknown[0]!r}",
-                                 hint=f"choose from {', '.join(PLOTS)}")
-
+            for w in check_plot_names(_load(config)):  # an unknown name raises: one line, exit 1
+                err.print(f"warning: {w}", highlight=False)
         if as_json:
-            print_json([{"name": n, "description": p.description} for n, p in PLOTS.items()])
+            print_json([{"name": n, "incumbent_names": incumbent_names(n), "description": p.description}
+                        for n, p in PLOTS.items()])
             return
         t = Table(show_lines=False)
-        t.add_column("plot")
-        t.add_column("shows")
+        t.add_column("plot", no_wrap=True)
+        t.add_column("incumbent DenseGen ids", no_wrap=True)
+        t.add_column("shows", overflow="fold")
         for n, p in PLOTS.items():
-            t.add_row(n, p.description)
+            t.add_row(n, "\n".join(incumbent_names(n)) or "-", p.description)
         out.print(t)
+        out.print(f"Skipped (no equivalent here): {', '.join(INCUMBENT_WITHOUT_EQUIVALENT)}.", highlight=False)
 
 
 __all__ = ["register"]

@@ -29,15 +29,11 @@ from ..core.timeutil import utc_now_iso
 from ..usr.incumbent import map_dataset_id
 from . import yaml_rt
 from .config import SCHEMA_VERSION, ConfigProblems, Problem, parse_config
+from .plots import INCUMBENT_PLOTS
 
 MARK = "dense config migrate"
-# Incumbent plot ids with an equivalent plot here (`dense ls-plots`).
-PLOT_IDS = {
-    "placement_occupancy_map": "occupancy", "tfbs_concentration_profile": "occupancy",
-    "plan_regulator_deployment_heatmap": "site_usage", "source_plan_input_heatmap": "site_usage",
-    "solve_pressure_and_progress": "progress", "attempt_outcome_timeline": "progress",
-    "compression_ratio_by_plan": "sites_per_sequence", "dense_array_showcase_video": "sequences",
-}
+# Incumbent plot ids with an equivalent plot here (`dense ls-plots`): the plots registry's table.
+PLOT_IDS = INCUMBENT_PLOTS
 PROGRESS = {"auto": "auto", "screen": "bar", "stream": "lines", "summary": "lines"}
 STRATEGY = {"tf_balanced": "tf_balanced", "coverage_weighted": "coverage_weighted", "uniform_over_pairs": "uniform"}
 PWM_FORMATS = {"pwm_meme": "meme", "pwm_meme_set": "meme", "pwm_jaspar": "jaspar", "pwm_artifact": "artifact",

@@ -211,9 +211,10 @@ def open_session(cfg: LoadedConfig, settings: RunSettings, options: RunOptions, 
         raise InputError(f"there is no run to resume in {cfg.outputs_dir}", hint="run `dense run` without --resume to start one")
     # Validate before touching any output (ConfigError on inputs or settings that cannot work).
     stop.check()
+    plot_warnings = check_plot_names(cfg)  # an unknown plot name fails here, before any solve
     plans = resolve_plans(cfg)
     pools = build_pools(cfg, seed=settings.seed, checkpoint=stop.check)
-    for w in [*preflight(cfg, plans=plans, pools=pools, checkpoint=stop.check), *check_plot_names(cfg)]:
+    for w in [*preflight(cfg, plans=plans, pools=pools, checkpoint=stop.check), *plot_warnings]:
         _note(options, "WARNING", f"warning: {w}")
     resuming = has_outputs and not options.fresh
     previous = meta.load_effective() if resuming else None

@@ -17,18 +17,17 @@ from ...core.atomic import atomic_write_json
 from ...core.errors import InputError
 from ...core.timeutil import utc_now_iso
 from ..config import LoadedConfig
-from . import PLOTS
+from . import PLOTS, resolve_plot_names
 from .data import PlotData, load_plot_data
 from .style import DPI
 
 
 def chosen_plots(cfg: LoadedConfig, only: list[str] | None = None) -> list[str]:
-    """The plot names to draw: `only`, else `plots.default`, else every plot (unknown names are an error)."""
-    names = list(only or cfg.model.plots.default or PLOTS.keys())
-    unknown = [n for n in names if n not in PLOTS]
-    if unknown:
-        raise InputError(f"unknown plot {unknown[0]!r}", hint=f"choose from {', '.join(PLOTS)} (see `dense ls-plots`)")
-    return names
+    """The plot names to draw: `only`, else `plots.default`, else every plot.
+
+    The incumbent's plot ids map to ours (`INCUMBENT_PLOTS`); an unknown name is an InputError.
+    """
+    return resolve_plot_names(list(only or cfg.model.plots.default or PLOTS.keys()))[0]
 
 
 def draw(name: str, data: PlotData):

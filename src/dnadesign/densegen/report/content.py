@@ -149,7 +149,7 @@ def table_files(cfg: LoadedConfig) -> tuple[list[TableFiles], str | None]:
 
 def gather(cfg: LoadedConfig, plot_names: list[str] | None = None) -> ReportContent:
     """Everything the report shows, for the run of `cfg` (plots drawn in memory)."""
-    from ..plots import PLOTS
+    from ..plots import PLOTS, resolve_plot_names
     from ..plots.data import load_plot_data
     from ..plots.render import chosen_plots, iter_figures, png_bytes
 
@@ -162,6 +162,8 @@ def gather(cfg: LoadedConfig, plot_names: list[str] | None = None) -> ReportCont
         data = load_plot_data(cfg)
         notes.extend(data.inputs.notes)
         names = chosen_plots(cfg, plot_names)
+        if plot_names is None:
+            notes.extend(resolve_plot_names(list(cfg.model.plots.default))[1])
         for name, fig in iter_figures(names, data):
             figures.append(Figure(name, PLOTS[name].description, png_bytes(fig)))
         skipped = [n for n in names if n not in {f.name for f in figures}]
