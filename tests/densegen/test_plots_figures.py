@@ -256,8 +256,7 @@ def test_occupancy_counts_each_covered_position_once_per_sequence(sites_data):
         covered = {i for off, end in grp.select("offset", "end").iter_rows() for i in range(off, min(end, L))}
         for i in covered:
             expected[i] += 1
-    for block in (1, 2, 1000):  # blocks smaller than the run, and one block
-        assert covered_positions(sites, L, block=block).tolist() == expected
+    assert covered_positions(sites, L).tolist() == expected
     ax = figures.occupancy(sites_data).axes[0]
     line = ax.get_lines()[0]
     assert max(line.get_ydata()) <= 1.0 and ax.get_ylabel() == "fraction of sequences covered"
@@ -314,3 +313,18 @@ def test_the_sample_is_bounded_and_seeded(sites_data, monkeypatch):
     assert a.examples is not None and set(a.examples["sequence"].to_list()) <= set(sites_data.frame["sequence"].to_list())
     fig = sequences.sequence_gallery(a)
     assert fig is not None and len([ax for ax in fig.axes]) == a.examples.height == 2
+
+
+def test_covered_positions_counts_nested_and_overlapping_sites_once():
+    rng = np.random.default_rng(5)
+    rows, L = 300, 40
+    off = rng.integers(0, L, 2000)
+    frame = pl.DataFrame({"_row": rng.integers(0, rows, 2000), "offset": off,
+                          "end": np.minimum(off + rng.integers(1, 15, 2000), L + 3)})  # ends past L are clipped
+    expected = np.zeros(L)
+    for _r, grp in frame.group_by("_row"):
+        covered = {i for o, e in grp.select("offset", "end").iter_rows() for i in range(o, min(e, L))}
+        expected[sorted(covered)] += 1
+    assert covered_positions(frame, L).tolist() == expected.tolist()
+    by_id = frame.with_columns(pl.format("id{}", pl.col("_row")).alias("id")).drop("_row")
+    assert covered_positions(by_id, L).tolist() == expected.tolist()

@@ -12,13 +12,16 @@ Parquet scan) for figures drawn from a sample.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import cast
 
 import polars as pl
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 from .config import LoadedConfig
 from .outputs import RunOutputs
 from .sinks import ParquetSink, Sink, UsrSink
-from .sinks.records import PLAN_COL, RUN_COL
+from .sinks.records import NAMESPACE, PLAN_COL, RUN_COL
 
 BATCH_ROWS = 100_000
 
@@ -40,6 +43,35 @@ def _lazy(sink: Sink) -> pl.LazyFrame | None:
     return lf if PLAN_COL in names and RUN_COL in names else None
 
 
+def _sink_batches(sink: Sink, columns: list[str], batch_rows: int) -> Iterator[pa.Table]:
+    """Arrow batches of `columns` (those the sink has, plus RUN_COL and PLAN_COL) of every committed row.
+
+    Pulled one at a time from the USR reader or the Parquet files, so nothing is read ahead of
+    the consumer (a streaming engine running ahead of a slow consumer would buffer batches).
+    """
+    if isinstance(sink, UsrSink):
+        if not sink.exists():
+            return
+        from ..usr.query import reader
+        from ..usr.reader import Selection
+
+        rd = reader(sink.ds, sink.ds.manifest())
+        names = set(sink.ds.scan(namespaces=[NAMESPACE]).collect_schema().names())
+        if not {PLAN_COL, RUN_COL} <= names:
+            return
+        cols = tuple(dict.fromkeys(c for c in [*columns, RUN_COL, PLAN_COL] if c in names))
+        yield from rd.arrow_batches(Selection(cols, (NAMESPACE,), False), batch_rows=batch_rows)
+    elif isinstance(sink, ParquetSink):
+        for path in sink.part_paths():
+            pf = pq.ParquetFile(path)
+            names = set(pf.schema_arrow.names)
+            if not {PLAN_COL, RUN_COL} <= names:
+                continue
+            pcols = list(dict.fromkeys(c for c in [*columns, RUN_COL, PLAN_COL] if c in names))
+            for rb in pf.iter_batches(batch_size=batch_rows, columns=pcols):
+                yield pa.Table.from_batches([rb])
+
+
 def run_sinks(cfg: LoadedConfig) -> list[Sink]:
     """The run's sinks, read-only, primary (USR) first."""
     return RunOutputs(cfg, None, create=False).sinks
@@ -48,20 +80,17 @@ def run_sinks(cfg: LoadedConfig) -> list[Sink]:
 def iter_run_batches(cfg: LoadedConfig, columns: list[str], batch_rows: int = BATCH_ROWS) -> Iterator[pl.DataFrame]:
     """This run's committed rows, only `columns` (those the sink has), in batches of at most `batch_rows`.
 
-    The first sink with rows of the run is read; an empty run yields nothing.
+    The first sink with rows of the run is read; an empty run yields nothing. Parquet parts of
+    different schemas (a column added later) give batches with different columns.
     """
     for sink in run_sinks(cfg):
-        lf = _lazy(sink)
-        if lf is None:
-            continue
-        names = set(lf.collect_schema().names())
-        cols = [c for c in dict.fromkeys(columns) if c in names]
-        query = lf.filter((pl.col(RUN_COL) == cfg.run_id) & pl.col(PLAN_COL).is_not_null()).select(cols)
         found = False
-        for batch in query.collect_batches(chunk_size=batch_rows):
-            if batch.height:
+        for table in _sink_batches(sink, columns, batch_rows):
+            frame = cast(pl.DataFrame, pl.from_arrow(table))
+            frame = frame.filter((pl.col(RUN_COL) == cfg.run_id) & pl.col(PLAN_COL).is_not_null())
+            if frame.height:
                 found = True
-                yield batch
+                yield frame.select([c for c in dict.fromkeys(columns) if c in frame.columns])
         if found:
             return
 

@@ -56,14 +56,34 @@ def strip_quotas(obj: Any) -> Any:
     return obj
 
 
+_MISSING = object()
+
+
 def changed_keys(old: Any, new: Any, prefix: str = "", depth: int = 3) -> list[str]:
-    """Dotted keys whose values differ between two config dumps (compared `depth` levels deep)."""
+    """Dotted keys whose values differ between two config dumps (compared `depth` levels deep).
+
+    A key only one side has is a change unless its value there is None (an optional setting left
+    unset); `config_drift` first fills the old dump's missing keys with their defaults.
+    """
     if isinstance(old, dict) and isinstance(new, dict) and depth > 0:
         out = []
         for k in sorted(set(old) | set(new)):
-            out += changed_keys(old.get(k), new.get(k), f"{prefix}{k}.", depth - 1)
+            a, b = old.get(k, _MISSING), new.get(k, _MISSING)
+            if (a is _MISSING and b is None) or (b is _MISSING and a is None):
+                continue
+            out += changed_keys(None if a is _MISSING else a, None if b is _MISSING else b, f"{prefix}{k}.", depth - 1)
         return out
     return [] if old == new else [prefix.rstrip(".") or "<root>"]
+
+
+def with_defaults(saved: dict, cfg: LoadedConfig) -> dict:
+    """An earlier session's saved config as the current schema reads it: keys added to the schema
+    since then take their defaults (so a default nobody set is not drift). Returned as saved when
+    the current schema no longer reads it (a key renamed or removed: that is drift)."""
+    try:
+        return type(cfg.model).model_validate(saved).model_dump(mode="json")
+    except (ValueError, TypeError):  # pydantic's ValidationError is a ValueError
+        return saved
 
 
 def config_drift(previous: dict | None, cfg: LoadedConfig) -> list[str]:
@@ -73,7 +93,8 @@ def config_drift(previous: dict | None, cfg: LoadedConfig) -> list[str]:
     """
     if not previous or "config" not in previous:
         return []
-    diff = changed_keys(strip_quotas(previous["config"]), strip_quotas(cfg.model.model_dump(mode="json")))
+    old = with_defaults(previous["config"], cfg)
+    diff = changed_keys(strip_quotas(old), strip_quotas(cfg.model.model_dump(mode="json")))
     diff = [d for d in diff if not d.startswith(DRIFT_IGNORED)]
     if any(d.startswith("generation.sequence_length") for d in diff):
         raise ConflictError(

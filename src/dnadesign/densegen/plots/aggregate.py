@@ -14,6 +14,7 @@ time), scaled to the plan's row count. A run smaller than the samples is drawn f
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import cast
 
 import numpy as np
 import polars as pl
@@ -25,7 +26,6 @@ SAMPLE_ROWS = 1_000  # rows per plan kept for per-sequence figures (the gallery 
 TIME_SAMPLE = 20_000  # accepted times per plan kept for the progress curve
 GC_BINS = 1_000  # fine GC histogram over [0, 1]; figures re-bin it
 ROLES = (ROLE_SITE, ROLE_PROMOTER, ROLE_FILLER)
-COVER_BLOCK = 20_000  # sequences per block when computing coverage
 ACCEPTED = "densegen__accepted_at"
 STREAM_COLUMNS = ["id", PLAN_COL, "length", "densegen__gc", ACCEPTED, "densegen__placements", "densegen__filler"]
 
@@ -43,25 +43,32 @@ def sample_keys(ids: pl.Series, seed: int) -> np.ndarray:
     return x ^ (x >> np.uint64(31))
 
 
-def covered_positions(placements: pl.DataFrame, L: int, block: int = COVER_BLOCK) -> np.ndarray:
+def covered_positions(placements: pl.DataFrame, L: int) -> np.ndarray:
     """Per position, how many sequences have it covered by at least one of `placements` (overlaps counted once).
 
-    `placements` has `id`, `offset`, `end`; done in blocks of sequences (memory: `block` x L).
+    `placements` has `offset`, `end` and the sequence as `_row` (a row number) or `id`. The
+    intervals of each sequence are sorted and cut into disjoint pieces (each starts where the
+    sequence's earlier intervals end), so coverage is one difference array: O(placements), no
+    sequences x L matrix.
     """
     if placements.height == 0:
         return np.zeros(L)
-    idx = placements["id"].rank("dense").cast(pl.Int64).to_numpy() - 1
+    if "_row" in placements.columns:
+        row = placements["_row"].to_numpy().astype(np.int64)
+    else:
+        row = placements["id"].rank("dense").cast(pl.Int64).to_numpy()
     off = np.clip(placements["offset"].to_numpy().astype(np.int64), 0, L)
     end = np.clip(placements["end"].to_numpy().astype(np.int64), 0, L)
-    total = np.zeros(L)
+    order = np.lexsort((off, row))
+    row, off, end = row[order], off[order], end[order]
     width = L + 1
-    for start in range(0, int(idx.max()) + 1, block):
-        sel = (idx >= start) & (idx < start + block)
-        rows = idx[sel] - start
-        diff = np.bincount(rows * width + off[sel], minlength=block * width).astype(np.int32)
-        diff -= np.bincount(rows * width + end[sel], minlength=block * width).astype(np.int32)
-        total += (np.cumsum(diff.reshape(block, width)[:, :L], axis=1) > 0).sum(axis=0)
-    return total
+    reach = np.maximum.accumulate(row * width + end) - row * width  # furthest end so far within the sequence
+    prev = np.concatenate([[0], reach[:-1]])
+    prev[np.concatenate([[True], row[1:] != row[:-1]])] = 0  # a sequence's first interval: nothing before it
+    lo, hi = np.maximum(off, prev), np.maximum(end, prev)
+    keep = hi > lo
+    diff = np.bincount(lo[keep], minlength=width) - np.bincount(hi[keep], minlength=width)
+    return np.cumsum(diff)[:L].astype(np.float64)
 
 
 def _grow(a: np.ndarray, n: int) -> np.ndarray:
@@ -111,20 +118,13 @@ class Aggregate:
     site_counts: dict[tuple[str, str], int] = field(default_factory=dict)  # (regulator, plan) -> binding sites
     starts: dict[tuple[str, str], np.ndarray] = field(default_factory=dict)  # (regulator, strand) -> starts per bp
     cover: dict[tuple[str, str], np.ndarray] = field(default_factory=dict)  # (plan, role) -> sequences covered per bp
-    sample: pl.DataFrame | None = None  # sampled rows: id, plan, length, gc, n_sites, _key, placements, filler
+    sample: pl.DataFrame | None = None  # sampled rows: id, plan, length, gc, _sites (binding sites), _key
     plan_first: dict[str, float] = field(default_factory=dict)
 
     @property
     def plan_order(self) -> list[str]:
         """Plans in the order of their first accepted row."""
         return sorted(self.plans, key=lambda p: (self.plans[p].first_at, p))
-
-    def placements_of(self, ids: list[str], view: InputsView) -> pl.DataFrame:
-        """The placements (with roles) of sampled rows."""
-        if self.sample is None:
-            return explode_placements(pl.DataFrame())
-        rows = self.sample.filter(pl.col("id").is_in(ids))
-        return explode_placements(rows, view)
 
 
 def add_batch(agg: Aggregate, batch: pl.DataFrame, view: InputsView, seed: int) -> None:
@@ -135,14 +135,12 @@ def add_batch(agg: Aggregate, batch: pl.DataFrame, view: InputsView, seed: int) 
     agg.rows += batch.height
     L = int(batch["length"].max())  # type: ignore[arg-type]
     agg.L = max(agg.L, L)
+    batch = batch.with_row_index("_row").with_columns(pl.col("_row").cast(pl.Int64))
     placements = explode_placements(batch, view)
     sites = placements.filter(pl.col("role") == ROLE_SITE)
-    # binding sites per sequence (rows without any site count 0)
-    per_id = sites.group_by("id").len()
-    batch = (batch.join(per_id, on="id", how="left").with_columns(pl.col("len").fill_null(0).alias("_sites"))
-             .drop("len"))
-    batch = batch.with_columns(pl.Series("_key", sample_keys(batch["id"], seed)))
-    acc = batch[ACCEPTED].dt.epoch("us").to_numpy().astype(np.float64) / 1e6 if ACCEPTED in batch.columns else None
+    n_sites_all = np.bincount(sites["_row"].to_numpy(), minlength=batch.height)  # binding sites per sequence
+    batch = batch.with_columns(pl.Series("_sites", n_sites_all), pl.Series("_key", sample_keys(batch["id"], seed)))
+    has_times = ACCEPTED in batch.columns
     for (plan,), part in batch.group_by(PLAN_COL):
         ps = agg.plans.setdefault(str(plan), PlanStats())
         ps.rows += part.height
@@ -153,7 +151,7 @@ def add_batch(agg: Aggregate, batch: pl.DataFrame, view: InputsView, seed: int) 
         ps.sites += int(n_sites.sum())
         ps.sites_hist = _grow(ps.sites_hist, int(n_sites.max()) + 1)
         ps.sites_hist[: int(n_sites.max()) + 1] += np.bincount(n_sites)
-        if acc is not None:
+        if has_times:
             t = part[ACCEPTED].dt.epoch("us").to_numpy().astype(np.float64) / 1e6
             keys = part["_key"].to_numpy()
             ps.first_at, ps.last_at = min(ps.first_at, float(t.min())), max(ps.last_at, float(t.max()))
@@ -162,14 +160,14 @@ def add_batch(agg: Aggregate, batch: pl.DataFrame, view: InputsView, seed: int) 
                 keep = np.argpartition(ks, TIME_SAMPLE)[:TIME_SAMPLE]
                 ks, ts = ks[keep], ts[keep]
             ps.time_keys, ps.times = ks, ts
-    del acc
-    # the sample of rows for per-sequence figures: the SAMPLE_ROWS smallest keys of each plan
-    keep_cols = [c for c in ("id", PLAN_COL, "length", "densegen__gc", "_sites", "_key", "densegen__placements",
-                             "densegen__filler") if c in batch.columns]
-    cand = batch.select(keep_cols)
+    # the sample of rows for per-sequence figures: the SAMPLE_ROWS smallest keys of each plan (scalars only:
+    # the few rows drawn are read again by id, so the sample holds no slice of a batch's buffers)
+    cand = batch.select("id", PLAN_COL, "length", "densegen__gc", "_sites", "_key")
     cand = cand if agg.sample is None else pl.concat([agg.sample, cand], how="diagonal_relaxed")
-    agg.sample = (cand.with_columns(pl.col("_key").rank("ordinal").over(PLAN_COL).alias("_r"))
-                  .filter(pl.col("_r") <= SAMPLE_ROWS).drop("_r"))
+    kept = (cand.with_columns(pl.col("_key").rank("ordinal").over(PLAN_COL).alias("_r"))
+            .filter(pl.col("_r") <= SAMPLE_ROWS).drop("_r"))
+    # a copy: strings filtered out of a batch would otherwise keep that batch's whole buffers alive
+    agg.sample = cast(pl.DataFrame, pl.from_arrow(kept.to_arrow(compat_level=pl.CompatLevel.oldest())))
     # counts along the sequence
     for reg, plan, n in sites.group_by("regulator", "plan").len().iter_rows():
         agg.site_counts[(reg, plan)] = agg.site_counts.get((reg, plan), 0) + int(n)

@@ -132,11 +132,11 @@ def load_plot_data(cfg: LoadedConfig, batch_rows: int | None = None) -> PlotData
     agg = aggregate(iter_run_batches(cfg, STREAM_COLUMNS, batch_rows or BATCH_ROWS), view, cfg.model.runtime.seed)
     data = PlotData(cfg.run_id, agg, run_diagnostics(cfg), view)
     examples = pick_examples(agg)
-    if examples.height:
-        seqs = fetch_rows(cfg, examples["id"].to_list(), ["id", "sequence"])
-        if seqs.height:
-            data.examples = examples.join(seqs, on="id", how="inner")
-            data.example_placements = agg.placements_of(data.examples["id"].to_list(), view)
+    if examples.height:  # the few rows drawn whole: read again by id
+        rows = fetch_rows(cfg, examples["id"].to_list(), ["id", "sequence", "densegen__placements", "densegen__filler"])
+        if rows.height:
+            data.examples = examples.join(rows, on="id", how="inner", maintain_order="left")
+            data.example_placements = explode_placements(data.examples, view)
     return data
 
 
@@ -149,11 +149,14 @@ def explode_placements(frame: pl.DataFrame, view: InputsView | None = None) -> p
     """One row per placement with its record's plan and length, and its role (site, filler, promoter).
 
     Filler comes from `densegen__filler` when the rows store it apart, and from placements of a
-    background input's sites (rows written before filler was kept apart) otherwise.
+    background input's sites (rows written before filler was kept apart) otherwise. A `_row`
+    column of `frame` (its row number) is carried along.
     """
+    extra = {"_row": pl.Int64} if "_row" in frame.columns else {}
+    schema = {**PLACEMENT_SCHEMA, **extra}
     if frame.height == 0:
-        return pl.DataFrame(schema=PLACEMENT_SCHEMA)
-    keys: list[str | pl.Expr] = ["id", pl.col("densegen__plan").alias("plan"), "length"]
+        return pl.DataFrame(schema=schema)
+    keys: list[str | pl.Expr] = ["id", pl.col("densegen__plan").alias("plan"), "length", *extra]
     out = (frame.select(*keys, "densegen__placements")
            .explode("densegen__placements").drop_nulls("densegen__placements").unnest("densegen__placements"))
     view = view or InputsView()
@@ -163,11 +166,11 @@ def explode_placements(frame: pl.DataFrame, view: InputsView | None = None) -> p
     role = (pl.when(pl.col("fixed")).then(pl.lit(ROLE_PROMOTER))
             .when(filler).then(pl.lit(ROLE_FILLER)).otherwise(pl.lit(ROLE_SITE)))
     out = out.with_columns(role.alias("role"))
-    parts = [out.select(list(PLACEMENT_SCHEMA)).cast(PLACEMENT_SCHEMA)]  # type: ignore[arg-type]
+    parts = [out.select(list(schema)).cast(schema)]  # type: ignore[arg-type]
     if "densegen__filler" in frame.columns:
         kept_apart = (frame.select(*keys, "densegen__filler").explode("densegen__filler")
                       .drop_nulls("densegen__filler").unnest("densegen__filler")
                       .with_columns(pl.lit(ROLE_FILLER).alias("role")))
         if kept_apart.height:
-            parts.append(kept_apart.select(list(PLACEMENT_SCHEMA)).cast(PLACEMENT_SCHEMA))  # type: ignore[arg-type]
+            parts.append(kept_apart.select(list(schema)).cast(schema))  # type: ignore[arg-type]
     return pl.concat(parts) if len(parts) > 1 else parts[0]
