@@ -192,7 +192,8 @@ def main() -> None:
         main_scale(args)
         return
     commit = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
-    result: dict = {"bench": "dense_plots", "commit": commit, "formats": args.formats or "config", "workspaces": {}}
+    result: dict = {"bench": "dense_plots", "commit": commit, "formats": args.formats or "config",
+                    "load_before": list(os.getloadavg()), "workspaces": {}}
     with tempfile.TemporaryDirectory(prefix="dense-plots-") as tmp:
         base_src = export_rev(args.baseline, Path(tmp)) if args.baseline else None
         for name in DEMOS:

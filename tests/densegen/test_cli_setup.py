@@ -142,9 +142,15 @@ def test_every_packaged_workspace_validates(demo_workspace, name):
             (u, d) for u in ("cons", "t6", "a3") for d in ("cons", "c5")}
 
 
-def test_validate_config_warns_about_unknown_default_plots(minimal):
+def test_validate_config_refuses_unknown_default_plots_and_warns_about_skipped_ones(minimal):
     cfg = minimal(lambda raw: raw.update(plots={"default": ["occupancy", "no_such_plot"]}))
+    r = dense("validate-config", "--json", "-c", str(cfg))
+    assert r.returncode == 1
+    assert not json.loads(r.stdout)["valid"]
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and "plots.default names unknown plot 'no_such_plot'" in lines[0] and "occupancy" in lines[0]
+    cfg = minimal(lambda raw: raw.update(plots={"default": ["placement_occupancy_map", "stage_a_sampling_yield"]}))
     r = dense("validate-config", "--json", "-c", str(cfg))
     assert r.returncode == 0, r.stderr
     warnings = json.loads(r.stdout)["warnings"]
-    assert any("no_such_plot" in w and "plots.default" in w for w in warnings)
+    assert any("stage_a_sampling_yield" in w and "skipped" in w for w in warnings)

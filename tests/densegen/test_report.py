@@ -23,6 +23,7 @@ from run_fixtures import dense, make_workspace
 
 pytestmark = pytest.mark.slow
 VIEWPORT = {"width": 1280, "height": 900}
+NEVER_PLACED = "ZzzLong"  # one 60-bp site: longer than the 50-bp sequences, so never placed
 
 
 class _Refs(HTMLParser):
@@ -53,6 +54,8 @@ def run_ws(tmp_path_factory):
     """A real small run of the sites demo, with its report written by the real CLI."""
     ws = tmp_path_factory.mktemp("report") / "ws"
     cfg = make_workspace(ws, quotas={"plain": 2, "sigma70": 1})
+    with (ws / "inputs" / "regulondb_sites.csv").open("a") as fh:
+        fh.write(f"{NEVER_PLACED},{'ACGTTGCA' * 7}ACGT\n")
     r = dense("run", "--no-plot", "--progress", "off", "-c", str(cfg))
     assert r.returncode == 0, r.stderr
     r = dense("report", "-c", str(cfg))
@@ -173,6 +176,9 @@ def test_report_opens_in_a_headless_browser_without_errors(run_ws, tmp_path):
             page.on("requestfailed", lambda r: failed.append(r.url[:80]))
             page.on("response", lambda r: bad_status.append(r.url[:80]) if r.status >= 400 else None)
             page.goto(page_path.as_uri(), wait_until="load")
+            unplaced = page.locator("#unplaced")
+            unplaced_visible = unplaced.is_visible()
+            unplaced_rows = page.locator("h2#unplaced + p + table tbody tr").all_inner_texts()
             images = page.evaluate("Array.from(document.images).map(i => [i.complete, i.naturalWidth])")
             title = page.title()
             page.screenshot(path=str(shot))
@@ -183,6 +189,11 @@ def test_report_opens_in_a_headless_browser_without_errors(run_ws, tmp_path):
     assert page_errors == [] and failed == [] and bad_status == []
     assert images and all(ok and w > 0 for ok, w in images)  # every embedded plot decoded
     assert title.startswith("DenseGen run ")
+    assert unplaced_visible  # the unplaced-regulator section is rendered, listing the regulator never placed
+    assert sum(row.split("\t")[1] == NEVER_PLACED for row in unplaced_rows) == 2, unplaced_rows  # once per plan
+    _ws, cfg, _page = run_ws
+    listed = json.loads(dense("report", "--json", "-o", str(tmp_path / "r.html"), "-c", str(cfg)).stdout)
+    assert len(unplaced_rows) == len(listed["unplaced_regulators"])  # the page shows every entry
     assert full_height > VIEWPORT["height"] * 3  # the plots are on the page
     from PIL import Image
 
