@@ -62,5 +62,5 @@ def regulator_colors(data: PlotData) -> dict[str, Any]:
 
 def caption(fig, data: PlotData) -> None:
     """The run id and row count in the bottom-right corner."""
-    fig.text(0.99, 0.005, f"run {data.run_id} - {data.rows} sequences", ha="right", va="bottom", fontsize=7,
+    fig.text(0.99, 0.005, f"run {data.run_id} - {data.rows:,} sequences", ha="right", va="bottom", fontsize=7,
              color="#777777")
