@@ -21,7 +21,7 @@ def register(app: typer.Typer) -> None:
                                            help="Workspace config (default: $DENSEGEN_CONFIG, else ./config.yaml)."),
         output: Path | None = typer.Option(None, "-o", "--output", metavar="PATH",
                                            help="Where to write the page (default: outputs/report.html)."),
-        only: str | None = typer.Option(None, "--only", help="Comma-separated plots to include (default: plots.default, else all)."),
+        only: str | None = typer.Option(None, "--only", help="Comma-separated plots to include, ours or the incumbent ids (default: plots.default, else all)."),
         as_json: bool = typer.Option(False, "--json", help="Print what the page shows (without the images) as JSON."),
     ) -> None:
         """Write one self-contained HTML page of a run: summary, plans, unplaced regulators, bound gaps, tables, plots."""

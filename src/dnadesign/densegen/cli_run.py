@@ -197,7 +197,7 @@ def register(app: typer.Typer, inspect_app: typer.Typer) -> None:
     @handled
     def plot_cmd(
         config: Path | None = ConfigOpt,
-        only: str | None = typer.Option(None, "--only", help="Comma-separated plot names (see `dense ls-plots`)."),
+        only: str | None = typer.Option(None, "--only", help="Comma-separated plot names, ours or the incumbent DenseGen ids (see `dense ls-plots`)."),
         formats: str | None = typer.Option(None, "--format", help="Comma-separated formats: png, pdf, svg (default: plots.formats)."),
     ) -> None:
         """Render plots of the run's outputs into outputs/plots/."""
