@@ -151,7 +151,8 @@ def scale_commands(src: Path, cfg: Path, mem_gb: float | None, timeout: int) -> 
         r = measured(argv, env={"PYTHONPATH": str(src), "MPLBACKEND": "Agg"})
         entry = {k: r[k] for k in ("cpu_s", "rss_mb", "wall_s", "rc")}
         if r["rc"] != 0:
-            entry["error"] = ("timeout" if r["rc"] == 124 else (r["err"].strip().splitlines() or ["?"])[-1][:200])
+            line = "timeout" if r["rc"] == 124 else (r["err"].strip().splitlines() or ["?"])[-1]
+            entry["error"] = line.replace(str(cfg.parent), "<workspace>")[:200]  # no path of this machine
         out[name] = entry
     return out
 
