@@ -405,7 +405,7 @@ class _Subgradient:
             if value <= NEG / 2:
                 return None, lam, []
             self.visits.update({items.site_origin[s] for s in sites})
-            layout = realise(problem, plan[0], plan[1], self.rng, banned=banned, fill=offset is not None) if plan is not None else None
+            layout = realise(problem, plan[0], plan[1], self.rng, banned=banned, fill=True) if plan is not None else None
             if layout is not None and layout.sequence not in found:
                 n_sites = len(layout.library_sites)
                 if n_sites > known and not check_solution(problem, layout_solution(problem, layout)):
