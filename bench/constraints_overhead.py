@@ -96,6 +96,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--baseline-ref", default="main")
     args = ap.parse_args()
+    load_before = round(os.getloadavg()[0], 1)
     with tempfile.TemporaryDirectory() as tmp:
         archive = Path(tmp) / "src.tar"
         subprocess.run(["git", "-C", str(REPO), "archive", "-o", str(archive), args.baseline_ref, "src"], check=True)
@@ -105,8 +106,9 @@ def main() -> None:
     new = run(REPO / "src", "new")
     ref = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", args.baseline_ref], capture_output=True, text=True).stdout.strip()
     same = all(old[k]["sequences_sha"] == new[k]["sequences_sha"] for k in old if k != "rules_alone")
-    print(json.dumps({"bench": "constraints_overhead", "unit": "cpu_s", "baseline_ref": ref,
-                      "load_1min": round(os.getloadavg()[0], 1), "cpus": os.cpu_count(),
+    head = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
+    print(json.dumps({"bench": "constraints_overhead", "unit": "cpu_s", "baseline_ref": ref, "commit": head,
+                      "load_before": load_before, "load_1min": round(os.getloadavg()[0], 1), "cpus": os.cpu_count(),
                       "same_sequences_as_baseline": same,
                       "results": {k: {"baseline": old[k], "new": new[k]} for k in old if k != "rules_alone"},
                       "rules_alone": {k: {"baseline": old["rules_alone"].get(k), "new": v} for k, v in new["rules_alone"].items()}}))
