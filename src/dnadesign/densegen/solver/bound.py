@@ -55,6 +55,7 @@ STEER_ITERATIONS = 20  # subgradient steps of one steered (diverse-mode) layout
 STEER_PENALTY = 0.05  # weight a steered layout takes off a site per earlier use
 MAX_ITEMS = 600  # above this many oriented sites (or MAX_WORK), overlaps are hashed and sparse:
 SPARSE_MIN_OVERLAP = 3  # ... only overlaps of at least this many bases are listed arcs
+FILL_BEST = 4  # densest relaxed plans whose free stretches are packed when the bound is not reached
 MAX_SPARSE_ITEMS = 4000  # ... and no relaxation at all above this many oriented sites (n^2 table)
 
 
@@ -349,14 +350,16 @@ def site_bound(problem: Problem, *, known: int = 0, time_budget_s: float | None 
 
 def relax(
     problem: Problem, *, known: int = 0, time_budget_s: float | None = 2.0, max_iterations: int = 200, seed: int = 0,
-    clock: Callable[[], float] = time.monotonic,
+    clock: Callable[[], float] = time.monotonic, fill_best: int = FILL_BEST,
 ) -> Relaxation:
     """Run the Lagrangian path relaxation: the bound, plus layouts better than ``known`` sites.
 
     Every relaxed path is also turned into a real layout (``path_layouts.realise``); layouts
     that pass the independent checker raise ``known``. The search stops once the bound reaches
     ``known`` (then the best layout is optimal), at the iteration cap, or at the time budget
-    (``None``: iterations only, for reproducible results), measured on ``clock``.
+    (``None``: iterations only, for reproducible results), measured on ``clock``. If the best
+    layout is below the bound then, the ``fill_best`` densest relaxed plans are realised again
+    with their free stretches packed by the beam (``realise(fill=True)``).
     """
     deadline = None if time_budget_s is None else clock() + time_budget_s  # setup included
     prom = problem.promoters[0] if problem.promoters else None
@@ -374,7 +377,7 @@ def relax(
         parts = _WithPromoter(items, problem)
         if not parts.pairs:
             return Relaxation(None, [])
-    search = _Subgradient(problem, items, parts, random.Random(seed), clock)
+    search = _Subgradient(problem, items, parts, random.Random(seed), clock, fill_best)
     best, lam, layouts = search.run(np.zeros(items.n_sites), known, max_iterations, deadline)
     if best is None:
         return Relaxation(None, [])  # no relaxed layout at all: leave infeasibility to CP-SAT
@@ -385,8 +388,10 @@ def relax(
 class _Subgradient:
     """Polyak subgradient steps on the multipliers, realising every relaxed path on the way."""
 
-    def __init__(self, problem: Problem, items: _Items, parts, rng: random.Random, clock: Callable[[], float] = time.monotonic):
+    def __init__(self, problem: Problem, items: _Items, parts, rng: random.Random, clock: Callable[[], float] = time.monotonic,
+                 fill_best: int = 0):
         self.problem, self.items, self.parts, self.rng, self.clock = problem, items, parts, rng, clock
+        self.fill_best = fill_best  # densest relaxed plans re-realised with packed stretches after the main run
         self.visits: Counter[int] = Counter()  # problem site -> relaxed paths (of ``run``) it was on
 
     def run(self, lam, known: int, iterations: int, deadline: float | None, offset=None, banned=frozenset(), enough: int | None = None):
@@ -397,15 +402,19 @@ class _Subgradient:
         once a layout has ``enough`` sites."""
         items, problem = self.items, self.problem
         found: dict[str, tuple[int, Layout]] = {}
+        unfilled: list[tuple[int, int, RelaxedPlan]] = []  # the densest plans as realised without packing
         best = math.inf
         theta, stale = 1.0, 0
-        for _ in range(iterations):
+        for step in range(iterations):
             site_w = 1.0 - lam if offset is None else 1.0 - lam + offset
             value, sites, plan = self.parts.solve(site_w)
             if value <= NEG / 2:
                 return None, lam, []
             self.visits.update({items.site_origin[s] for s in sites})
             layout = realise(problem, plan[0], plan[1], self.rng, banned=banned, fill=offset is not None) if plan is not None else None
+            if layout is not None and plan is not None and offset is None and self.fill_best:
+                unfilled.append((len(layout.library_sites), step, plan))
+                unfilled = sorted(unfilled, key=lambda t: (t[0], t[1]), reverse=True)[: self.fill_best]
             if layout is not None and layout.sequence not in found:
                 n_sites = len(layout.library_sites)
                 if n_sites > known and not check_solution(problem, layout_solution(problem, layout)):
@@ -430,6 +439,15 @@ class _Subgradient:
             if norm == 0 or theta < 1e-4:
                 break  # the relaxed path uses every site once: the bound cannot improve
             lam = np.maximum(0.0, lam - theta * max(dual - target, 0.5) / norm * g)
+        if best != math.inf and known - items.n_free < math.floor(best + 1e-6):
+            # Not proven optimal: pack the stretches the dropped second uses left in the densest
+            # plans (done after the loop: packing inside it costs iterations, hence bound).
+            for _n, _k, plan in unfilled:
+                layout = realise(problem, plan[0], plan[1], self.rng, banned=banned, fill=True)
+                if (layout is not None and layout.sequence not in found and len(layout.library_sites) > known
+                        and not check_solution(problem, layout_solution(problem, layout))):
+                    found[layout.sequence] = (len(layout.library_sites), layout)
+                    known = len(layout.library_sites)
         layouts = [lay for _n, lay in sorted(found.values(), key=lambda t: -t[0])]
         return (None if best == math.inf else best), lam, layouts
 

@@ -16,6 +16,7 @@ it has ended, why (``"requested"``, ``"budget"`` or ``"exhausted"``). See docs/s
 
 from __future__ import annotations
 
+import itertools
 import math
 import random
 import time
@@ -27,6 +28,7 @@ from .bound import Relaxation, relax
 from .budget import CLOCKS, Budget, clock_of
 from .cpsat import StallWatch, solver_for
 from .cpsat import run as _run
+from .drafts import make_valid
 from .heuristics import Layout, greedy_layouts
 from .model import PositionalModel
 from .policies import REQUESTED, DiversePolicy, OptimalPolicy
@@ -37,6 +39,7 @@ from .types import InfeasibleProblemError, NoSolutionFoundError, Problem, Soluti
 BOUND_LIMIT_S = 1.5  # wall-clock cap of the path bound (bound.py) before the first solve
 BOUND_SHARE = 0.15  # ... and at most this share of the per-solve time limit
 BOUND_ITERATIONS = 40  # its iteration cap in deterministic mode (no wall clock there)
+EAGER_FIXES = 8  # beam layouts made rule-valid before the first solve (the fallback screens this many)
 FIRST_RESERVE = 0.04  # share of time_limit_s kept back from the first CP-SAT solve (it overruns its stop)
 
 
@@ -90,13 +93,18 @@ def _solve(problem: Problem, options: SolverOptions, n_solutions: int) -> Genera
 
     # Beam layout, then the path relaxation, inside the first solution's budget.
     layouts = greedy_layouts(problem, options.seed, stop=lambda: first_budget.left() < 0.5 * options.time_limit_s)
+    # The beam knows the promoter and k-mers; every other rule repairs its layouts (drafts.py):
+    # the first few now (the fallback screens them), the rest when an enumeration source asks.
+    fix_rng = random.Random(options.seed)
+    later = (make_valid(problem, lay, fix_rng) for lay in layouts[EAGER_FIXES:])
+    layouts = [make_valid(problem, lay, fix_rng) for lay in layouts[:EAGER_FIXES]]
     start = layouts[0]
-    alternatives = iter(layouts[1:])
+    alternatives: Iterator[Layout] = itertools.chain(layouts[1:], later)
     relaxation, _spent = _relax(problem, options, len(start.library_sites), first_budget)
     beam_sites = len(start.library_sites)
     if relaxation.layouts:
         # Layouts from the relaxation beat the beam: start from the best, keep the rest.
-        alternatives = iter(relaxation.layouts[1:] + layouts)
+        alternatives = itertools.chain(relaxation.layouts[1:], layouts, later)
         start = relaxation.layouts[0]
     pm = PositionalModel(problem)
     st = EnumState(problem, options, pm, relaxation, random.Random(options.seed), run_budget, beam_sites, alternatives)

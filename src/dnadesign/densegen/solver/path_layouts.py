@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from .cores import max_overlap
 from .dna import oriented_sequences, revcomp
+from .drafts import make_valid
 from .heuristics import Layout, pack_segment
 from .types import PROMOTER_REGULATOR, Placement, Problem, Solution
 
@@ -54,6 +55,7 @@ def realise(
 
     Sites in ``banned`` are not used (the caller steers away from them). With ``fill``, free
     stretches left by dropped second uses are packed with unused sites by the beam search.
+    The rules beyond the promoter are then given their say (``drafts.make_valid``).
     """
     used: set[int] = set(banned)
     for a in anchors:
@@ -97,7 +99,7 @@ def realise(
     if fill:
         _fill_gaps(problem, bases, used, items, rng)
     seq = "".join(b if b is not None else rng.choice("ACGT") for b in bases)
-    return Layout(seq, tuple(sorted(items, key=lambda t: (t[2], t[0]))))
+    return make_valid(problem, Layout(seq, tuple(sorted(items, key=lambda t: (t[2], t[0])))), rng)
 
 
 def _forward(chain: list[Piece], after: tuple[str, int] | None, limit: int) -> list[tuple[Piece, int]]:

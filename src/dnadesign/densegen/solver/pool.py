@@ -110,10 +110,10 @@ def _pooled(problem: Problem, options: SolverOptions, n_solutions: int) -> Gener
     clock = clock_of(options.clock)
     first = Budget(clock, options.time_limit_s)
     if options.deterministic:
-        full = relax(problem, time_budget_s=None, max_iterations=8, seed=options.seed)
+        full = relax(problem, time_budget_s=None, max_iterations=8, seed=options.seed, fill_best=0)
     else:
         share = min(BOUND_CAP_S, BOUND_SHARE * options.time_limit_s)
-        full = relax(problem, time_budget_s=share, max_iterations=10_000, seed=options.seed, clock=clock)
+        full = relax(problem, time_budget_s=share, max_iterations=10_000, seed=options.seed, clock=clock, fill_best=0)
     pool = choose_pool(problem, visits=full.visits)
     sub = dataclasses.replace(problem, sites=tuple(problem.sites[i] for i in pool))
     bound = full.bound

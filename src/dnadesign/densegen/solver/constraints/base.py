@@ -22,6 +22,9 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from ..types import Problem, Site, Solution
 
 if TYPE_CHECKING:  # the model imports OR-Tools; constraints only use it when encoding
+    import random
+
+    from ..drafts import Draft
     from ..model import PositionalModel
 
 
@@ -82,6 +85,22 @@ class Constraint:
     def site_weight(self, site: Site) -> int:
         """Objective weight of one placed site (1 unless a weights rule says otherwise)."""
         return 1
+
+    # What the start-layout builders ask of a rule (``drafts.make_valid``): both are cheap and
+    # local; the independent checker still judges the finished layout.
+
+    def repair(self, problem: Problem, draft: Draft, rng: random.Random) -> None:
+        """Edit the placements of ``draft`` (``draft.remove`` / ``draft.place``) so this rule can
+        hold; the free bases are chosen afterwards."""
+
+    def bases_ok(self, problem: Problem, draft: Draft, i: int) -> bool:
+        """With ``draft.bases[i]`` just set (other bases may still be ``None``: free), can every
+        window through ``i`` still satisfy this rule?"""
+        return True
+
+    def layout_aware(self) -> bool:
+        """True when this rule repairs start layouts or judges their free bases."""
+        return type(self).repair is not Constraint.repair or type(self).bases_ok is not Constraint.bases_ok
 
 
 def pruning(rules: Sequence[Constraint]) -> tuple[list[Constraint], list[Constraint]]:

@@ -43,6 +43,17 @@ class RegulatorCount(Constraint):
     def required(self) -> dict[str, int]:
         return {self.regulator: self.min} if self.min > 0 else {}
 
+    def layout_aware(self) -> bool:
+        return self.max is not None
+
+    def repair(self, problem: Problem, draft: Any, rng: Any) -> None:
+        """Drop the sites of ``regulator`` beyond ``max`` (the rightmost ones)."""
+        if self.max is None:
+            return
+        mine = sorted((t for t in draft.library if problem.sites[t[0]].regulator == self.regulator), key=lambda t: t[2])
+        for t in mine[self.max :]:
+            draft.remove(t)
+
     def encode(self, pm: Any) -> None:
         used = pm.used_by_regulator.get(self.regulator, [])
         if self.min > 0:

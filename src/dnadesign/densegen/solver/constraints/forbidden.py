@@ -74,6 +74,21 @@ class ForbiddenPatterns(Constraint):
                         clause += [pm.base[i + j][c] for c, ch in enumerate(BASES) if ch not in allowed]
                 m.add_bool_or(clause + exempt.get(i, []))
 
+    def bases_ok(self, problem: Problem, draft: Any, i: int) -> bool:
+        """No match through ``i`` among known bases (matches inside a fixed promoter element are exempt)."""
+        b, L = draft.bases, problem.length
+        fixed = None
+        for f in self.oriented:
+            k = len(f)
+            for s in range(max(0, i - k + 1), min(i, L - k) + 1):
+                window = b[s : s + k]
+                if None in window or not matches("".join(window), f):
+                    continue
+                fixed = draft.fixed_spans() if fixed is None else fixed
+                if not any(lo <= s and s + k <= hi for lo, hi in fixed):
+                    return False
+        return True
+
     def check(self, problem: Problem, solution: Solution) -> list[str]:
         errors = []
         fixed = [p for p in solution.placements if p.fixed]

@@ -79,6 +79,28 @@ class GcContent(Constraint):
             if self.max is not None:
                 pm.model.add(total <= hi)
 
+    def layout_aware(self) -> bool:
+        return self.min is not None or self.max is not None
+
+    def bases_ok(self, problem: Problem, draft: Any, i: int) -> bool:
+        """Every window through ``i`` can still reach its bounds (known GC, free bases)."""
+        if self.min is None and self.max is None:
+            return True
+        size, L = self._size(problem), problem.length
+        first, last = max(0, i - size + 1), min(i, L - size)
+        if first > last:
+            return True
+        lo, hi = self.counts(size)
+        gc, free = [0], [0]
+        for b in draft.bases[first : last + size]:
+            gc.append(gc[-1] + (b == "G" or b == "C"))
+            free.append(free[-1] + (b is None))
+        for s in range(last - first + 1):
+            g = gc[s + size] - gc[s]
+            if g > hi or g + free[s + size] - free[s] < lo:
+                return False
+        return True
+
     def check(self, problem: Problem, solution: Solution) -> list[str]:
         seq = solution.sequence
         if not seq or (self.min is None and self.max is None):

@@ -47,6 +47,19 @@ class MaxHomopolymer(Constraint):
                         f"max_homopolymer {self.max_run}: promoter {prom.name!r} element {part} has a run of "
                         f"{run} {part[at]} at {at}", hint=f"raise max_homopolymer to at least {run}")
 
+    def bases_ok(self, problem: Problem, draft: Any, i: int) -> bool:
+        """The run of known equal bases through ``i`` is at most ``max_run`` long."""
+        b = draft.bases
+        ch = b[i]
+        if ch is None:
+            return True
+        lo, hi = i, i
+        while lo > 0 and b[lo - 1] == ch:
+            lo -= 1
+        while hi + 1 < len(b) and b[hi + 1] == ch:
+            hi += 1
+        return hi - lo + 1 <= self.max_run
+
     def encode(self, pm: Any) -> None:
         n = self.max_run + 1
         for i in range(pm.problem.length - n + 1):

@@ -11,8 +11,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from ..dna import oriented_sequences
 from ..types import InfeasibleProblemError, Problem, Site, Solution
 from .base import Constraint, each_mapping, need_int, need_name
+
+PIN_CANDIDATES = 8  # shortest sites of the pinned regulator a layout repair tries
 
 
 @dataclass(frozen=True)
@@ -48,6 +51,42 @@ class Pin(Constraint):
 
     def encode(self, pm: Any) -> None:
         pm.model.add_bool_or(pm.used_by_regulator.get(self.regulator, []) or [pm.false])
+
+    def repair(self, problem: Problem, draft: Any, rng: Any) -> None:
+        """Drop sites of ``regulator`` outside the window; if none is left, place one of its
+        shortest sites in the window where it displaces the fewest placements."""
+        for t in [t for t in draft.library if problem.sites[t[0]].regulator == self.regulator]:
+            if not self.start_min <= t[2] <= self.start_max:
+                draft.remove(t)
+        if any(problem.sites[t[0]].regulator == self.regulator for t in draft.library):
+            return
+        used = {t[0] for t in draft.library}
+        mine = sorted((si for si, s in enumerate(problem.sites) if s.regulator == self.regulator and si not in used),
+                      key=lambda si: (len(problem.sites[si].sequence), si))
+        best: tuple | None = None
+        for si in mine[:PIN_CANDIDATES]:
+            for strand, seq in oriented_sequences(problem.sites[si].sequence, problem.strands):
+                if not draft.allowed(si, seq, None):
+                    continue
+                for start in range(self.start_min, min(self.start_max, problem.length - len(seq)) + 1):
+                    if not draft.fixed_agree(seq, start) or not draft.allowed(si, seq, start):
+                        continue
+                    clash = draft.clashes(seq, start)
+                    key = (len(clash), len(seq), rng.random())
+                    if best is None or key < best[0]:
+                        best = (key, si, strand, start, seq, clash)
+                    if not clash:
+                        break
+                if best is not None and not best[5]:
+                    break
+            if best is not None and not best[5]:
+                break
+        if best is None:
+            return
+        _key, si, strand, start, seq, clash = best
+        for t in clash:
+            draft.remove(t)
+        draft.place(si, strand, start, seq)
 
     def check(self, problem: Problem, solution: Solution) -> list[str]:
         mine = [p for p in solution.library_placements if p.regulator == self.regulator]

@@ -88,6 +88,26 @@ class Spacing(Constraint):
                     continue  # the pair was handled the other way round
                 m.add_bool_or([any_of("a", ka, la).Not(), any_of("b" if self.a != self.b else "a", kb, lb).Not()])
 
+    def repair(self, problem: Problem, draft: Any, rng: Any) -> None:
+        """Drop the later site of each pair of ``a`` and ``b`` sites outside the allowed gap."""
+        while True:
+            lib = sorted(draft.library, key=lambda t: t[2])
+            bad = None
+            for i, x in enumerate(lib):
+                for j, y in enumerate(lib):
+                    if i == j or (self.a == self.b and j < i):
+                        continue
+                    if problem.sites[x[0]].regulator != self.a or problem.sites[y[0]].regulator != self.b:
+                        continue
+                    if not self._ok(gap(x[2], x[2] + len(x[3]), y[2], y[2] + len(y[3]))):
+                        bad = max(x, y, key=lambda t: t[2])
+                        break
+                if bad is not None:
+                    break
+            if bad is None:
+                return
+            draft.remove(bad)
+
     def check(self, problem: Problem, solution: Solution) -> list[str]:
         lib = solution.library_placements
         errors = []
