@@ -53,6 +53,8 @@ BIG = 1 << 20  # cost of a forbidden arc (the same site twice in a row)
 MAX_WORK = 2e8  # skip the relaxation when one DP pass would touch more arc-positions than this
 STEER_ITERATIONS = 20  # subgradient steps of one steered (diverse-mode) layout
 STEER_PENALTY = 0.05  # weight a steered layout takes off a site per earlier use
+FAVOUR_ITERATIONS = 30  # subgradient steps of one favoured run (sites a regulator rule requires)
+FAVOUR_BONUS = 2.0  # weight a favoured site gains in that run
 MAX_ITEMS = 600  # above this many oriented sites (or MAX_WORK), overlaps are hashed and sparse:
 SPARSE_MIN_OVERLAP = 3  # ... only overlaps of at least this many bases are listed arcs
 MAX_SPARSE_ITEMS = 4000  # ... and no relaxation at all above this many oriented sites (n^2 table)
@@ -316,19 +318,38 @@ class Relaxation:
                     yield out
 
     def steered(
-        self, banned: set[int], usage: dict[int, int], *, at_least: int = 1, iterations: int = STEER_ITERATIONS, penalty: float = STEER_PENALTY
+        self, banned: set[int], usage: dict[int, int], *, at_least: int = 1, iterations: int = STEER_ITERATIONS, penalty: float = STEER_PENALTY,
+        favour: frozenset[int] = frozenset(),
     ) -> Layout | None:
         """The densest checked layout of a short subgradient run (from the final multipliers)
         without the ``banned`` sites and with each site's weight lowered by ``penalty`` per
-        earlier use; None if none has ``at_least`` sites (also the step-size target). The run
+        earlier use (and raised by ``FAVOUR_BONUS`` for ``favour`` sites: sites a regulator rule
+        requires); None if none has ``at_least`` sites (also the step-size target). The run
         ends early at a layout one site above ``at_least``."""
         if self._search is None or self._lam is None:
             return None
+        offset = self._offset(banned, usage, penalty)
+        index = self._search.items.index
+        offset[[index[s] for s in favour - set(banned) if s in index]] += FAVOUR_BONUS
         _best, _lam, layouts = self._search.run(
-            self._lam.copy(), at_least - 1, iterations, None, self._offset(banned, usage, penalty), frozenset(banned),
-            enough=at_least + 1,
+            self._lam.copy(), at_least - 1, iterations, None, offset, frozenset(banned), enough=at_least + 1,
         )
         return layouts[0] if layouts else None
+
+    def favoured(
+        self, sites: set[int], *, enough: int, iterations: int = FAVOUR_ITERATIONS, bonus: float = FAVOUR_BONUS
+    ) -> list[Layout]:
+        """Checked layouts (most sites first) of a short subgradient run from the final
+        multipliers in which ``sites`` weigh ``bonus`` more. The plain relaxation leaves out
+        long sites, so when a regulator rule requires one its layouts fail the checker; paths
+        pushed through such a site pass. Ends early at a layout with ``enough`` sites."""
+        if self._search is None or self._lam is None:
+            return []
+        index = self._search.items.index
+        offset = np.zeros(len(index))
+        offset[[index[s] for s in sites if s in index]] = bonus
+        _best, _lam, layouts = self._search.run(self._lam.copy(), 0, iterations, None, offset, frozenset(), enough=enough)
+        return layouts
 
     def _offset(self, banned, usage: dict[int, int], penalty: float) -> np.ndarray:
         """Site-weight shifts: ``-penalty`` per earlier use, and a ban for ``banned`` sites."""

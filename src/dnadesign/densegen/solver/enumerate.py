@@ -27,6 +27,7 @@ from .bound import Relaxation, relax
 from .budget import CLOCKS, Budget, clock_of
 from .cpsat import StallWatch, solver_for
 from .cpsat import run as _run
+from .first_layouts import best_held
 from .heuristics import Layout, greedy_layouts
 from .model import PositionalModel
 from .policies import REQUESTED, DiversePolicy, OptimalPolicy
@@ -37,6 +38,7 @@ from .types import InfeasibleProblemError, NoSolutionFoundError, Problem, Soluti
 BOUND_LIMIT_S = 1.5  # wall-clock cap of the path bound (bound.py) before the first solve
 BOUND_SHARE = 0.15  # ... and at most this share of the per-solve time limit
 BOUND_ITERATIONS = 40  # its iteration cap in deterministic mode (no wall clock there)
+HELD_RESERVE = 0.7  # favoured relaxation runs stop once less than this share of time_limit_s is left
 FIRST_RESERVE = 0.04  # share of time_limit_s kept back from the first CP-SAT solve (it overruns its stop)
 
 
@@ -121,14 +123,16 @@ def _first(st: EnumState, start: Layout, layouts: list[Layout], first_budget: Bu
     problem, options, pm, relaxation = st.problem, st.options, st.pm, st.relaxation
     scale = pm.bias_scale
     path_bound = relaxation.bound if not problem.weighted else None  # it bounds sites, not weighted value
-    start_sites = len(start.library_sites)
     start_value = sum(pm.site_weights[si] for si in start.library_sites)  # == start_sites unweighted
-    if path_bound is not None and start_sites >= path_bound and not problem.side_biases:
-        # The start layout reaches the proven bound: if the independent checker accepts it, it is
-        # an optimal model solution and CP-SAT has nothing to add (no tie-break to optimise).
-        first = st.screen(start, path_bound, path_bound)
-        if first is not None:
-            return st.record(*first), float(path_bound * scale)
+    if path_bound is not None and not problem.side_biases:
+        # A held layout at the proven bound that the independent checker accepts is an optimal
+        # model solution and CP-SAT has nothing to add (no tie-break to optimise); otherwise
+        # CP-SAT starts from the best checked layout (first_layouts.py).
+        held = best_held(st, [start, *relaxation.layouts, *layouts], path_bound, first_budget, HELD_RESERVE * options.time_limit_s)
+        if held is not None:
+            if held[0].n_sites >= path_bound:
+                return st.record(held[0], held[1]), float(path_bound * scale)
+            start, start_value = held[2], sum(pm.site_weights[si] for si in held[2].library_sites)
     limit = first_budget.left() - FIRST_RESERVE * options.time_limit_s  # CP-SAT stops a little late
     found = _optimise(pm, options, start, path_bound, limit, clock) if limit > 0 else None
     if found is not None and found[0].value(pm.value_expr) >= start_value:
