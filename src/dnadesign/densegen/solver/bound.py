@@ -53,8 +53,9 @@ BIG = 1 << 20  # cost of a forbidden arc (the same site twice in a row)
 MAX_WORK = 2e8  # skip the relaxation when one DP pass would touch more arc-positions than this
 STEER_ITERATIONS = 20  # subgradient steps of one steered (diverse-mode) layout
 STEER_PENALTY = 0.05  # weight a steered layout takes off a site per earlier use
-FAVOUR_ITERATIONS = 30  # subgradient steps of one favoured run (sites a regulator rule requires)
+FAVOUR_ITERATIONS = 15  # subgradient steps of one favoured run (sites a regulator rule requires)
 FAVOUR_BONUS = 2.0  # weight a favoured site gains in that run
+REQUIRED_ITERATIONS = 40  # subgradient steps of the bound under regulator minimums
 MAX_ITEMS = 600  # above this many oriented sites (or MAX_WORK), overlaps are hashed and sparse:
 SPARSE_MIN_OVERLAP = 3  # ... only overlaps of at least this many bases are listed arcs
 MAX_SPARSE_ITEMS = 4000  # ... and no relaxation at all above this many oriented sites (n^2 table)
@@ -350,6 +351,52 @@ class Relaxation:
         offset[[index[s] for s in sites if s in index]] = bonus
         _best, _lam, layouts = self._search.run(self._lam.copy(), 0, iterations, None, offset, frozenset(), enough=enough)
         return layouts
+
+    def required_bound(
+        self, requirements: list[tuple[list[int], int]], *, known: int, iterations: int = REQUIRED_ITERATIONS
+    ) -> int | None:
+        """An upper bound on the library sites of the solutions that hold at least ``k`` of the
+        sites of each ``(sites, k)`` (a regulator's ``min_count_by_regulator``); None when not
+        computed. Tighter than ``bound`` when the required sites are long (the densest paths
+        leave them out), so a checked layout below ``bound`` can still be proven optimal.
+
+        Each minimum is priced in with its own multiplier ``mu >= 0``: for every
+        ``lambda, mu >= 0``, sites <= max over paths of sum(1 - lambda[s] + mu[r(s)]) +
+        sum(lambda) - sum(mu * k), since a solution meeting the minimums only gains from the
+        ``mu`` terms. Subgradient steps on both, from the final multipliers, until the floor
+        reaches ``known``. Not computed when a site is counted as free (outside the paths)."""
+        search = self._search
+        if search is None or self._lam is None or search.items.n_free or not requirements:
+            return None
+        items = search.items
+        member = np.zeros((len(requirements), items.n_sites))
+        need = np.array([k for _sites, k in requirements], dtype=float)
+        for r, (sites, _k) in enumerate(requirements):
+            member[r, [items.index[x] for x in sites if x in items.index]] = 1.0
+        lam, mu = self._lam.copy(), np.zeros(len(requirements))
+        best, theta, stale = math.inf, 1.0, 0
+        for _ in range(iterations):
+            value, sites, _plan = search.parts.solve(1.0 - lam + mu @ member)
+            if value <= NEG / 2:
+                return None
+            dual = max(value, 0.0) + float(lam.sum()) - float(mu @ need)
+            if dual < best - 1e-9:
+                best, stale = dual, 0
+            else:
+                stale += 1
+                if stale >= 5:
+                    theta, stale = theta / 2, 0
+            if math.floor(best + 1e-6) <= known:
+                break
+            counts = np.bincount(np.asarray(sites, dtype=np.int64), minlength=items.n_sites).astype(float)
+            g_lam, g_mu = 1.0 - counts, member @ counts - need
+            norm = float((g_lam * g_lam).sum() + (g_mu * g_mu).sum())
+            if norm == 0 or theta < 1e-4:
+                break
+            step = theta * max(dual - known, 0.5) / norm
+            lam = np.maximum(0.0, lam - step * g_lam)
+            mu = np.maximum(0.0, mu - step * g_mu)
+        return None if best == math.inf else max(0, math.floor(best + 1e-6))
 
     def _offset(self, banned, usage: dict[int, int], penalty: float) -> np.ndarray:
         """Site-weight shifts: ``-penalty`` per earlier use, and a ban for ``banned`` sites."""

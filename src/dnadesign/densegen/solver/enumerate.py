@@ -27,7 +27,7 @@ from .bound import Relaxation, relax
 from .budget import CLOCKS, Budget, clock_of
 from .cpsat import StallWatch, solver_for
 from .cpsat import run as _run
-from .first_layouts import best_held
+from .first_layouts import best_held, regulator_minimums
 from .heuristics import Layout, greedy_layouts
 from .model import PositionalModel
 from .policies import REQUESTED, DiversePolicy, OptimalPolicy
@@ -129,6 +129,12 @@ def _first(st: EnumState, start: Layout, layouts: list[Layout], first_budget: Bu
         # model solution and CP-SAT has nothing to add (no tie-break to optimise); otherwise
         # CP-SAT starts from the best checked layout (first_layouts.py).
         held = best_held(st, [start, *relaxation.layouts, *layouts], path_bound, first_budget, HELD_RESERVE * options.time_limit_s)
+        if held is not None and held[0].n_sites < path_bound:
+            # Below the plain bound: the bound with the regulator minimums priced in may prove it.
+            tighter = relaxation.required_bound(regulator_minimums(problem), known=held[0].n_sites)
+            if tighter is not None and tighter < path_bound:
+                path_bound = tighter
+                held = best_held(st, [held[2]], path_bound, first_budget, math.inf)  # re-marked against it
         if held is not None:
             if held[0].n_sites >= path_bound:
                 return st.record(held[0], held[1]), float(path_bound * scale)

@@ -15,6 +15,8 @@ used to send such libraries to CP-SAT anyway (1-2.5 s of CPU on two workers each
 ``best_held`` screens these layouts like any candidate (model placements, the independent
 checker): one at the bound is an optimal model solution; otherwise the best one is the hint of
 the first CP-SAT solve (a start that passes the checker, instead of one that fails it).
+When that layout is below the path bound and a regulator minimum applies, the relaxation with
+the minimums priced in (``Relaxation.required_bound``) often proves it optimal after all.
 """
 
 from __future__ import annotations
@@ -31,20 +33,27 @@ MAX_SCREENED_BELOW = 8  # held layouts below the bound screened for the hint
 
 
 def required_site_sets(problem: Problem) -> list[set[int]]:
-    """Sets of library sites to favour, one run each: every site of a regulator that
-    ``min_count_by_regulator`` requires or that a group names (then all of a required
-    regulator's sites together, for counts above one). Empty without such rules."""
+    """Sets of library sites to favour, one run each: first every site of the regulators that
+    ``min_count_by_regulator`` requires together, then each site of those regulators and of
+    the members of groups alone. Empty without such rules."""
     by_regulator: dict[str, list[int]] = {}
     for i, site in enumerate(problem.sites):
         by_regulator.setdefault(site.regulator, []).append(i)
     required = [r for r, k in problem.min_count_by_regulator.items() if k > 0]
     members = [r for g in problem.groups if g.min_required > 0 for r in g.members if r not in required]
-    out: list[set[int]] = []
+    union = {i for r in required for i in by_regulator.get(r, [])}
+    out: list[set[int]] = [union] if union else []
     for regulator in [*required, *members]:
-        sites = by_regulator.get(regulator, [])
-        out.extend({i} for i in sites)
-        if problem.min_count_by_regulator.get(regulator, 0) > 1 and len(sites) > 1:
-            out.append(set(sites))
+        out.extend({i} for i in by_regulator.get(regulator, []) if {i} != union)
+    return out
+
+
+def regulator_minimums(problem: Problem) -> list[tuple[list[int], int]]:
+    """``(sites of the regulator, k)`` for each ``min_count_by_regulator`` entry with k > 0."""
+    out = []
+    for regulator, k in problem.min_count_by_regulator.items():
+        if k > 0:
+            out.append(([i for i, site in enumerate(problem.sites) if site.regulator == regulator], k))
     return out
 
 

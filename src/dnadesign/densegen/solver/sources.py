@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from ortools.sat.python import cp_model
 
 from .cpsat import Collect, StopAtTarget, run, solver_for
-from .first_layouts import MAX_FAVOURED_RUNS, required_site_sets
+from .first_layouts import required_site_sets
 from .heuristics import Layout, greedy_layouts, neighbour_layouts
 from .model import PositionalModel
 from .state import EnumState
@@ -133,11 +133,10 @@ class SteeredRelaxation:
             cand = st.relaxation.steered(drop, st.usage, at_least=floor)
             if cand is None and st.usage:
                 cand = st.relaxation.steered(drop, {}, at_least=floor)  # the bans alone
-            for favour in required_site_sets(st.problem)[:MAX_FAVOURED_RUNS] if cand is None else ():
-                # a regulator rule asks for a site the densest paths leave out: push them through it
-                cand = st.relaxation.steered(drop, st.usage, at_least=floor, favour=frozenset(favour))
-                if cand is not None:
-                    break
+            favour = required_site_sets(st.problem)[:1] if cand is None else []
+            if favour:
+                # a regulator rule asks for sites the densest paths leave out: push them through
+                cand = st.relaxation.steered(drop, st.usage, at_least=floor, favour=frozenset(favour[0]))
             got = st.screen(cand, floor, st.bound_sites) if cand is not None else None
             if got is not None and (hit is None or got[0].n_sites > hit[0].n_sites):
                 hit = got
