@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import math
 import random
+import threading
 import time
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator
@@ -214,31 +215,42 @@ class _PathDP:
         order = np.argsort(b_all, kind="stable")
         self._arc_src, self._arc_cost = a_all[order], c_all[order]
         self._seg = np.searchsorted(b_all[order], np.arange(n))
+        # run() reads best[c - cost] from a buffer with ``_pad`` rows of NEG above position 0
+        self._pad = int(max(self._arc_cost.max(initial=0), plain.max(initial=0), 1))
+        self._arc_flat = (self._pad - self._arc_cost) * (n + 1) + self._arc_src
+        self._first_ok = np.where(first[None, :] <= np.arange(self.horizon + 1)[:, None], 0.0, NEG)
 
     def run(self, w: np.ndarray) -> None:
         H, n = self.horizon, len(self.first)
-        best = np.full((H + 1, n + 1), NEG)  # column n stays NEG (dummy arcs)
-        at = np.zeros((H + 1, n), dtype=np.int64)  # the end at which best[c, b] was reached
-        row_max = np.full(H + 1, NEG)
+        P = self._pad  # rows of NEG above position 0: ``c - cost`` never indexes below them
+        buf = np.full((H + 1 + P, n + 1), NEG)  # row P + c holds best[c]; column n stays NEG (dummy arcs)
+        flat = buf.reshape(-1)
+        row_max = np.full(H + 1 + P, NEG)  # entry P + c: best[c].max()
+        best = buf[P:]
         cols = np.arange(n)
+        arc_at = self._arc_flat  # flat index of each arc's source at c = 0; + c * (n + 1) for c
+        plain_at = P - self.plain
+        first_ok = self._first_ok
+        stride = n + 1
         for c in range(1, H + 1):
-            src = c - self._arc_cost
-            vals = np.where(src >= 0, best[np.maximum(src, 0), self._arc_src], NEG)
-            via = np.maximum.reduceat(vals, self._seg)
-            lim = c - self.plain
+            via = np.maximum.reduceat(flat[arc_at + c * stride], self._seg)
             if self.plain_of_source:
+                lim = c - self.plain
                 ok = lim >= 0
                 if ok.any():
                     via = np.maximum(via, best[lim[ok], cols[ok]].max())
             else:
-                via = np.maximum(via, np.where(lim >= 0, row_max[np.maximum(lim, 0)], NEG))
-            prev = np.maximum(via, np.where(self.first <= c, 0.0, NEG))
+                via = np.maximum(via, row_max[plain_at + c])
+            prev = np.maximum(via, first_ok[c])
             here = np.where(prev > NEG / 2, prev + w, NEG)
-            better = here > best[c - 1, :n]
-            best[c, :n] = np.where(better, here, best[c - 1, :n])
-            at[c] = np.where(better, c, at[c - 1])
-            row_max[c] = best[c, :n].max()
-        self.best, self.at, self.w = best, at, w
+            row = np.maximum(here, best[c - 1, :n])
+            best[c, :n] = row
+            row_max[P + c] = row.max()
+        # at[c, b]: the last end <= c at which best[., b] improved (where the path behind it ends)
+        improved = np.zeros((H + 1, n), dtype=np.int64)
+        if H:
+            improved[1:] = np.where(best[1:, :n] > best[:-1, :n], np.arange(1, H + 1)[:, None], 0)
+        self.best, self.at, self.w = best, np.maximum.accumulate(improved, axis=0), w
 
     def top(self, c: int, then: np.ndarray) -> tuple[float, int, int]:
         """Best path that leaves room for ``then[b]`` more bases before ``c``: (value, last item,
@@ -386,7 +398,7 @@ class Relaxation:
                 stale += 1
                 if stale >= 5:
                     theta, stale = theta / 2, 0
-            if math.floor(best + 1e-6) <= known:
+            if math.floor(best + 1e-6) <= known or (search.cancel is not None and search.cancel.is_set()):
                 break
             counts = np.bincount(np.asarray(sites, dtype=np.int64), minlength=items.n_sites).astype(float)
             g_lam, g_mu = 1.0 - counts, member @ counts - need
@@ -417,14 +429,16 @@ def site_bound(problem: Problem, *, known: int = 0, time_budget_s: float | None 
 
 def relax(
     problem: Problem, *, known: int = 0, time_budget_s: float | None = 2.0, max_iterations: int = 200, seed: int = 0,
-    clock: Callable[[], float] = time.monotonic,
+    clock: Callable[[], float] = time.monotonic, cancel: threading.Event | None = None,
 ) -> Relaxation:
     """Run the Lagrangian path relaxation: the bound, plus layouts better than ``known`` sites.
 
     Every relaxed path is also turned into a real layout (``path_layouts.realise``); layouts
     that pass the independent checker raise ``known``. The search stops once the bound reaches
     ``known`` (then the best layout is optimal), at the iteration cap, or at the time budget
-    (``None``: iterations only, for reproducible results), measured on ``clock``.
+    (``None``: iterations only, for reproducible results), measured on ``clock``. Once
+    ``cancel`` is set, this and every later run of the search (steered, favoured, variants'
+    callers) stop at their next step.
     """
     deadline = None if time_budget_s is None else clock() + time_budget_s  # setup included
     prom = problem.promoters[0] if problem.promoters else None
@@ -443,6 +457,7 @@ def relax(
         if not parts.pairs:
             return Relaxation(None, [])
     search = _Subgradient(problem, items, parts, random.Random(seed), clock)
+    search.cancel = cancel
     best, lam, layouts = search.run(np.zeros(items.n_sites), known, max_iterations, deadline)
     if best is None:
         return Relaxation(None, [])  # no relaxed layout at all: leave infeasibility to CP-SAT
@@ -456,6 +471,7 @@ class _Subgradient:
     def __init__(self, problem: Problem, items: _Items, parts, rng: random.Random, clock: Callable[[], float] = time.monotonic):
         self.problem, self.items, self.parts, self.rng, self.clock = problem, items, parts, rng, clock
         self.visits: Counter[int] = Counter()  # problem site -> relaxed paths (of ``run``) it was on
+        self.cancel: threading.Event | None = None  # set by the caller: stop at the next step
 
     def run(self, lam, known: int, iterations: int, deadline: float | None, offset=None, banned=frozenset(), enough: int | None = None):
         """(best dual or None, final multipliers, checked layouts with more than ``known`` sites,
@@ -491,7 +507,7 @@ class _Subgradient:
                 break
             if offset is None and math.floor(best + 1e-6) <= target:
                 break  # (with shifted weights the dual bounds another objective: no such stop)
-            if deadline is not None and self.clock() > deadline:
+            if (deadline is not None and self.clock() > deadline) or (self.cancel is not None and self.cancel.is_set()):
                 break
             g = 1.0 - np.bincount(np.asarray(sites, dtype=np.int64), minlength=items.n_sites)
             norm = float((g * g).sum())

@@ -219,7 +219,8 @@ def _relax(problem: Problem, options: SolverOptions, known: int, budget: Budget)
         out = relax(problem, known=known, time_budget_s=None, max_iterations=BOUND_ITERATIONS, seed=options.seed)
     else:
         share = min(BOUND_LIMIT_S, BOUND_SHARE * options.time_limit_s, max(0.0, budget.left()))
-        out = relax(problem, known=known, time_budget_s=share, max_iterations=10_000, seed=options.seed, clock=budget.clock)
+        out = relax(problem, known=known, time_budget_s=share, max_iterations=10_000, seed=options.seed, clock=budget.clock,
+                    cancel=options.cancel)
     if out.bound is not None and out.bound < problem.min_total_sites:
         raise InfeasibleProblemError(
             f"at most {out.bound} library sites fit in {problem.length} bp with these overlaps, "
