@@ -139,3 +139,13 @@ def test_required_site_sets_lists_required_regulators_together_first():
     assert {i for s in sets[1:] for i in s} == lexa | cpxr  # then each site alone, the group's members too
     assert all(len(s) == 1 for s in sets[1:])
     assert required_site_sets(Problem(problem.sites, 100)) == []
+
+
+def test_small_models_are_solved_on_one_worker():
+    from dnadesign.densegen.solver.cpsat import ONE_WORKER_MAX_PLACEMENTS, solver_for
+
+    options = SolverOptions(time_limit_s=2, workers=2)
+    demo = PositionalModel(demo_problem(LIB_A))
+    assert len(demo.placements) <= ONE_WORKER_MAX_PLACEMENTS
+    assert solver_for(options, 1.0, len(demo.placements)).parameters.num_workers == 1
+    assert solver_for(options, 1.0, ONE_WORKER_MAX_PLACEMENTS + 1).parameters.num_workers == 2

@@ -215,8 +215,9 @@ class OptimalSearch:
 
 
 class DiverseSearch:
-    """Diverse mode's CP-SAT route: beam layouts and fresh beam layouts away from the last and
-    most used sites (complete candidates, screened in Python), then neighbourhood solves (a third of the
+    """Diverse mode's CP-SAT route: beam layouts as complete candidates (screened in Python, else
+    validated by CP-SAT; skipped when they miss a regulator rule), fresh
+    beam layouts away from the last and most used sites, neighbourhood solves (a third of the
     last sites dropped, the least used added), then global solves."""
 
     def __init__(self, st: EnumState) -> None:
@@ -228,38 +229,46 @@ class DiverseSearch:
         pm, options, problem = st.pm, st.options, st.problem
         target = st.level
         kind = "global"
-        # Complete candidates are screened in Python (about a millisecond; the screen states the
-        # model's constraints, diverse rules included), not validated by a CP-SAT call each.
-        for cand in st.alternatives:  # other dense layouts (new orders, orientations, sites)
-            if cand.sequence in st.seen_seq or len(cand.library_sites) < st.level:
-                continue
-            hit = st.screen(cand, st.level, st.bound_sites)
-            if hit is not None:
-                yield self._emitted(st, hit)
-                return
-        if self.beam_tries < MAX_FAILURES:
+        cand = next(st.alternatives, None)  # other dense layouts (new orders, orientations, sites)
+        while cand is not None and (cand.sequence in st.seen_seq or len(cand.items) - len(problem.promoters) * 2 < st.level
+                                    or not meets_regulator_rules(problem, cand)):
+            cand = next(st.alternatives, None)
+        if cand is None and self.beam_tries < MAX_FAILURES:
             self.beam_tries += 1
-            fresh = _diverse_layout(problem, st.last_sites, st.usage, st.rng)
-            n_fresh = len(fresh.library_sites) if fresh is not None else -1
-            if fresh is not None and fresh.sequence not in st.seen_seq and n_fresh >= diverse_floor(st):
-                # a new site set is worth up to a fifth fewer sites
-                hit = st.screen(fresh, min(n_fresh, st.level), st.bound_sites)
-                if hit is not None:
-                    yield self._emitted(st, hit)
-                    return
-            if fresh is not None:
-                return  # refused by the screen (so by the model): the next round tries another
+            cand = _diverse_layout(problem, st.last_sites, st.usage, st.rng)
+            n_cand = len(cand.items) - len(problem.promoters) * 2 if cand is not None else -1
+            if cand is not None and not meets_regulator_rules(problem, cand):
+                cand = None  # the model refuses it for sure: no CP-SAT call to confirm that
+            elif cand is not None and cand.sequence not in st.seen_seq and diverse_floor(st) <= n_cand < st.level:
+                target = n_cand  # a new site set is worth up to a fifth fewer sites
+                st.require(target)
+            elif cand is not None and (cand.sequence in st.seen_seq or n_cand < st.level):
+                cand = None
         st.temp.extend(_distance_constraints(pm, st.recent_sets[-3:]))
         assert st.layout is not None
-        pm.set_hint(st.layout.sequence, st.layout.items)
-        if self.failures < MAX_FAILURES and len(problem.sites) > len(st.last_sites) + EXTRA_SITES:
-            kind = "neighbourhood"
-            st.temp.append(_neighbourhood(pm, st.last_sites, st.usage, st.rng, self.failures))
+        if cand is not None:
+            hit = st.screen(cand, target, st.bound_sites)
+            if hit is not None:  # a model solution, without the CP-SAT call that would confirm it
+                self.failures = 0
+                self.beam_tries = 0
+                yield st.emit(st.record(*hit))
+                return
+            kind = "neighbour"
+            pm.set_hint(cand.sequence, cand.items)
+        else:
+            pm.set_hint(st.layout.sequence, st.layout.items)
+            if self.failures < MAX_FAILURES and len(problem.sites) > len(st.last_sites) + EXTRA_SITES:
+                kind = "neighbourhood"
+                st.temp.append(_neighbourhood(pm, st.last_sites, st.usage, st.rng, self.failures))
         limit = options.time_limit_s if kind == "global" else min(options.time_limit_s, NEIGHBOUR_LIMIT_S)
         if kind == "global":
             limit = min(limit, DIVERSE_GLOBAL_LIMIT_S)
         limit = min(limit, st.remaining())
         solver = solver_for(options, limit, len(pm.placements))
+        if kind == "neighbour":
+            # Validate the complete candidate against every constraint: presolve fixes all
+            # variables to the hint, so this is a model check, not a search.
+            solver.parameters.fix_variables_to_their_hinted_value = True
         ts = time.monotonic()
         status = run(solver, pm.model, options, limit, StopAtTarget(pm.n_sites_expr, target))
         dt = time.monotonic() - ts
@@ -271,16 +280,22 @@ class DiverseSearch:
                 yield st.emit(recorded)
         elif kind == "neighbourhood":
             self.failures += 1
+        elif kind == "neighbour":
+            pass  # candidate rejected by the model; try the next one
         elif st.recent_sets:
             st.recent_sets.clear()  # distance too strict (or too slow): keep only the exact no-goods
         else:
             st.drop_level(proven_empty=status == cp_model.INFEASIBLE)
             self.failures = 0
 
-    def _emitted(self, st: EnumState, hit) -> Solution:
-        self.failures = 0
-        self.beam_tries = 0
-        return st.emit(st.record(*hit))
+
+def meets_regulator_rules(problem: Problem, cand: Layout) -> bool:
+    """False when the distinct sites of a complete candidate miss a regulator minimum or group
+    (validated with every variable fixed to it, the model could only count fewer sites)."""
+    regs = Counter(problem.sites[si].regulator for si in set(cand.library_sites))
+    if any(regs[r] < k for r, k in problem.min_count_by_regulator.items()):
+        return False
+    return all(sum(1 for r in g.members if regs[r]) >= g.min_required for g in problem.groups)
 
 
 def _diverse_layout(problem: Problem, last_sites: list[int], usage: Counter, rng: random.Random) -> Layout | None:
