@@ -129,7 +129,7 @@ def _first(st: EnumState, start: Layout, layouts: list[Layout], first_budget: Bu
         # model solution and CP-SAT has nothing to add (no tie-break to optimise); otherwise
         # CP-SAT starts from the best checked layout (first_layouts.py).
         held = best_held(st, [start, *relaxation.layouts, *layouts], path_bound, first_budget, HELD_RESERVE * options.time_limit_s)
-        if held is not None and held[0].n_sites < path_bound:
+        if held is not None and held[0].n_sites < path_bound and first_budget.left() > HELD_RESERVE * options.time_limit_s:
             # Below the plain bound: the bound with the regulator minimums priced in may prove it.
             tighter = relaxation.required_bound(regulator_minimums(problem), known=held[0].n_sites)
             if tighter is not None and tighter < path_bound:
