@@ -121,10 +121,11 @@ def test_slurm_two_workspaces_sharing_one_dataset_never_overshoot(slurm, tmp_pat
 
 def test_slurm_scancel_of_an_array_through_the_template_then_resubmit(slurm, tmp_path):
     ws = tmp_path / "ws"
-    # large enough that the cancel lands mid-run on an idle machine too (40 each was, before the
-    # small-library fast path made `dense run` about 4x faster per sequence)
-    quotas = {"plain": 160, "sigma70": 160}
-    cfg = make_workspace(ws, quotas=quotas, overrides={"runtime": {"checkpoint_every": 100}})
+    # Large enough that the cancel lands mid-run, before the tasks (which share the quota) fill it,
+    # on an idle machine too: 40 each was before the small-library fast path made `dense run`
+    # about 4x faster per sequence; 160 each was filled before the cancel on a loaded one.
+    quotas = {"plain": 600, "sigma70": 600}
+    cfg = make_workspace(ws, quotas=quotas, overrides={"runtime": {"checkpoint_every": 100, "max_seconds": 900}})
     env = _uv_env(DENSEGEN_CONFIG=str(cfg))
     sub = subprocess.run(["sbatch", "--parsable", "--array=1-2", "--cpus-per-task=1", "-o", str(tmp_path / "slurm-%A_%a.out"),
                           str(JOBS / "densegen-array.sh")], capture_output=True, text=True, timeout=60, env=env, cwd=tmp_path)
