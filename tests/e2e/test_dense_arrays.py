@@ -121,8 +121,11 @@ def test_slurm_two_workspaces_sharing_one_dataset_never_overshoot(slurm, tmp_pat
 
 def test_slurm_scancel_of_an_array_through_the_template_then_resubmit(slurm, tmp_path):
     ws = tmp_path / "ws"
-    quotas = {"plain": 40, "sigma70": 40}  # large enough that the cancel lands mid-run on an idle machine too
-    cfg = make_workspace(ws, quotas=quotas, overrides={"runtime": {"checkpoint_every": 100}})
+    # Large enough that the cancel lands mid-run, before the tasks (which share the quota) fill it,
+    # on an idle machine too: 40 each was before the small-library fast path made `dense run`
+    # about 4x faster per sequence; 160 each was filled before the cancel on a loaded one.
+    quotas = {"plain": 600, "sigma70": 600}
+    cfg = make_workspace(ws, quotas=quotas, overrides={"runtime": {"checkpoint_every": 100, "max_seconds": 900}})
     env = _uv_env(DENSEGEN_CONFIG=str(cfg))
     sub = subprocess.run(["sbatch", "--parsable", "--array=1-2", "--cpus-per-task=1", "-o", str(tmp_path / "slurm-%A_%a.out"),
                           str(JOBS / "densegen-array.sh")], capture_output=True, text=True, timeout=60, env=env, cwd=tmp_path)
@@ -156,14 +159,15 @@ def test_slurm_scancel_of_an_array_through_the_template_then_resubmit(slurm, tmp
                           str(JOBS / "densegen-array.sh")], capture_output=True, text=True, timeout=1200, env=env, cwd=tmp_path)
     assert res.returncode == 0, res.stderr + _logs(tmp_path, "again-*.out")
     rows = usr_rows(ws)
-    assert rows.height == 80 and rows["id"].n_unique() == 80
+    total = sum(quotas.values())
+    assert rows.height == total and rows["id"].n_unique() == total
     assert dict(rows.group_by("densegen__plan").len().rows()) == quotas
     assert_workspace_valid(ws)
 
 
 def test_slurm_sigkilled_task_is_reconciled_lost_and_the_array_completes(slurm, tmp_path):
     ws = tmp_path / "ws"
-    quotas = {"plain": 40, "sigma70": 40}  # large enough that task 1 is still running when it is killed
+    quotas = {"plain": 100, "sigma70": 100}  # large enough that task 1 is still running when it is killed
     cfg = make_workspace(ws, quotas=quotas)
     proc = subprocess.Popen(["sbatch", "--wait", "--array=1-2", "--cpus-per-task=1", "-o", str(tmp_path / "slurm-%A_%a.out"),
                              str(JOBS / "densegen-array.sh")], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
@@ -183,7 +187,8 @@ def test_slurm_sigkilled_task_is_reconciled_lost_and_the_array_completes(slurm, 
     finished = {e["job"]["task_id"]: e["job"] for e in events if e["action"] == "job_finished"}
     assert "1" not in finished and finished["2"]["state"] == "completed"
     rows = usr_rows(ws)
-    assert rows.height == 80 and rows["id"].n_unique() == 80  # the surviving task completed the quota
+    total = sum(quotas.values())
+    assert rows.height == total and rows["id"].n_unique() == total  # the surviving task completed the quota
     r = run_cli("usr", "--root", str(ws / "outputs" / "usr_datasets"), "events", "reconcile", DATASET, "--json")
     assert r.returncode == 0, r.stderr
     assert [j["task_id"] for j in json.loads(r.stdout)["lost"]] == ["1"]

@@ -56,7 +56,8 @@ def test_sge_job_runs_runbook_000(sge, tmp_path):
 def test_slurm_scancel_of_the_template_stops_cleanly(slurm, tmp_path):
     require_component(shutil.which("uv") is not None, "uv is not on PATH (the job scripts call `uv run`)")
     ws = tmp_path / "ws"
-    cfg = make_workspace(ws, quotas={"plain": 40, "sigma70": 40}, overrides={"runtime": {"checkpoint_every": 50}})
+    # still running at the cancel (40 each was enough before the small-library fast path)
+    cfg = make_workspace(ws, quotas={"plain": 160, "sigma70": 160}, overrides={"runtime": {"checkpoint_every": 50}})
     env = clean_env(DNADESIGN_REPO=str(REPO), UV_FROZEN="1", DENSEGEN_CONFIG=str(cfg))
     sub = subprocess.run(["sbatch", "--parsable", "--cpus-per-task=2", "-o", str(tmp_path / "slurm-%j.out"),
                           str(REPO / "jobs" / "densegen-cpu.sh")], capture_output=True, text=True, timeout=60, env=env,

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import math
 import random
+import threading
 import time
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator
@@ -53,6 +54,9 @@ BIG = 1 << 20  # cost of a forbidden arc (the same site twice in a row)
 MAX_WORK = 2e8  # skip the relaxation when one DP pass would touch more arc-positions than this
 STEER_ITERATIONS = 20  # subgradient steps of one steered (diverse-mode) layout
 STEER_PENALTY = 0.05  # weight a steered layout takes off a site per earlier use
+FAVOUR_ITERATIONS = 15  # subgradient steps of one favoured run (sites a regulator rule requires)
+FAVOUR_BONUS = 2.0  # weight a favoured site gains in that run
+REQUIRED_ITERATIONS = 40  # subgradient steps of the bound under regulator minimums
 MAX_ITEMS = 600  # above this many oriented sites (or MAX_WORK), overlaps are hashed and sparse:
 SPARSE_MIN_OVERLAP = 3  # ... only overlaps of at least this many bases are listed arcs
 FILL_BEST = 4  # densest relaxed plans whose free stretches are packed when the bound is not reached
@@ -212,31 +216,42 @@ class _PathDP:
         order = np.argsort(b_all, kind="stable")
         self._arc_src, self._arc_cost = a_all[order], c_all[order]
         self._seg = np.searchsorted(b_all[order], np.arange(n))
+        # run() reads best[c - cost] from a buffer with ``_pad`` rows of NEG above position 0
+        self._pad = int(max(self._arc_cost.max(initial=0), plain.max(initial=0), 1))
+        self._arc_flat = (self._pad - self._arc_cost) * (n + 1) + self._arc_src
+        self._first_ok = np.where(first[None, :] <= np.arange(self.horizon + 1)[:, None], 0.0, NEG)
 
     def run(self, w: np.ndarray) -> None:
         H, n = self.horizon, len(self.first)
-        best = np.full((H + 1, n + 1), NEG)  # column n stays NEG (dummy arcs)
-        at = np.zeros((H + 1, n), dtype=np.int64)  # the end at which best[c, b] was reached
-        row_max = np.full(H + 1, NEG)
+        P = self._pad  # rows of NEG above position 0: ``c - cost`` never indexes below them
+        buf = np.full((H + 1 + P, n + 1), NEG)  # row P + c holds best[c]; column n stays NEG (dummy arcs)
+        flat = buf.reshape(-1)
+        row_max = np.full(H + 1 + P, NEG)  # entry P + c: best[c].max()
+        best = buf[P:]
         cols = np.arange(n)
+        arc_at = self._arc_flat  # flat index of each arc's source at c = 0; + c * (n + 1) for c
+        plain_at = P - self.plain
+        first_ok = self._first_ok
+        stride = n + 1
         for c in range(1, H + 1):
-            src = c - self._arc_cost
-            vals = np.where(src >= 0, best[np.maximum(src, 0), self._arc_src], NEG)
-            via = np.maximum.reduceat(vals, self._seg)
-            lim = c - self.plain
+            via = np.maximum.reduceat(flat[arc_at + c * stride], self._seg)
             if self.plain_of_source:
+                lim = c - self.plain
                 ok = lim >= 0
                 if ok.any():
                     via = np.maximum(via, best[lim[ok], cols[ok]].max())
             else:
-                via = np.maximum(via, np.where(lim >= 0, row_max[np.maximum(lim, 0)], NEG))
-            prev = np.maximum(via, np.where(self.first <= c, 0.0, NEG))
+                via = np.maximum(via, row_max[plain_at + c])
+            prev = np.maximum(via, first_ok[c])
             here = np.where(prev > NEG / 2, prev + w, NEG)
-            better = here > best[c - 1, :n]
-            best[c, :n] = np.where(better, here, best[c - 1, :n])
-            at[c] = np.where(better, c, at[c - 1])
-            row_max[c] = best[c, :n].max()
-        self.best, self.at, self.w = best, at, w
+            row = np.maximum(here, best[c - 1, :n])
+            best[c, :n] = row
+            row_max[P + c] = row.max()
+        # at[c, b]: the last end <= c at which best[., b] improved (where the path behind it ends)
+        improved = np.zeros((H + 1, n), dtype=np.int64)
+        if H:
+            improved[1:] = np.where(best[1:, :n] > best[:-1, :n], np.arange(1, H + 1)[:, None], 0)
+        self.best, self.at, self.w = best, np.maximum.accumulate(improved, axis=0), w
 
     def top(self, c: int, then: np.ndarray) -> tuple[float, int, int]:
         """Best path that leaves room for ``then[b]`` more bases before ``c``: (value, last item,
@@ -317,19 +332,84 @@ class Relaxation:
                     yield out
 
     def steered(
-        self, banned: set[int], usage: dict[int, int], *, at_least: int = 1, iterations: int = STEER_ITERATIONS, penalty: float = STEER_PENALTY
+        self, banned: set[int], usage: dict[int, int], *, at_least: int = 1, iterations: int = STEER_ITERATIONS, penalty: float = STEER_PENALTY,
+        favour: frozenset[int] = frozenset(),
     ) -> Layout | None:
         """The densest checked layout of a short subgradient run (from the final multipliers)
         without the ``banned`` sites and with each site's weight lowered by ``penalty`` per
-        earlier use; None if none has ``at_least`` sites (also the step-size target). The run
+        earlier use (and raised by ``FAVOUR_BONUS`` for ``favour`` sites: sites a regulator rule
+        requires); None if none has ``at_least`` sites (also the step-size target). The run
         ends early at a layout one site above ``at_least``."""
         if self._search is None or self._lam is None:
             return None
+        offset = self._offset(banned, usage, penalty)
+        index = self._search.items.index
+        offset[[index[s] for s in favour - set(banned) if s in index]] += FAVOUR_BONUS
         _best, _lam, layouts = self._search.run(
-            self._lam.copy(), at_least - 1, iterations, None, self._offset(banned, usage, penalty), frozenset(banned),
-            enough=at_least + 1,
+            self._lam.copy(), at_least - 1, iterations, None, offset, frozenset(banned), enough=at_least + 1,
         )
         return layouts[0] if layouts else None
+
+    def favoured(
+        self, sites: set[int], *, enough: int, iterations: int = FAVOUR_ITERATIONS, bonus: float = FAVOUR_BONUS
+    ) -> list[Layout]:
+        """Checked layouts (most sites first) of a short subgradient run from the final
+        multipliers in which ``sites`` weigh ``bonus`` more. The plain relaxation leaves out
+        long sites, so when a regulator rule requires one its layouts fail the checker; paths
+        pushed through such a site pass. Ends early at a layout with ``enough`` sites."""
+        if self._search is None or self._lam is None:
+            return []
+        index = self._search.items.index
+        offset = np.zeros(len(index))
+        offset[[index[s] for s in sites if s in index]] = bonus
+        _best, _lam, layouts = self._search.run(self._lam.copy(), 0, iterations, None, offset, frozenset(), enough=enough)
+        return layouts
+
+    def required_bound(
+        self, requirements: list[tuple[list[int], int]], *, known: int, iterations: int = REQUIRED_ITERATIONS
+    ) -> int | None:
+        """An upper bound on the library sites of the solutions that hold at least ``k`` of the
+        sites of each ``(sites, k)`` (a regulator's ``min_count_by_regulator``); None when not
+        computed. Tighter than ``bound`` when the required sites are long (the densest paths
+        leave them out), so a checked layout below ``bound`` can still be proven optimal.
+
+        Each minimum is priced in with its own multiplier ``mu >= 0``: for every
+        ``lambda, mu >= 0``, sites <= max over paths of sum(1 - lambda[s] + mu[r(s)]) +
+        sum(lambda) - sum(mu * k), since a solution meeting the minimums only gains from the
+        ``mu`` terms. Subgradient steps on both, from the final multipliers, until the floor
+        reaches ``known``. Not computed when a site is counted as free (outside the paths)."""
+        search = self._search
+        if search is None or self._lam is None or search.items.n_free or not requirements:
+            return None
+        items = search.items
+        member = np.zeros((len(requirements), items.n_sites))
+        need = np.array([k for _sites, k in requirements], dtype=float)
+        for r, (sites, _k) in enumerate(requirements):
+            member[r, [items.index[x] for x in sites if x in items.index]] = 1.0
+        lam, mu = self._lam.copy(), np.zeros(len(requirements))
+        best, theta, stale = math.inf, 1.0, 0
+        for _ in range(iterations):
+            value, sites, _plan = search.parts.solve(1.0 - lam + mu @ member)
+            if value <= NEG / 2:
+                return None
+            dual = max(value, 0.0) + float(lam.sum()) - float(mu @ need)
+            if dual < best - 1e-9:
+                best, stale = dual, 0
+            else:
+                stale += 1
+                if stale >= 5:
+                    theta, stale = theta / 2, 0
+            if math.floor(best + 1e-6) <= known or (search.cancel is not None and search.cancel.is_set()):
+                break
+            counts = np.bincount(np.asarray(sites, dtype=np.int64), minlength=items.n_sites).astype(float)
+            g_lam, g_mu = 1.0 - counts, member @ counts - need
+            norm = float((g_lam * g_lam).sum() + (g_mu * g_mu).sum())
+            if norm == 0 or theta < 1e-4:
+                break
+            step = theta * max(dual - known, 0.5) / norm
+            lam = np.maximum(0.0, lam - step * g_lam)
+            mu = np.maximum(0.0, mu - step * g_mu)
+        return None if best == math.inf else max(0, math.floor(best + 1e-6))
 
     def _offset(self, banned, usage: dict[int, int], penalty: float) -> np.ndarray:
         """Site-weight shifts: ``-penalty`` per earlier use, and a ban for ``banned`` sites."""
@@ -350,7 +430,7 @@ def site_bound(problem: Problem, *, known: int = 0, time_budget_s: float | None 
 
 def relax(
     problem: Problem, *, known: int = 0, time_budget_s: float | None = 2.0, max_iterations: int = 200, seed: int = 0,
-    clock: Callable[[], float] = time.monotonic, fill_best: int = FILL_BEST,
+    clock: Callable[[], float] = time.monotonic, fill_best: int = FILL_BEST, cancel: threading.Event | None = None,
 ) -> Relaxation:
     """Run the Lagrangian path relaxation: the bound, plus layouts better than ``known`` sites.
 
@@ -359,7 +439,9 @@ def relax(
     ``known`` (then the best layout is optimal), at the iteration cap, or at the time budget
     (``None``: iterations only, for reproducible results), measured on ``clock``. If the best
     layout is below the bound then, the ``fill_best`` densest relaxed plans are realised again
-    with their free stretches packed by the beam (``realise(fill=True)``).
+    with their free stretches packed by the beam (``realise(fill=True)``). Once ``cancel`` is
+    set, this and every later run of the search (steered, favoured, variants' callers) stop at
+    their next step.
     """
     deadline = None if time_budget_s is None else clock() + time_budget_s  # setup included
     prom = problem.promoters[0] if problem.promoters else None
@@ -378,6 +460,7 @@ def relax(
         if not parts.pairs:
             return Relaxation(None, [])
     search = _Subgradient(problem, items, parts, random.Random(seed), clock, fill_best)
+    search.cancel = cancel
     best, lam, layouts = search.run(np.zeros(items.n_sites), known, max_iterations, deadline)
     if best is None:
         return Relaxation(None, [])  # no relaxed layout at all: leave infeasibility to CP-SAT
@@ -393,6 +476,7 @@ class _Subgradient:
         self.problem, self.items, self.parts, self.rng, self.clock = problem, items, parts, rng, clock
         self.fill_best = fill_best  # densest relaxed plans re-realised with packed stretches after the main run
         self.visits: Counter[int] = Counter()  # problem site -> relaxed paths (of ``run``) it was on
+        self.cancel: threading.Event | None = None  # set by the caller: stop at the next step
 
     def run(self, lam, known: int, iterations: int, deadline: float | None, offset=None, banned=frozenset(), enough: int | None = None):
         """(best dual or None, final multipliers, checked layouts with more than ``known`` sites,
@@ -432,7 +516,7 @@ class _Subgradient:
                 break
             if offset is None and math.floor(best + 1e-6) <= target:
                 break  # (with shifted weights the dual bounds another objective: no such stop)
-            if deadline is not None and self.clock() > deadline:
+            if (deadline is not None and self.clock() > deadline) or (self.cancel is not None and self.cancel.is_set()):
                 break
             g = 1.0 - np.bincount(np.asarray(sites, dtype=np.int64), minlength=items.n_sites)
             norm = float((g * g).sum())

@@ -29,6 +29,7 @@ from .budget import CLOCKS, Budget, clock_of
 from .cpsat import StallWatch, solver_for
 from .cpsat import run as _run
 from .drafts import make_valid
+from .first_layouts import best_held, regulator_minimums
 from .heuristics import Layout, greedy_layouts
 from .model import PositionalModel
 from .policies import REQUESTED, DiversePolicy, OptimalPolicy
@@ -40,6 +41,7 @@ BOUND_LIMIT_S = 1.5  # wall-clock cap of the path bound (bound.py) before the fi
 BOUND_SHARE = 0.15  # ... and at most this share of the per-solve time limit
 BOUND_ITERATIONS = 40  # its iteration cap in deterministic mode (no wall clock there)
 EAGER_FIXES = 8  # beam layouts made rule-valid before the first solve (the fallback screens this many)
+HELD_RESERVE = 0.7  # favoured relaxation runs stop once less than this share of time_limit_s is left
 FIRST_RESERVE = 0.04  # share of time_limit_s kept back from the first CP-SAT solve (it overruns its stop)
 
 
@@ -129,14 +131,22 @@ def _first(st: EnumState, start: Layout, layouts: list[Layout], first_budget: Bu
     problem, options, pm, relaxation = st.problem, st.options, st.pm, st.relaxation
     scale = pm.bias_scale
     path_bound = relaxation.bound if not problem.weighted else None  # it bounds sites, not weighted value
-    start_sites = len(start.library_sites)
     start_value = sum(pm.site_weights[si] for si in start.library_sites)  # == start_sites unweighted
-    if path_bound is not None and start_sites >= path_bound and not problem.side_biases:
-        # The start layout reaches the proven bound: if the independent checker accepts it, it is
-        # an optimal model solution and CP-SAT has nothing to add (no tie-break to optimise).
-        first = st.screen(start, path_bound, path_bound)
-        if first is not None:
-            return st.record(*first), float(path_bound * scale)
+    if path_bound is not None and not problem.side_biases:
+        # A held layout at the proven bound that the independent checker accepts is an optimal
+        # model solution and CP-SAT has nothing to add (no tie-break to optimise); otherwise
+        # CP-SAT starts from the best checked layout (first_layouts.py).
+        held = best_held(st, [start, *relaxation.layouts, *layouts], path_bound, first_budget, HELD_RESERVE * options.time_limit_s)
+        if held is not None and held[0].n_sites < path_bound and first_budget.left() > HELD_RESERVE * options.time_limit_s:
+            # Below the plain bound: the bound with the regulator minimums priced in may prove it.
+            tighter = relaxation.required_bound(regulator_minimums(problem), known=held[0].n_sites)
+            if tighter is not None and tighter < path_bound:
+                path_bound = tighter
+                held = best_held(st, [held[2]], path_bound, first_budget, math.inf)  # re-marked against it
+        if held is not None:
+            if held[0].n_sites >= path_bound:
+                return st.record(held[0], held[1]), float(path_bound * scale)
+            start, start_value = held[2], sum(pm.site_weights[si] for si in held[2].library_sites)
     limit = first_budget.left() - FIRST_RESERVE * options.time_limit_s  # CP-SAT stops a little late
     found = _optimise(pm, options, start, path_bound, limit, clock) if limit > 0 else None
     if found is not None and found[0].value(pm.value_expr) >= start_value:
@@ -217,7 +227,8 @@ def _relax(problem: Problem, options: SolverOptions, known: int, budget: Budget)
         out = relax(problem, known=known, time_budget_s=None, max_iterations=BOUND_ITERATIONS, seed=options.seed)
     else:
         share = min(BOUND_LIMIT_S, BOUND_SHARE * options.time_limit_s, max(0.0, budget.left()))
-        out = relax(problem, known=known, time_budget_s=share, max_iterations=10_000, seed=options.seed, clock=budget.clock)
+        out = relax(problem, known=known, time_budget_s=share, max_iterations=10_000, seed=options.seed, clock=budget.clock,
+                    cancel=options.cancel)
     if out.bound is not None and out.bound < problem.min_total_sites:
         raise InfeasibleProblemError(
             f"at most {out.bound} library sites fit in {problem.length} bp with these overlaps, "

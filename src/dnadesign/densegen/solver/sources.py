@@ -19,6 +19,7 @@ from collections.abc import Iterator
 from ortools.sat.python import cp_model
 
 from .cpsat import Collect, StopAtTarget, run, solver_for
+from .first_layouts import required_site_sets
 from .heuristics import Layout, greedy_layouts, neighbour_layouts
 from .model import PositionalModel
 from .state import EnumState
@@ -132,6 +133,10 @@ class SteeredRelaxation:
             cand = st.relaxation.steered(drop, st.usage, at_least=floor)
             if cand is None and st.usage:
                 cand = st.relaxation.steered(drop, {}, at_least=floor)  # the bans alone
+            favour = required_site_sets(st.problem)[:1] if cand is None else []
+            if favour:
+                # a regulator rule asks for sites the densest paths leave out: push them through
+                cand = st.relaxation.steered(drop, st.usage, at_least=floor, favour=frozenset(favour[0]))
             got = st.screen(cand, floor, st.bound_sites) if cand is not None else None
             if got is not None and (hit is None or got[0].n_sites > hit[0].n_sites):
                 hit = got
@@ -210,7 +215,8 @@ class OptimalSearch:
 
 
 class DiverseSearch:
-    """Diverse mode's CP-SAT route: beam layouts as complete hints (validated by CP-SAT), fresh
+    """Diverse mode's CP-SAT route: beam layouts as complete candidates (screened in Python, else
+    validated by CP-SAT; skipped when they miss a regulator rule), fresh
     beam layouts away from the last and most used sites, neighbourhood solves (a third of the
     last sites dropped, the least used added), then global solves."""
 
@@ -224,13 +230,16 @@ class DiverseSearch:
         target = st.level
         kind = "global"
         cand = next(st.alternatives, None)  # other dense layouts (new orders, orientations, sites)
-        while cand is not None and (cand.sequence in st.seen_seq or len(cand.items) - len(problem.promoters) * 2 < st.level):
+        while cand is not None and (cand.sequence in st.seen_seq or len(cand.items) - len(problem.promoters) * 2 < st.level
+                                    or not meets_regulator_rules(problem, cand)):
             cand = next(st.alternatives, None)
         if cand is None and self.beam_tries < MAX_FAILURES:
             self.beam_tries += 1
             cand = _diverse_layout(problem, st.last_sites, st.usage, st.rng)
             n_cand = len(cand.items) - len(problem.promoters) * 2 if cand is not None else -1
-            if cand is not None and cand.sequence not in st.seen_seq and diverse_floor(st) <= n_cand < st.level:
+            if cand is not None and not meets_regulator_rules(problem, cand):
+                cand = None  # the model refuses it for sure: no CP-SAT call to confirm that
+            elif cand is not None and cand.sequence not in st.seen_seq and diverse_floor(st) <= n_cand < st.level:
                 target = n_cand  # a new site set is worth up to a fifth fewer sites
                 st.require(target)
             elif cand is not None and (cand.sequence in st.seen_seq or n_cand < st.level):
@@ -238,6 +247,12 @@ class DiverseSearch:
         st.temp.extend(_distance_constraints(pm, st.recent_sets[-3:]))
         assert st.layout is not None
         if cand is not None:
+            hit = st.screen(cand, target, st.bound_sites)
+            if hit is not None:  # a model solution, without the CP-SAT call that would confirm it
+                self.failures = 0
+                self.beam_tries = 0
+                yield st.emit(st.record(*hit))
+                return
             kind = "neighbour"
             pm.set_hint(cand.sequence, cand.items)
         else:
@@ -272,6 +287,15 @@ class DiverseSearch:
         else:
             st.drop_level(proven_empty=status == cp_model.INFEASIBLE)
             self.failures = 0
+
+
+def meets_regulator_rules(problem: Problem, cand: Layout) -> bool:
+    """False when the distinct sites of a complete candidate miss a regulator minimum or group
+    (validated with every variable fixed to it, the model could only count fewer sites)."""
+    regs = Counter(problem.sites[si].regulator for si in set(cand.library_sites))
+    if any(regs[r] < k for r, k in problem.min_count_by_regulator.items()):
+        return False
+    return all(sum(1 for r in g.members if regs[r]) >= g.min_required for g in problem.groups)
 
 
 def _diverse_layout(problem: Problem, last_sites: list[int], usage: Counter, rng: random.Random) -> Layout | None:

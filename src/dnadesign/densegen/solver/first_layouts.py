@@ -1,0 +1,93 @@
+"""The first solution without CP-SAT, when a held layout reaches the path bound.
+
+Small libraries (the demo: 10 sites, L=100) are solved by the beam and the path relaxation in
+milliseconds, and the relaxation proves the bound; CP-SAT then only has to confirm. Two things
+used to send such libraries to CP-SAT anyway (1-2.5 s of CPU on two workers each, most of
+`dense run`'s generation time):
+
+- only the start layout was screened at the bound, while another beam or relaxation layout at
+  the bound often passes where the start does not (a regulator rule, a k-mer at a junction);
+- a regulator rule (``min_count_by_regulator``, a group) asks for a site the densest paths leave
+  out (LexA's sites are long), so every relaxed layout failed the checker. Short relaxation runs
+  that favour the sites of the required regulators (``Relaxation.favoured``) find layouts at the
+  bound that hold them.
+
+``best_held`` screens these layouts like any candidate (model placements, the independent
+checker): one at the bound is an optimal model solution; otherwise the best one is the hint of
+the first CP-SAT solve (a start that passes the checker, instead of one that fails it).
+When that layout is below the path bound and a regulator minimum applies, the relaxation with
+the minimums priced in (``Relaxation.required_bound``) often proves it optimal after all.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from .budget import Budget
+from .heuristics import Layout
+from .state import EnumState
+from .types import Problem
+
+MAX_FAVOURED_RUNS = 12  # favoured relaxation runs before the first CP-SAT solve
+MAX_SCREENED_BELOW = 8  # held layouts below the bound screened for the hint
+
+
+def required_site_sets(problem: Problem) -> list[set[int]]:
+    """Sets of library sites to favour, one run each: first every site of the regulators that
+    ``min_count_by_regulator`` requires together, then each site of those regulators and of
+    the members of groups alone. Empty without such rules."""
+    by_regulator: dict[str, list[int]] = {}
+    for i, site in enumerate(problem.sites):
+        by_regulator.setdefault(site.regulator, []).append(i)
+    required = [r for r, k in problem.min_count_by_regulator.items() if k > 0]
+    members = [r for g in problem.groups if g.min_required > 0 for r in g.members if r not in required]
+    union = {i for r in required for i in by_regulator.get(r, [])}
+    out: list[set[int]] = [union] if union else []
+    for regulator in [*required, *members]:
+        out.extend({i} for i in by_regulator.get(regulator, []) if {i} != union)
+    return out
+
+
+def regulator_minimums(problem: Problem) -> list[tuple[list[int], int]]:
+    """``(sites of the regulator, k)`` for each ``min_count_by_regulator`` entry with k > 0."""
+    out = []
+    for regulator, k in problem.min_count_by_regulator.items():
+        if k > 0:
+            out.append(([i for i, site in enumerate(problem.sites) if site.regulator == regulator], k))
+    return out
+
+
+def best_held(st: EnumState, held: Iterable[Layout], bound: int, budget: Budget, share_left: float):
+    """The best screened layout among ``held`` and the favoured relaxation runs:
+    ``(solution, chosen, layout)`` or None. Stops at the first one with ``bound`` sites (it is
+    optimal); the favoured runs stop once ``budget.left()`` falls below ``share_left``."""
+    ranked = sorted(held, key=lambda lay: -len(lay.library_sites))
+    best = None
+    below = 0
+    seen: set[str] = set()
+
+    def consider(lay: Layout) -> bool:
+        nonlocal best, below
+        n = len(lay.library_sites)
+        if lay.sequence in seen or (best is not None and n <= best[0].n_sites):
+            return False
+        seen.add(lay.sequence)
+        if n < bound:
+            below += 1
+            if below > MAX_SCREENED_BELOW:
+                return False
+        got = st.screen(lay, 0, bound)
+        if got is not None:
+            best = (*got, lay)
+        return best is not None and best[0].n_sites >= bound
+
+    for lay in ranked:
+        if consider(lay):
+            return best
+    for sites in required_site_sets(st.problem)[:MAX_FAVOURED_RUNS]:
+        if budget.left() < share_left:
+            break
+        for lay in st.relaxation.favoured(sites, enough=bound):
+            if consider(lay):
+                return best
+    return best
