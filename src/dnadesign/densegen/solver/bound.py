@@ -350,7 +350,7 @@ def site_bound(problem: Problem, *, known: int = 0, time_budget_s: float | None 
 
 def relax(
     problem: Problem, *, known: int = 0, time_budget_s: float | None = 2.0, max_iterations: int = 200, seed: int = 0,
-    clock: Callable[[], float] = time.monotonic,
+    clock: Callable[[], float] = time.monotonic, hashed: bool | None = None,
 ) -> Relaxation:
     """Run the Lagrangian path relaxation: the bound on the site value (``site_values``: the site
     count unless a weights rule applies), plus layouts worth more than ``known``.
@@ -358,13 +358,15 @@ def relax(
     Every relaxed path is also turned into a real layout (``path_layouts.realise``); layouts
     that pass the independent checker raise ``known``. The search stops once the bound reaches
     ``known`` (then the best layout is optimal), at the iteration cap, or at the time budget
-    (``None``: iterations only, for reproducible results), measured on ``clock``.
+    (``None``: iterations only, for reproducible results), measured on ``clock``. ``hashed``
+    forces the large-library program (overlap hubs) on or off; by default it is chosen by size.
     """
     deadline = None if time_budget_s is None else clock() + time_budget_s  # setup included
     prom = problem.promoters[0] if problem.promoters else None
     elements = (prom.upstream, prom.downstream) if prom else ()
     oriented = len(problem.sites) * (2 if problem.strands == "double" else 1)
-    hashed = oriented > MAX_ITEMS or oriented**2 * problem.length > MAX_WORK
+    if hashed is None:
+        hashed = oriented > MAX_ITEMS or oriented**2 * problem.length > MAX_WORK
     if hashed and oriented > MAX_HASHED_ITEMS:
         return Relaxation(None, [])
     values = site_values(problem)
