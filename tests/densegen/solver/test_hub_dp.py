@@ -1,5 +1,6 @@
-"""The overlap-hub program (solver/hub_dp.py) computes the same tables as the pairwise program
-(bound._PathDP) when both allow an item after its own site, forwards and backwards."""
+"""Overlap hubs (solver/overlaps.py, hub_dp.py): the hub program computes the same tables as the
+pairwise program (bound._PathDP) when both allow an item after its own site, forwards and
+backwards; the overlap matrix built from hubs equals the pairwise ``max_overlap``."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from hypothesis import strategies as st
 from dnadesign.densegen.solver.bound import _PathDP
 from dnadesign.densegen.solver.cores import max_overlap
 from dnadesign.densegen.solver.hub_dp import HubDP
-from dnadesign.densegen.solver.overlaps import overlap_hubs
+from dnadesign.densegen.solver.overlaps import overlap_hubs, overlap_matrix
 
 
 @settings(max_examples=60, deadline=None)
@@ -40,3 +41,10 @@ def test_hub_tables_equal_pairwise_tables(seqs, horizon, backward, rnd):
     if b >= 0 and reach[c, b]:
         path = hub.trace(b, c)
         assert path and abs(sum(w[i] for i in path) - hub.best[c, b]) < 1e-6
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.lists(st.text(alphabet="ACG", min_size=1, max_size=8), max_size=12))
+def test_overlap_matrix_equals_pairwise_max_overlap(seqs):
+    ov = overlap_matrix(seqs)
+    assert ov.tolist() == [[max_overlap(a, b) for b in seqs] for a in seqs]

@@ -45,7 +45,7 @@ from .cores import max_overlap
 from .dna import occurrences, oriented_sequences, revcomp
 from .heuristics import Layout
 from .hub_dp import HubDP, TableReads
-from .overlaps import containers, overlap_hubs
+from .overlaps import containers, overlap_hubs, overlap_matrix
 from .path_layouts import Anchored, Piece, layout_solution, realise
 from .precheck import promoter_start_pairs
 from .types import Problem
@@ -159,16 +159,15 @@ def _items(problem: Problem, elements: tuple[str, ...], values: list[int], hashe
         for si, strand, seq in kept:
             for start in occurrences(seq, element):
                 slot.append(_Anchor(seq, start, remap[si], inside(seq, si), (si, strand)))
-    n = len(kept)
     hubs = None
     cost = None
     if hashed:
         hubs = overlap_hubs([seq for _, _, seq in kept])
     else:
-        cost = np.empty((n, n), dtype=np.int64)
-        for a, (sa, _, x) in enumerate(kept):
-            for b, (sb, _, y) in enumerate(kept):
-                cost[a, b] = BIG if sa == sb else len(y) - max_overlap(x, y)
+        owner = np.array([si for si, _, _ in kept], dtype=np.int64)
+        lengths = np.array([len(seq) for _, _, seq in kept], dtype=np.int64)
+        cost = lengths[None, :] - overlap_matrix([seq for _, _, seq in kept])
+        cost[owner[:, None] == owner[None, :]] = BIG
     return _Items(
         seqs=[seq for _, _, seq in kept],
         origin=[(si, strand) for si, strand, _ in kept],

@@ -103,3 +103,18 @@ def overlap_hubs(seqs: list[str], min_overlap: int = 1) -> tuple[np.ndarray, np.
     starts = [(i, h, len(x)) for h, x in enumerate(hubs) for i in prefixes[x]]
     shape = (-1, 3)
     return np.array(ends, dtype=np.int64).reshape(shape), np.array(starts, dtype=np.int64).reshape(shape), len(hubs)
+
+
+def overlap_matrix(seqs: list[str]) -> np.ndarray:
+    """``ov[a, b]``: the largest proper overlap of ``a``'s suffix on ``b``'s prefix (as
+    ``cores.max_overlap``, 0 if none), filled hub by hub, shortest first, so the longest wins:
+    numpy work per hub instead of a Python loop per pair."""
+    ends, starts, n_hubs = overlap_hubs(seqs)
+    ov = np.zeros((len(seqs), len(seqs)), dtype=np.int64)
+    if not n_hubs:
+        return ov
+    end_by_hub = np.split(ends[np.argsort(ends[:, 1], kind="stable")], np.cumsum(np.bincount(ends[:, 1], minlength=n_hubs))[:-1])
+    start_by_hub = np.split(starts[np.argsort(starts[:, 1], kind="stable")], np.cumsum(np.bincount(starts[:, 1], minlength=n_hubs))[:-1])
+    for h in np.argsort([int(rows[0, 2]) for rows in end_by_hub], kind="stable"):
+        ov[np.ix_(end_by_hub[h][:, 0], start_by_hub[h][:, 0])] = end_by_hub[h][0, 2]
+    return ov
