@@ -7,10 +7,12 @@ matrices, ``regulondb_pssm_v4.0.txt``, sites drawn from each matrix in turn, see
 instance runs in its own child process (so peak RSS is its own): one worker, ``clock="cpu"``,
 ``time_limit_s`` 10. Measured: CPU seconds from the call to the first solution (the OR-Tools
 import is done before), peak RSS of the child, library sites of the first solution, its
-reported bound, and the checker's verdict.
+reported bound, and the checker's verdict. ``--weighted`` adds a weights rule (issue 14): the
+library's regulators, sorted, weigh 1, 2, 3, 1, 2, 3, ...; sites and bound are then reported
+in weighted value (``value``, ``gap`` in value units), next to the site count.
 
     uv run python bench/solver_scale.py [--sizes 100,1000] [--lengths 200] [--sources regulondb,pwm]
-        [--out bench/results/solver_scale.json]
+        [--weighted] [--out bench/results/solver_scale.json]
 
 Human table on stderr, one JSON line of figures on stdout.
 """
@@ -19,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import time
@@ -68,7 +71,13 @@ def child(args) -> None:
     from dnadesign.densegen.solver import Problem, Site, SolverOptions, check_solution, solve
 
     lib = (regulondb_library if args.source == "regulondb" else pwm_library)(args.n, args.seed * 1000 + args.n)
-    problem = Problem(tuple(Site(i, s, r) for i, s, r in lib), args.length)
+    rules: tuple = ()
+    if args.weighted:
+        from dnadesign.densegen.solver.constraints.weights import RegulatorWeights
+
+        regs = sorted({r for _i, _s, r in lib})
+        rules = (RegulatorWeights(tuple((r, 1 + k % 3) for k, r in enumerate(regs) if k % 3)),)
+    problem = Problem(tuple(Site(i, s, r) for i, s, r in lib), args.length, rules=rules)
     options = SolverOptions(time_limit_s=args.time_limit, seed=args.seed, workers=1, clock="cpu")
     t0 = time.process_time()
     try:
@@ -83,7 +92,8 @@ def child(args) -> None:
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
         "sites": sol.n_sites,
         "bound": sol.bound,
-        "gap": None if sol.bound is None else int(sol.bound + 1e-9) - sol.n_sites,
+        "value": int(sol.objective + 1e-9),
+        "gap": None if sol.bound is None else int(sol.bound + 1e-9) - int(sol.objective + 1e-9),
         "optimal": sol.optimal,
         "checked": check_solution(problem, sol) == [],
     }))
@@ -96,6 +106,7 @@ def main() -> None:
     ap.add_argument("--sources", default="regulondb,pwm")
     ap.add_argument("--time-limit", type=float, default=10.0)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--weighted", action="store_true", help="per-regulator weights 1-3 (issue 14)")
     ap.add_argument("--out", default=None)
     ap.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--source", default="regulondb", help=argparse.SUPPRESS)
@@ -105,22 +116,23 @@ def main() -> None:
     if args.child:
         child(args)
         return
+    load_before = [round(x, 2) for x in os.getloadavg()]
     rows = []
     for source in args.sources.split(","):
         for n in (int(x) for x in args.sizes.split(",")):
             for length in (int(x) for x in args.lengths.split(",")):
                 cmd = [sys.executable, __file__, "--child", "--source", source, "--n", str(n), "--length", str(length),
-                       "--time-limit", str(args.time_limit), "--seed", str(args.seed)]
+                       "--time-limit", str(args.time_limit), "--seed", str(args.seed)] + (["--weighted"] if args.weighted else [])
                 proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
                 lines = proc.stdout.strip().splitlines()
                 got = json.loads(lines[-1]) if lines else {"error": proc.stderr.strip().splitlines()[-1:]}
-                row = {"name": f"{source}-n{n}-L{length}", **got}
+                row = {"name": f"{source}-n{n}-L{length}" + ("-weighted" if args.weighted else ""), **got}
                 rows.append(row)
                 print(json.dumps(row), file=sys.stderr)
     commit = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
     dirty = subprocess.run(["git", "-C", str(REPO), "status", "--porcelain", "src/dnadesign/densegen/solver"], capture_output=True, text=True).stdout.strip()
     out = {"bench": "solver_scale", "commit": commit + ("-dirty" if dirty else ""), "time_limit_s": args.time_limit,
-           "clock": "cpu", "workers": 1, "instances": rows}
+           "clock": "cpu", "workers": 1, "weighted": args.weighted, "load_before": load_before, "instances": rows}
     line = json.dumps(out)
     print(line)
     if args.out:

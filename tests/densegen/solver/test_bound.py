@@ -23,10 +23,12 @@ from dnadesign.densegen.solver import (
     solve,
 )
 from dnadesign.densegen.solver.bound import relax, site_bound
+from dnadesign.densegen.solver.constraints.weights import RegulatorWeights
 from dnadesign.densegen.solver.model import PositionalModel
 from dnadesign.densegen.solver.path_layouts import layout_solution
 
 LIB100 = Path(__file__).resolve().parents[2] / "data" / "tfbs_lib100.csv"
+WEIGHTS = [(("R0", 3),), (("R1", 2), ("R2", 5)), (("R0", 1000),)]
 SIGMA70 = PromoterConstraint("sigma70", "TTGACA", "TATAAT", 16, 18)
 
 
@@ -37,9 +39,10 @@ def lib100() -> tuple[Site, ...]:
 
 
 def proven_optimum(problem: Problem) -> int | None:
-    """Most library sites in any solution, proven by CP-SAT (None if infeasible)."""
+    """Most site value (library sites, or their weights under a weights rule) in any solution,
+    proven by CP-SAT (None if infeasible)."""
     pm = PositionalModel(problem)
-    pm.model.maximize(pm.n_sites_expr)
+    pm.model.maximize(pm.value_expr)
     solver = cp_model.CpSolver()
     solver.parameters.num_workers = 1
     solver.parameters.max_time_in_seconds = 30
@@ -66,7 +69,7 @@ def problems(draw):
         else:
             seqs.append(draw(st.text(alphabet="ACGT", min_size=4, max_size=8)))
     seqs = [s for s in seqs if len(s) >= 4]
-    sites = tuple(Site(f"s{i}", s, "R") for i, s in enumerate(seqs))
+    sites = tuple(Site(f"s{i}", s, f"R{i % 3}") for i, s in enumerate(seqs))
     length = draw(st.integers(12, 34))
     promoters = ()
     if length >= 20 and draw(st.booleans()):
@@ -79,18 +82,21 @@ def problems(draw):
         strands=draw(st.sampled_from(["single", "double"])),
         promoters=promoters,
         forbid_kmers=tuple(draw(st.sampled_from([(), (), ("ACGT",), ("AAAA",)]))),
+        rules=draw(st.sampled_from([(), ()] + [(RegulatorWeights(w),) for w in WEIGHTS])),
     )
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
-@given(problems())
-def test_bound_never_below_the_proven_optimum(problem):
+@given(problems(), st.booleans())
+def test_bound_never_below_the_proven_optimum(problem, hashed):
+    """Both programs (pairwise arcs; overlap hubs, as on large libraries), with and without
+    weights: the bound on the site value is never below CP-SAT's proven optimum."""
     try:
         precheck(problem)
     except InfeasibleProblemError:
         return
     best = proven_optimum(problem)
-    bound = site_bound(problem, time_budget_s=None, max_iterations=60)
+    bound = relax(problem, time_budget_s=None, max_iterations=60, hashed=hashed).bound
     if best is not None and bound is not None:
         assert bound >= best
 
@@ -160,3 +166,31 @@ def test_diverse_mode_steers_the_relaxation_to_new_dense_site_sets():
         assert not any(prev <= sets[i] for prev in sets[:i])  # a new site set every time
         for prev in sets[max(0, i - 3) : i]:
             assert len(sets[i] & prev) <= 2 * len(prev) // 3
+
+
+def test_weighted_bound_counts_weights():
+    """Two sites that cannot share 12 bp: the bound is the heavier one's weight, not 1 or 2."""
+    problem = Problem((Site("a", "ACGTACGT", "A"), Site("b", "TTTTGGGG", "B")), 12, strands="single",
+                      rules=(RegulatorWeights((("B", 7),)),))
+    assert proven_optimum(problem) == 7
+    for hashed in (False, True):
+        assert relax(problem, time_budget_s=None, hashed=hashed).bound == 7
+
+
+def test_hashed_bound_on_the_100_site_library_is_valid_and_close():
+    """The hub program (exact overlaps) on the real library: never below the proven optimum
+    (15 plain), and within one of the pairwise program's bound."""
+    problem = Problem(lib100(), 120)
+    hashed = relax(problem, time_budget_s=None, max_iterations=60, hashed=True)
+    assert hashed.bound is not None and 15 <= hashed.bound <= 16
+    for lay in hashed.layouts:
+        assert check_solution(problem, layout_solution(problem, lay)) == []
+
+
+def test_weighted_solve_reports_a_weighted_bound_at_least_its_objective():
+    sites = lib100()[:40]
+    problem = Problem(sites, 80, rules=(RegulatorWeights(((sites[0].regulator, 4), (sites[1].regulator, 2))),))
+    first = next(solve(problem, SolverOptions(time_limit_s=5, seed=0, workers=1, deterministic=True), 1))
+    assert check_solution(problem, first) == []
+    assert first.bound is not None and first.bound >= first.objective - 1e-9
+    assert first.bound <= relax(problem, time_budget_s=None, max_iterations=200).bound + 1  # capped by the path bound

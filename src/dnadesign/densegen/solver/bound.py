@@ -1,4 +1,4 @@
-"""An upper bound on the number of library sites, from a path relaxation (Lagrangian + DP).
+"""An upper bound on the site value (site count, or weighted value), from a path relaxation (Lagrangian + DP).
 
 Why: CP-SAT's own bound comes from the core-packing at-most-ones (``cores.py``), which shrink
 every site by the largest overlap it could have with *any* other site. On 100-site libraries
@@ -17,9 +17,10 @@ counted as free. Dropping "each site at most once" turns the best path into a dy
 over (end position, last item); pricing the rule back in with one Lagrange multiplier per site
 gives, for every ``lambda >= 0``,
 
-    sites in any solution  <=  max over paths of sum(1 - lambda[site]) + sum(lambda),
+    value of any solution  <=  max over paths of sum(v[site] - lambda[site]) + sum(lambda),
 
-and subgradient (Polyak) steps on ``lambda`` drive that bound down. Everything else (k-mers, GC,
+where ``v`` is each site's objective value (1, or its regulator's weight under a weights rule:
+``site_values``), and subgradient (Polyak) steps on ``lambda`` drive that bound down. Everything else (k-mers, GC,
 regulator rules, side biases) only removes solutions, so the bound stays valid; orientations
 that contain a forbidden k-mer are left out, as in the model. Only the first promoter is used
 (ignoring the others is still a relaxation).
@@ -39,10 +40,13 @@ from typing import Any
 import numpy as np
 
 from .check import check_solution
+from .constraints import constraints_of
+from .constraints.base import Constraint
 from .cores import max_overlap
 from .dna import occurrences, oriented_sequences, revcomp
 from .heuristics import Layout
-from .overlaps import containers, overlap_arcs
+from .hub_dp import HubDP, TableReads
+from .overlaps import containers, overlap_hubs, overlap_matrix
 from .path_layouts import Anchored, Piece, layout_solution, realise
 from .precheck import promoter_start_pairs
 from .types import Problem
@@ -57,10 +61,14 @@ STEER_PENALTY = 0.05  # weight a steered layout takes off a site per earlier use
 FAVOUR_ITERATIONS = 15  # subgradient steps of one favoured run (sites a regulator rule requires)
 FAVOUR_BONUS = 2.0  # weight a favoured site gains in that run
 REQUIRED_ITERATIONS = 40  # subgradient steps of the bound under regulator minimums
-MAX_ITEMS = 600  # above this many oriented sites (or MAX_WORK), overlaps are hashed and sparse:
-SPARSE_MIN_OVERLAP = 3  # ... only overlaps of at least this many bases are listed arcs
 FILL_BEST = 4  # densest relaxed plans whose free stretches are packed when the bound is not reached
-MAX_SPARSE_ITEMS = 4000  # ... and no relaxation at all above this many oriented sites (n^2 table)
+# Polyak step scale, halved after 5 steps without a better dual. The step aims at the best known
+# value; with none (0: the large-library bound runs before any layout) it overshoots, and half the
+# scale is 1 site better at 35 steps on the 1000-site bench libraries; with a known layout the
+# full scale is (1 site better at 100 sites, L=200).
+FIRST_STEP, FIRST_STEP_BLIND = 1.0, 0.5
+MAX_ITEMS = 600  # above this many oriented sites (or MAX_WORK), overlaps are hashed hubs (hub_dp.py)
+MAX_HASHED_ITEMS = 20000  # ... and no relaxation at all above this many oriented sites
 
 
 @dataclass(frozen=True)
@@ -93,16 +101,16 @@ class _Items:
     origin: list[tuple[int, str]]  # (problem site index, strand) of each item
     site: np.ndarray  # (remapped) site index of each item
     inside: list[tuple[int, ...]]  # sites contained in each item
-    cost: np.ndarray  # cost[a, b] = len(b) - maxov(a, b); BIG for the same site
+    cost: np.ndarray | None  # cost[a, b] = len(b) - maxov(a, b); BIG for the same site (None: hubs)
     n_free: int  # sites counted as free (holding both promoter elements)
+    free_value: int  # their summed value (``site_values``)
     n_sites: int  # sites that carry a multiplier
     anchors: tuple[list[_Anchor], list[_Anchor]]  # upstream, downstream element anchors
     site_origin: list[int]  # problem site index of each remapped site
-    plain: np.ndarray | None = None  # cost of an arc without a listed overlap (default: the length)
+    hubs: tuple[np.ndarray, np.ndarray, int] | None = None  # ``overlap_hubs`` of ``seqs`` (large libraries)
 
     def __post_init__(self) -> None:
-        if self.plain is None:
-            self.plain = np.array([len(s) for s in self.seqs], dtype=np.int64)
+        self.plain = np.array([len(s) for s in self.seqs], dtype=np.int64)  # an arc without overlap
         self.index = {orig: k for k, orig in enumerate(self.site_origin)}  # problem site -> remapped
         self._contain = np.zeros((len(self.seqs), self.n_sites))
         for i, inner in enumerate(self.inside):
@@ -125,10 +133,9 @@ class _Items:
         return np.array([len(seq) - max_overlap(s, seq) for s in self.seqs], dtype=np.int64)
 
 
-def _items(problem: Problem, elements: tuple[str, ...], min_overlap: int | None = None) -> _Items:
-    """The oriented items; with ``min_overlap`` (large libraries) only overlaps of at least that
-    many bases are listed and every other arc costs ``len(b) - (min_overlap - 1)``, a lower bound
-    of its true cost (the relaxation stays valid, a little looser), all found by hashing."""
+def _items(problem: Problem, elements: tuple[str, ...], values: list[int], hashed: bool = False) -> _Items:
+    """The oriented items; ``hashed`` (large libraries): containment and overlaps found by
+    hashing, overlaps kept as hubs (``hub_dp``) instead of a pairwise cost table."""
     forbidden = set(problem.forbid_kmers) | {revcomp(k) for k in problem.forbid_kmers}
     oriented: list[tuple[int, str, str]] = []
     for si, site in enumerate(problem.sites):
@@ -143,7 +150,7 @@ def _items(problem: Problem, elements: tuple[str, ...], min_overlap: int | None 
     remap = {si: k for k, si in enumerate(site_origin)}
 
     contains: dict[str, set[int]] | None = None
-    if min_overlap is not None:  # by hashing: the pairwise loop below is quadratic in Python
+    if hashed:  # by hashing: the pairwise loop below is quadratic in Python
         contains = defaultdict(set)
         seqs = [seq for _, _, seq in kept]
         for j, outer in enumerate(containers(seqs, seqs)):
@@ -161,19 +168,15 @@ def _items(problem: Problem, elements: tuple[str, ...], min_overlap: int | None 
         for si, strand, seq in kept:
             for start in occurrences(seq, element):
                 slot.append(_Anchor(seq, start, remap[si], inside(seq, si), (si, strand)))
-    n = len(kept)
-    lengths = np.array([len(seq) for _, _, seq in kept], dtype=np.int64)
-    plain = None
-    if min_overlap is not None:
-        plain = np.maximum(lengths - (min_overlap - 1), 1)
-        cost = np.broadcast_to(plain[None, :], (n, n)).copy()
-        a_idx, b_idx, ov = overlap_arcs([seq for _, _, seq in kept], [si for si, _, _ in kept], min_overlap)
-        cost[a_idx, b_idx] = lengths[b_idx] - ov
+    hubs = None
+    cost = None
+    if hashed:
+        hubs = overlap_hubs([seq for _, _, seq in kept])
     else:
-        cost = np.empty((n, n), dtype=np.int64)
-        for a, (sa, _, x) in enumerate(kept):
-            for b, (sb, _, y) in enumerate(kept):
-                cost[a, b] = BIG if sa == sb else len(y) - max_overlap(x, y)
+        owner = np.array([si for si, _, _ in kept], dtype=np.int64)
+        lengths = np.array([len(seq) for _, _, seq in kept], dtype=np.int64)
+        cost = lengths[None, :] - overlap_matrix([seq for _, _, seq in kept])
+        cost[owner[:, None] == owner[None, :]] = BIG
     return _Items(
         seqs=[seq for _, _, seq in kept],
         origin=[(si, strand) for si, strand, _ in kept],
@@ -181,14 +184,26 @@ def _items(problem: Problem, elements: tuple[str, ...], min_overlap: int | None 
         inside=[inside(seq, si) for si, _, seq in kept],
         cost=cost,
         n_free=len(free),
+        free_value=sum(values[si] for si in free),
         n_sites=len(remap),
         anchors=anchors,
         site_origin=site_origin,
-        plain=plain,
+        hubs=hubs,
     )
 
 
-class _PathDP:
+def _dp(items: _Items, first: np.ndarray, horizon: int, backward: bool = False) -> _PathDP | HubDP:
+    """The path program over ``items``: pairwise (small libraries) or through hubs (large)."""
+    assert items.plain is not None
+    if items.hubs is not None:
+        ends, starts, n_hubs = items.hubs
+        return HubDP(items.plain, ends, starts, n_hubs, first, horizon, items.plain, backward)
+    assert items.cost is not None
+    cost = items.cost.T.copy() if backward else items.cost
+    return _PathDP(cost, first, horizon, items.plain, backward)
+
+
+class _PathDP(TableReads):
     """Best weighted path over the items, tabulated by end position.
 
     ``best[c, b]`` is the best weight of a path whose last item ``b`` ends at or before ``c``;
@@ -253,24 +268,6 @@ class _PathDP:
             improved[1:] = np.where(best[1:, :n] > best[:-1, :n], np.arange(1, H + 1)[:, None], 0)
         self.best, self.at, self.w = best, np.maximum.accumulate(improved, axis=0), w
 
-    def top(self, c: int, then: np.ndarray) -> tuple[float, int, int]:
-        """Best path that leaves room for ``then[b]`` more bases before ``c``: (value, last item,
-        end limit); (NEG, -1, -1) when no path fits."""
-        lim = np.minimum(c - then, self.horizon)
-        ok = lim >= 0
-        if not ok.any():
-            return NEG, -1, -1
-        vals = np.where(ok, self.best[np.where(ok, lim, 0), np.arange(len(lim))], NEG)
-        b = int(vals.argmax())
-        return float(vals[b]), b, int(lim[b])
-
-    def tops(self, then: np.ndarray, size: int) -> np.ndarray:
-        """``top(c, then)`` values for every ``c`` in ``range(size)``."""
-        c = np.arange(size)[:, None]
-        lim = np.minimum(c - then[None, :], self.horizon)
-        cols = np.arange(len(then))[None, :]
-        return np.where(lim >= 0, self.best[np.maximum(lim, 0), cols], NEG).max(axis=1)
-
     def trace(self, b: int, c: int) -> list[int]:
         """Items of the path behind ``best[c, b]`` (predecessors are found again, not stored)."""
         out = []
@@ -307,7 +304,7 @@ class Relaxation:
     """
 
     bound: int | None  # upper bound on the library sites of any solution; None if not computed
-    layouts: list[Layout]  # checked layouts, most sites first (at least ``known`` + 1 sites)
+    layouts: list[Layout]  # checked layouts, most value first (above ``known``)
     visits: Counter[int] = field(default_factory=Counter)  # problem site -> relaxed paths it was on
     _search: _Subgradient | None = None
     _lam: np.ndarray | None = None
@@ -323,7 +320,7 @@ class Relaxation:
             if site not in self._variant_plans:
                 # The multipliers are final, so the relaxed path without ``site`` is the same for
                 # every solution that holds it: solved once (with a promoter, four or more tables).
-                value, _sites, plan = self._search.parts.solve(1.0 - self._lam + self._offset(banned, {}, 0.0))
+                value, _sites, plan = self._search.parts.solve(self._search.values - self._lam + self._offset(banned, {}, 0.0))
                 self._variant_plans[site] = plan if value > 0 else None
             plan = self._variant_plans[site]
             if plan is not None:
@@ -389,7 +386,7 @@ class Relaxation:
         lam, mu = self._lam.copy(), np.zeros(len(requirements))
         best, theta, stale = math.inf, 1.0, 0
         for _ in range(iterations):
-            value, sites, _plan = search.parts.solve(1.0 - lam + mu @ member)
+            value, sites, _plan = search.parts.solve(search.values - lam + mu @ member)
             if value <= NEG / 2:
                 return None
             dual = max(value, 0.0) + float(lam.sum()) - float(mu @ need)
@@ -423,57 +420,69 @@ class Relaxation:
         return offset
 
 
+def site_values(problem: Problem) -> list[int]:
+    """Objective value of each library site: 1, or its regulator's weight under a weights rule
+    (the product over rules, as ``PositionalModel.weight_of_site``)."""
+    rules = [c for c in constraints_of(problem) if type(c).site_weight is not Constraint.site_weight]
+    return [math.prod(c.site_weight(site) for c in rules) for site in problem.sites]
+
+
 def site_bound(problem: Problem, *, known: int = 0, time_budget_s: float | None = 2.0, max_iterations: int = 200) -> int | None:
-    """Upper bound on the library sites of any solution of ``problem``; None if not computed."""
+    """Upper bound on the site value (count, or weighted) of any solution; None if not computed."""
     return relax(problem, known=known, time_budget_s=time_budget_s, max_iterations=max_iterations).bound
 
 
 def relax(
     problem: Problem, *, known: int = 0, time_budget_s: float | None = 2.0, max_iterations: int = 200, seed: int = 0,
-    clock: Callable[[], float] = time.monotonic, fill_best: int = FILL_BEST, cancel: threading.Event | None = None,
+    clock: Callable[[], float] = time.monotonic, hashed: bool | None = None, fill_best: int = FILL_BEST,
+    cancel: threading.Event | None = None,
 ) -> Relaxation:
-    """Run the Lagrangian path relaxation: the bound, plus layouts better than ``known`` sites.
+    """Run the Lagrangian path relaxation: the bound on the site value (``site_values``: the site
+    count unless a weights rule applies), plus layouts worth more than ``known``.
 
     Every relaxed path is also turned into a real layout (``path_layouts.realise``); layouts
     that pass the independent checker raise ``known``. The search stops once the bound reaches
     ``known`` (then the best layout is optimal), at the iteration cap, or at the time budget
-    (``None``: iterations only, for reproducible results), measured on ``clock``. If the best
-    layout is below the bound then, the ``fill_best`` densest relaxed plans are realised again
-    with their free stretches packed by the beam (``realise(fill=True)``). Once ``cancel`` is
-    set, this and every later run of the search (steered, favoured, variants' callers) stop at
-    their next step.
+    (``None``: iterations only, for reproducible results), measured on ``clock``. ``hashed``
+    forces the large-library program (overlap hubs) on or off; by default it is chosen by size.
+    If the best layout is below the bound then, the ``fill_best`` densest relaxed plans are
+    realised again with their free stretches packed by the beam (``realise(fill=True)``). Once
+    ``cancel`` is set, this and every later run of the search (steered, favoured, variants'
+    callers) stop at their next step.
     """
     deadline = None if time_budget_s is None else clock() + time_budget_s  # setup included
     prom = problem.promoters[0] if problem.promoters else None
     elements = (prom.upstream, prom.downstream) if prom else ()
     oriented = len(problem.sites) * (2 if problem.strands == "double" else 1)
-    min_overlap = None
-    if oriented > MAX_ITEMS or oriented**2 * problem.length > MAX_WORK:
-        if oriented > MAX_SPARSE_ITEMS:
-            return Relaxation(None, [])
-        min_overlap = SPARSE_MIN_OVERLAP  # large library: hashed overlaps, short ones folded in
-    items = _items(problem, elements, min_overlap)
+    if hashed is None:
+        hashed = oriented > MAX_ITEMS or oriented**2 * problem.length > MAX_WORK
+    if hashed and oriented > MAX_HASHED_ITEMS:
+        return Relaxation(None, [])
+    values = site_values(problem)
+    items = _items(problem, elements, values, hashed)
     if prom is None:
         parts: _Plain | _WithPromoter = _Plain(items, problem.length)
     else:
         parts = _WithPromoter(items, problem)
         if not parts.pairs:
             return Relaxation(None, [])
-    search = _Subgradient(problem, items, parts, random.Random(seed), clock, fill_best)
+    search = _Subgradient(problem, items, parts, random.Random(seed), clock, values, fill_best)
     search.cancel = cancel
     best, lam, layouts = search.run(np.zeros(items.n_sites), known, max_iterations, deadline)
     if best is None:
         return Relaxation(None, [])  # no relaxed layout at all: leave infeasibility to CP-SAT
-    bound = max(0, math.floor(best + 1e-6)) + items.n_free
+    bound = max(0, math.floor(best + 1e-6)) + items.free_value
     return Relaxation(bound, layouts, search.visits, search, lam)
 
 
 class _Subgradient:
     """Polyak subgradient steps on the multipliers, realising every relaxed path on the way."""
 
-    def __init__(self, problem: Problem, items: _Items, parts, rng: random.Random, clock: Callable[[], float] = time.monotonic,
+    def __init__(self, problem: Problem, items: _Items, parts, rng: random.Random, clock: Callable[[], float], values: list[int],
                  fill_best: int = 0):
         self.problem, self.items, self.parts, self.rng, self.clock = problem, items, parts, rng, clock
+        self.site_value = values  # per problem site
+        self.values = np.array([values[si] for si in items.site_origin], dtype=float)  # per remapped site
         self.fill_best = fill_best  # densest relaxed plans re-realised with packed stretches after the main run
         self.visits: Counter[int] = Counter()  # problem site -> relaxed paths (of ``run``) it was on
         self.cancel: threading.Event | None = None  # set by the caller: stop at the next step
@@ -488,22 +497,22 @@ class _Subgradient:
         found: dict[str, tuple[int, Layout]] = {}
         unfilled: list[tuple[int, int, RelaxedPlan]] = []  # the densest plans as realised without packing
         best = math.inf
-        theta, stale = 1.0, 0
+        theta, stale = (FIRST_STEP if known > 0 else FIRST_STEP_BLIND), 0
         for step in range(iterations):
-            site_w = 1.0 - lam if offset is None else 1.0 - lam + offset
+            site_w = self.values - lam if offset is None else self.values - lam + offset
             value, sites, plan = self.parts.solve(site_w)
             if value <= NEG / 2:
                 return None, lam, []
             self.visits.update({items.site_origin[s] for s in sites})
             layout = realise(problem, plan[0], plan[1], self.rng, banned=banned, fill=offset is not None) if plan is not None else None
             if layout is not None and plan is not None and offset is None and self.fill_best:
-                unfilled.append((len(layout.library_sites), step, plan))
+                unfilled.append((sum(self.site_value[si] for si in layout.library_sites), step, plan))
                 unfilled = sorted(unfilled, key=lambda t: (t[0], t[1]), reverse=True)[: self.fill_best]
             if layout is not None and layout.sequence not in found:
-                n_sites = len(layout.library_sites)
-                if n_sites > known and not check_solution(problem, layout_solution(problem, layout)):
-                    found[layout.sequence] = (n_sites, layout)
-                    known = n_sites
+                got = sum(self.site_value[si] for si in layout.library_sites)
+                if got > known and not check_solution(problem, layout_solution(problem, layout)):
+                    found[layout.sequence] = (got, layout)
+                    known = got
             dual = value + lam.sum()
             if dual < best - 1e-9:
                 best, stale = dual, 0
@@ -511,7 +520,7 @@ class _Subgradient:
                 stale += 1
                 if stale >= 5:
                     theta, stale = theta / 2, 0
-            target = max(0, known - items.n_free)
+            target = max(0, known - items.free_value)
             if enough is not None and known >= enough:
                 break
             if offset is None and math.floor(best + 1e-6) <= target:
@@ -523,15 +532,17 @@ class _Subgradient:
             if norm == 0 or theta < 1e-4:
                 break  # the relaxed path uses every site once: the bound cannot improve
             lam = np.maximum(0.0, lam - theta * max(dual - target, 0.5) / norm * g)
-        if best != math.inf and known - items.n_free < math.floor(best + 1e-6):
+        if best != math.inf and known - items.free_value < math.floor(best + 1e-6):
             # Not proven optimal: pack the stretches the dropped second uses left in the densest
             # plans (done after the loop: packing inside it costs iterations, hence bound).
             for _n, _k, plan in unfilled:
                 layout = realise(problem, plan[0], plan[1], self.rng, banned=banned, fill=True)
-                if (layout is not None and layout.sequence not in found and len(layout.library_sites) > known
-                        and not check_solution(problem, layout_solution(problem, layout))):
-                    found[layout.sequence] = (len(layout.library_sites), layout)
-                    known = len(layout.library_sites)
+                if layout is None or layout.sequence in found:
+                    continue
+                got = sum(self.site_value[si] for si in layout.library_sites)
+                if got > known and not check_solution(problem, layout_solution(problem, layout)):
+                    found[layout.sequence] = (got, layout)
+                    known = got
         layouts = [lay for _n, lay in sorted(found.values(), key=lambda t: -t[0])]
         return (None if best == math.inf else best), lam, layouts
 
@@ -548,8 +559,7 @@ class _Plain:
         self.items = items
         self.L = L
         lengths = np.array([len(s) for s in items.seqs], dtype=np.int64)
-        assert items.plain is not None
-        self.dp = _PathDP(items.cost, lengths, L, items.plain, False)
+        self.dp = _dp(items, lengths, L)
         self.none = np.zeros(len(items.seqs), dtype=np.int64)
 
     def solve(self, site_w: np.ndarray) -> tuple[float, list[Any], RelaxedPlan | None]:
@@ -585,10 +595,8 @@ class _WithPromoter:
         self.downs = [(a, items.arcs_into(a.sequence), items.arcs_from(a.sequence)) for a in downs]
         n = len(items.seqs)
         lengths = np.array([len(s) for s in items.seqs], dtype=np.int64)
-        assert items.plain is not None
-        plain = items.plain
-        self.left = _PathDP(items.cost, lengths, L, plain, False)
-        self.right = _PathDP(items.cost.T.copy(), np.ones(n, dtype=np.int64), L + 1, plain, True)
+        self.left = _dp(items, lengths, L)
+        self.right = _dp(items, np.ones(n, dtype=np.int64), L + 1, backward=True)
         # Longest distance from an upstream anchor's end to a downstream anchor's end.
         span = max(
             d + len(b.sequence) - b.offset - (u - a.offset + len(a.sequence))
@@ -599,7 +607,7 @@ class _WithPromoter:
         self.span = span
         self._us = np.array([u for u, _ in self.pairs], dtype=np.int64)
         self._ds = np.array([d for _, d in self.pairs], dtype=np.int64)
-        self.mids = [_PathDP(items.cost, frm, span, plain, False) for _a, _into, frm in self.ups]
+        self.mids = [_dp(items, frm, span) for _a, _into, frm in self.ups]
         self.link = [[len(b.sequence) - max_overlap(a.sequence, b.sequence) for b in downs] for a in ups]
 
     def solve(self, site_w: np.ndarray) -> tuple[float, list[Any], RelaxedPlan | None]:

@@ -130,7 +130,13 @@ def _first(st: EnumState, start: Layout, layouts: list[Layout], first_budget: Bu
     """The first solution (recorded, not yet emitted) and the bound value (objective units)."""
     problem, options, pm, relaxation = st.problem, st.options, st.pm, st.relaxation
     scale = pm.bias_scale
-    path_bound = relaxation.bound if not problem.weighted else None  # it bounds sites, not weighted value
+    path_bound = relaxation.bound if not problem.weighted else None  # a site count (stops CP-SAT at it)
+    value_bound = relaxation.bound  # the site value (weighted under weights): caps the reported bound
+
+    def capped(bound_value: float) -> float:
+        """The smaller of a bound and the path bound (< value_bound + 1), objective units."""
+        return bound_value if value_bound is None else min(bound_value, float((value_bound + 1) * scale - 1))
+
     start_value = sum(pm.site_weights[si] for si in start.library_sites)  # == start_sites unweighted
     if path_bound is not None and not problem.side_biases:
         # A held layout at the proven bound that the independent checker accepts is an optimal
@@ -141,7 +147,7 @@ def _first(st: EnumState, start: Layout, layouts: list[Layout], first_budget: Bu
             # Below the plain bound: the bound with the regulator minimums priced in may prove it.
             tighter = relaxation.required_bound(regulator_minimums(problem), known=held[0].n_sites)
             if tighter is not None and tighter < path_bound:
-                path_bound = tighter
+                path_bound = value_bound = tighter
                 held = best_held(st, [held[2]], path_bound, first_budget, math.inf)  # re-marked against it
         if held is not None:
             if held[0].n_sites >= path_bound:
@@ -151,13 +157,14 @@ def _first(st: EnumState, start: Layout, layouts: list[Layout], first_budget: Bu
     found = _optimise(pm, options, start, path_bound, limit, clock) if limit > 0 else None
     if found is not None and found[0].value(pm.value_expr) >= start_value:
         solver, proven, bound_value, dt = found
+        bound_value = capped(bound_value)
+        # At the (weighted) path bound with no tie-break left to optimise: proven optimal.
+        proven = proven or (not problem.side_biases and solver.value(pm.value_expr) >= math.floor(bound_value / scale + 1e-9))
         return st.accept(solver.value, dt, proven, bound_value / scale), bound_value
     # The limit came first (or CP-SAT's incumbent is worse than a layout we hold): never drop a
     # checked layout. The best one that passes the screen is the first solution.
     trivial = float(scale * sum(pm.site_weights) + scale - 1)  # every site placed, at its weight
-    bound_value = found[2] if found is not None else trivial
-    if path_bound is not None:
-        bound_value = min(bound_value, float((path_bound + 1) * scale - 1))
+    bound_value = capped(found[2] if found is not None else trivial)
     at = math.floor(bound_value / scale + 1e-9)
     best = None
     for option in [start, *relaxation.layouts[:8], *layouts[:8]]:
@@ -165,7 +172,8 @@ def _first(st: EnumState, start: Layout, layouts: list[Layout], first_budget: Bu
         if got is not None and (best is None or _value(got[0]) > _value(best[0])):
             best = got
     if found is not None and (best is None or _value(best[0]) <= found[0].value(pm.value_expr)):
-        solver, proven, bound_value, dt = found
+        solver, proven, _bound, dt = found
+        proven = proven or (not problem.side_biases and solver.value(pm.value_expr) >= at)
         return st.accept(solver.value, dt, proven, bound_value / scale), bound_value
     if best is None:
         raise NoSolutionFoundError(

@@ -6,21 +6,24 @@ any CP-SAT search. Dense layouts use few sites: short ones that overlap their ne
 libraries above ``POOL_MIN_ORIENTED`` oriented sites, the solve runs on a pool of the most
 promising ``POOL_SITES`` sites (every solution of the pool is a solution of the full problem:
 same ids, same rules) while the reported bound comes from the path relaxation of the *full*
-library (hashed, sparse overlaps: ``bound.relax``), so ``optimal`` and ``bound`` stay honest.
+library (overlaps hashed into hubs: ``bound.relax``), so ``optimal`` and ``bound`` stay honest.
 
 Ranking: a site's cost in a dense layout is its length minus the overlaps it shares with its
 neighbours; each site is scored by its length minus half of its largest overlap in and out
 (with any other site of the library, either orientation), lowest first. Sites the constraints
 need are always in: the best few of every regulator with a minimum, of every group member and
-of every side-biased regulator or site, and sites that hold a promoter element.
+of every side-biased regulator or site, and sites that hold a promoter element. Under weights
+the score is divided by the site's value (``value_scores``) and the bound is the full library's
+weighted relaxation.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Generator, Mapping
 
-from .bound import relax
+from .bound import relax, site_values
 from .budget import Budget, clock_of
 from .dna import oriented_sequences, revcomp
 from .enumerate import Enumeration
@@ -56,12 +59,20 @@ def site_scores(problem: Problem) -> list[float]:
     return scores
 
 
+def value_scores(scores: list[float], values: list[int]) -> list[float]:
+    """Under weights: each site's score (bases it costs) per unit of objective value, so a site
+    worth 3 competes with three sites worth 1 of a third of its cost."""
+    return [score / value for score, value in zip(scores, values, strict=True)]
+
+
 def choose_pool(problem: Problem, size: int | None = None, visits: Mapping[int, int] | None = None) -> list[int]:
     """Indices (sorted) of the ``size`` (default ``POOL_SITES``) most promising sites plus those
     the constraints need. ``visits`` (site -> relaxed paths of the full library it was on) ranks
     first: the relaxation picks sites together with their overlap partners."""
     size = POOL_SITES if size is None else size
     scores = site_scores(problem)
+    if problem.weighted:
+        scores = value_scores(scores, site_values(problem))
     order = sorted(range(len(problem.sites)), key=lambda i: (scores[i], len(problem.sites[i].sequence), i))
     order = [i for i in order if scores[i] != float("inf")]
     visited = sorted((i for i in (visits or {}) if scores[i] != float("inf")), key=lambda i: (-(visits or {})[i], scores[i], i))
@@ -99,8 +110,7 @@ def solve(problem: Problem, options: SolverOptions, n_solutions: int) -> Enumera
     """``enumerate.solve`` on the full library, or on a pool of it for large libraries (with the
     full library's bound in every solution's ``bound`` and ``optimal``)."""
     oriented = len(problem.sites) * (2 if problem.strands == "double" else 1)
-    if oriented <= POOL_MIN_ORIENTED or n_solutions <= 0 or problem.weighted:
-        # Under weights the pool's ranking and the full library's site bound do not hold: no pool.
+    if oriented <= POOL_MIN_ORIENTED or n_solutions <= 0:
         return enumerate_solve(problem, options, n_solutions)
     return Enumeration(_pooled(problem, options, n_solutions))
 
@@ -125,5 +135,6 @@ def _pooled(problem: Problem, options: SolverOptions, n_solutions: int) -> Gener
             continue
         # Objective units: with side biases the tie-break (< 1) may come on top of the sites.
         value = float(bound) + (TIE_BREAK_ROOM if problem.side_biases else 0.0)
-        yield dataclasses.replace(sol, optimal=sol.n_sites >= bound, bound=value)
+        reached = (math.floor(sol.objective + 1e-9) if problem.weighted else sol.n_sites) >= bound
+        yield dataclasses.replace(sol, optimal=reached, bound=value)
     return inner.end_reason
