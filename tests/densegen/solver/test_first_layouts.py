@@ -83,7 +83,7 @@ def first_solves(monkeypatch) -> CountingOptimise:
 @pytest.mark.parametrize("rows", [LIB_A, LIB_B], ids=["lib_a", "lib_b"])
 def test_demo_libraries_first_solution_is_proven_without_cpsat(rows, first_solves):
     problem = demo_problem(rows)
-    first = next(solve(problem, SolverOptions(time_limit_s=2, seed=7, workers=1), 1))
+    first = next(solve(problem, SolverOptions(time_limit_s=2, seed=7, workers=1, clock="cpu"), 1))
     assert check_solution(problem, first) == []
     assert "LexA" in first.regulators
     assert first.optimal and first.bound == first.n_sites
