@@ -36,7 +36,7 @@ def test_diverse_is_level_first_and_each_solution_a_new_site_set(promoters):
     sols = _run(problem, "diverse", 8)
     assert len(sols) == 8
     sets = [frozenset(s.site_ids) for s in sols]
-    for i, s in enumerate(sols):
+    for i in range(len(sets)):
         assert not any(prev <= sets[i] for prev in sets[:i])  # a new site set, no superset
     counts = [s.n_sites for s in sols]
     assert counts == sorted(counts, reverse=True)  # level first: never back up after a drop
