@@ -6,7 +6,10 @@ Runs under Python >= 3.12 in its own environment, as a subprocess of
     uv run --no-project --python 3.12 --with dense-arrays python bench/_dense_arrays_runner.py < instances.json
 
 Input (stdin): JSON list of instances ``{name, library, length, promoter, time_limit_s,
-n_solutions, run_budget_s}``; with ``promoter`` true the last two library entries are the -35 and
+n_solutions, run_budget_s, method}``; ``method`` is ``solutions`` (optimal enumeration: each
+solve proven optimal, the exact solution forbidden after it) or ``solutions_diverse``
+(dense-arrays' diverse mode: the same, with a bonus of at most 0.5 in total for below-mean-usage
+library entries, so it never trades away a site); with ``promoter`` true the last two library entries are the -35 and
 -10 elements, constrained with a 16-18 bp spacer. Output (stdout): one JSON line per instance.
 Outputs shorter than L are padded with seeded random bases to L and re-checked (``padded``,
 ``checked``); the benchmark counts only checked ones and reports the padded ones apart.
@@ -46,7 +49,7 @@ def run(inst: dict) -> dict:
 
     lib = inst["library"]
     n_lib = len(lib) - (2 if inst["promoter"] else 0)
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     opt = Optimizer(lib, inst["length"], strands="double")
     if inst["promoter"]:
         opt.add_promoter_constraints(upstream=lib[-2], downstream=lib[-1], spacer_length=(16, 18))
@@ -55,7 +58,8 @@ def run(inst: dict) -> dict:
     stop = "requested_count_reached"
     t_last = time.perf_counter()
     try:
-        for sol in opt.solutions("CBC", controls=SolverControls(time_limit_seconds=inst["time_limit_s"])):
+        method = getattr(opt, inst.get("method", "solutions"))
+        for sol in method("CBC", controls=SolverControls(time_limit_seconds=inst["time_limit_s"])):
             now = time.perf_counter()
             placed = list(sol.offset_indices_in_order())
             used = sorted({i % len(lib) for _, i in placed})
@@ -73,8 +77,9 @@ def run(inst: dict) -> dict:
             stop = "exhausted"
     except Exception as exc:  # noqa: BLE001 - dense-arrays ends its generator by raising on an unproven solve
         stop = f"{type(exc).__name__}: {str(exc)[:160]}"
-    wall = time.perf_counter() - t0
-    return {"name": inst["name"], "engine": "dense-arrays", "wall_s": wall, "stop": stop, "solutions": sols, "proven": True}
+    wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+    return {"name": inst["name"], "engine": "dense-arrays", "method": inst.get("method", "solutions"), "wall_s": wall, "cpu_s": cpu,
+            "stop": stop, "solutions": sols, "proven": True}
 
 
 def main() -> None:

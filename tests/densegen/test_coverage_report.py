@@ -30,10 +30,13 @@ def test_never_placed_regulator_is_reported_with_its_reason(demo_workspace):
     cfg = demo_workspace(edit=lambda raw: _quick(raw, lexa_minimum=False))
     r = dense("run", "--no-plot", "-c", str(cfg))
     assert r.returncode == 0, r.stderr
-    assert "regulator LexA (plan plain" in r.stderr and "its sites are long" in r.stderr
+    assert "regulator LexA (plan " in r.stderr and "its sites are long" in r.stderr
     info = json.loads(dense("inspect", "run", "--json", "-c", str(cfg)).stdout)
     lexa = [e for e in info["unplaced_regulators"] if e["regulator"] == "LexA"]
-    assert {e["plan"] for e in lexa} == {"plain", "sigma70"}
+    # Diverse mode spreads over regulators, so LexA may be placed in one of the two plans; each
+    # plan where it was not is reported, by the run and by inspect alike.
+    assert lexa and {e["plan"] for e in lexa} <= {"plain", "sigma70"}
+    assert all(f"regulator LexA (plan {e['plan']}," in r.stderr for e in lexa)
     assert "min_count_by_regulator" in lexa[0]["reason"]
     # _validate(cfg): see its docstring
 

@@ -154,20 +154,6 @@ def test_relaxation_layouts_and_variants_pass_the_checker(promoters):
         assert not {t[0] for t in v.items if t[0] >= 0} >= sites  # one of the first's sites is banned
 
 
-def test_diverse_mode_steers_the_relaxation_to_new_dense_site_sets():
-    problem = Problem(lib100(), 120)
-    opts = SolverOptions(time_limit_s=5, seed=3, workers=1, mode="diverse", deterministic=True)
-    sols = list(solve(problem, opts, 8))
-    assert len(sols) == 8 and sols[0].n_sites == 15
-    sets = [set(s.site_ids) for s in sols]
-    for i, s in enumerate(sols):
-        assert check_solution(problem, s) == []
-        assert s.n_sites >= 12  # at most a fifth below the first solution
-        assert not any(prev <= sets[i] for prev in sets[:i])  # a new site set every time
-        for prev in sets[max(0, i - 3) : i]:
-            assert len(sets[i] & prev) <= 2 * len(prev) // 3
-
-
 def test_weighted_bound_counts_weights():
     """Two sites that cannot share 12 bp: the bound is the heavier one's weight, not 1 or 2."""
     problem = Problem((Site("a", "ACGTACGT", "A"), Site("b", "TTTTGGGG", "B")), 12, strands="single",

@@ -55,7 +55,9 @@ def test_end_reason_budget():
 
 def test_policies_list_their_sources_in_order():
     """Optimal mode screens the deferred pool, the neighbours, the alternatives and then the
-    rearrangements before its CP-SAT search; diverse mode steers the relaxation first."""
+    rearrangements before its CP-SAT search; diverse mode steers the relaxation first, then the
+    held candidates, the deferred pool, the nudged relaxation layouts, the relaxation variants and the
+    alternatives."""
     problem = Problem(lib100()[:20], 60)
     relaxation = relax(problem, time_budget_s=None, max_iterations=5)
     layout = greedy_layouts(problem, 0)[0]
@@ -66,6 +68,7 @@ def test_policies_list_their_sources_in_order():
     assert isinstance(OptimalPolicy(st).search, src.OptimalSearch)
     diverse = DiversePolicy(st)
     assert isinstance(diverse.steered, src.SteeredRelaxation) and isinstance(diverse.search, src.DiverseSearch)
+    assert [type(s) for s in diverse.sources] == [src.Held, src.DeferredPool, src.Nudged, src.Neighbours, src.Alternatives]
 
 
 def test_enumeration_on_saturated_cores_keeps_every_checked_layout(busy_cores):

@@ -328,6 +328,18 @@ class Relaxation:
                 if out is not None:
                     yield out
 
+    def nudged(self, banned: set[int], usage: dict[int, int], rng: random.Random, penalty: float = STEER_PENALTY) -> Layout | None:
+        """One relaxed path with the final multipliers, ``banned`` sites excluded and each site's
+        weight lowered by ``penalty`` per earlier use, realised (unchecked; its free stretches
+        packed): ``variants`` with several bans and usage, without ``steered``'s subgradient run
+        (one DP pass instead of up to 20)."""
+        if self._search is None or self._lam is None:
+            return None
+        value, _sites, plan = self._search.parts.solve(1.0 - self._lam + self._offset(banned, usage, penalty))
+        if value <= 0:
+            return None
+        return realise(self._search.problem, plan[0], plan[1], rng, banned=frozenset(banned), fill=True)
+
     def steered(
         self, banned: set[int], usage: dict[int, int], *, at_least: int = 1, iterations: int = STEER_ITERATIONS, penalty: float = STEER_PENALTY,
         favour: frozenset[int] = frozenset(),

@@ -4,8 +4,10 @@ Optimal mode (best first; users value new site sets before rearrangements of one
 ``DeferredPool``, ``Neighbours``, ``Alternatives``, ``Repeats`` (screened in Python, about a
 millisecond each, up to ``MAX_FAST_TRIES`` per solution), then ``OptimalSearch`` (CP-SAT).
 
-Diverse mode (a new site set per solution): ``SteeredRelaxation`` (screened in Python), then
-``DiverseSearch`` (CP-SAT: beam hints, neighbourhoods, global solves).
+Diverse mode (a new site set per solution, level first, then spread): ``SteeredRelaxation`` at
+the level, then ``Held``, ``DeferredPool``, ``Neighbours`` (relaxation variants only) and
+``Alternatives`` (screened in Python; the most spread of a few is taken), then ``DiverseSearch``
+(CP-SAT at the level, one solution per new site set).
 
 ``run`` of either is a generator of solutions whose return value says why it ended:
 ``"requested"`` (the number asked for), ``"budget"`` (``run_time_limit_s`` spent) or
@@ -16,19 +18,24 @@ from __future__ import annotations
 
 from collections.abc import Generator
 
+from .heuristics import Layout
 from .sources import (
     Alternatives,
     DeferredPool,
     DiverseSearch,
+    Held,
     Neighbours,
+    Nudged,
     OptimalSearch,
     Repeats,
     SteeredRelaxation,
+    variants,
 )
 from .state import EnumState
 from .types import Solution
 
 MAX_FAST_TRIES = 2000  # candidates screened in Python (checker + no-goods) per solution
+PICK_FROM = 6  # diverse mode: screened candidates at the level compared for spread per solution
 
 REQUESTED, BUDGET, EXHAUSTED = "requested", "budget", "exhausted"
 END_REASONS = (REQUESTED, BUDGET, EXHAUSTED)
@@ -88,11 +95,27 @@ class OptimalPolicy:
 
 
 class DiversePolicy:
-    """Steered relaxation layouts first, then the CP-SAT route."""
+    """Level first, then spread: each solution is a new site set with the most sites any known
+    new site set has (never below the level while the level has one), and among the candidates
+    at the level the one farthest from the last three solutions and least used is taken.
+
+    Sources: steered relaxation layouts at the level, then the candidates held from earlier
+    rounds, the deferred pool, the relaxation variants of the solutions and the other layouts
+    (screened in Python); up to ``PICK_FROM`` screened candidates are compared (fewer when one
+    already shares at most two thirds with each of the last three solutions); then the CP-SAT
+    search at the level."""
 
     def __init__(self, st: EnumState) -> None:
         self.steered = SteeredRelaxation()
+        self.held = Held()
+        self.deferred = DeferredPool()
+        self.neighbours = Neighbours(st, variants)
+        self.nudged = Nudged()
+        self.sources = (self.held, self.deferred, self.nudged, self.neighbours, Alternatives())
         self.search = DiverseSearch(st)
+        self.fast_tries = 0
+        self._level = st.level
+        self._top = st.level  # the densest solution so far
 
     def run(self, st: EnumState, n_solutions: int) -> Generator[Solution, None, str]:
         """Solutions after the first, each with a new site set; returns the end reason."""
@@ -100,12 +123,59 @@ class DiversePolicy:
             if st.remaining() <= 0:
                 return BUDGET
             st.require(st.level)
-            if not self.steered.dry():
-                hit = self.steered.take(st)
-                if hit is not None:
-                    yield st.emit(st.record(*hit))
-                    continue
-            for sol in self.search.search(st):
-                self.steered.failures = 0  # a new solution: steer away from it again
-                yield sol
+            if st.level != self._level:  # a new level: steering may find layouts again
+                self._level, self.steered.failures = st.level, 0
+                self.nudged.on_solution()
+            hit = self._picked(st)
+            if hit is not None:
+                yield self._emitted(st, st.emit(st.record(*hit)))
+                continue
+            for sol in self.search.search(st, n_solutions):
+                yield self._emitted(st, sol)
         return REQUESTED if st.emitted >= n_solutions else EXHAUSTED
+
+    def _emitted(self, st: EnumState, sol: Solution) -> Solution:
+        self.fast_tries = 0
+        self.neighbours.on_solution(st)
+        self.nudged.on_solution()
+        if sol.n_sites > self._top:  # denser than every earlier one (an unproven first solution)
+            st.level = self._top = sol.n_sites
+        return sol
+
+    def _picked(self, st: EnumState):
+        """The most spread of up to ``PICK_FROM`` screened candidates at the level (the others
+        are held for the next rounds), or None when no source has one."""
+        hits: list[tuple[tuple, Layout, tuple]] = []
+
+        def far(key: tuple) -> bool:
+            return key[0] == 0
+
+        while self.fast_tries < MAX_FAST_TRIES and len(hits) < PICK_FROM and not any(far(h[0]) for h in hits):
+            cand = None
+            for source in self.sources:
+                cand = source.take(st)
+                if cand is not None:
+                    break
+            if cand is None:
+                break
+            sites = set(cand.library_sites)
+            if len(sites) < st.level:
+                self.deferred.put(cand)  # kept for the levels below
+                continue
+            if not st.new_site_set(sites) or any(sites == set(h[1].library_sites) for h in hits):
+                continue  # a rearrangement or superset of an emitted site set: never diverse
+            self.fast_tries += 1
+            hit = st.screen(cand, st.level, st.bound_sites)
+            if hit is not None:
+                hits.append((st.closeness(sites), cand, hit))
+        if not hits and not self.steered.dry():
+            cand, hit = self.steered.take(st)  # the sources are dry: a subgradient run at the level
+            if hit is not None and cand is not None:
+                hits.append((st.closeness(set(cand.library_sites)), cand, hit))
+        if not hits:
+            return None
+        hits.sort(key=lambda h: h[0])
+        for _key, cand, _hit in hits[1:]:
+            self.held.put(cand)
+        return hits[0][2]
+

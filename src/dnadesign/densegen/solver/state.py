@@ -22,6 +22,8 @@ from .heuristics import Layout
 from .model import PositionalModel
 from .types import Placement, Problem, Solution, SolverOptions
 
+RECENT = 3  # diverse mode: solutions a new one should stay away from
+
 Recorded = tuple[Solution, Layout, list[int]]  # a solution, its layout and its library site indices
 
 
@@ -138,8 +140,15 @@ class EnumState:
         return sol, chosen
 
     def new_site_set(self, sites: set[int]) -> bool:
-        """Diverse mode's rules, as the model states them: no superset of an emitted site set, and
-        at most two thirds of the sites of each of the last three solutions."""
-        if any({k[0] for k in prev} <= sites for prev in self.emitted_sets):
-            return False
-        return all(len(sites & set(prev)) <= (2 * len(prev)) // 3 for prev in self.recent_sets[-3:] if len(prev) >= 2)
+        """Diverse mode's rule, as the model states it: no superset of an emitted site set (so
+        every solution is a new combination of sites, never a rearrangement of one)."""
+        return not any(prev <= sites for prev in self.emitted_site_sets)
+
+    def closeness(self, sites: set[int]) -> tuple[int, float, int]:
+        """Diverse mode's spread preference (smaller is more spread): how many of the last three
+        solutions share more than two thirds of their sites with ``sites``, the largest Jaccard
+        similarity to one of them, and the earlier uses of its sites."""
+        recent = [set(prev) for prev in self.recent_sets[-RECENT:] if prev]
+        close = sum(1 for prev in recent if len(sites & prev) > (2 * len(prev)) // 3)
+        sim = max((len(sites & prev) / len(sites | prev) for prev in recent), default=0.0)
+        return close, sim, sum(self.usage[i] for i in sites)
