@@ -396,18 +396,14 @@ class Relaxation:
         for r, (sites, _k) in enumerate(requirements):
             member[r, [items.index[x] for x in sites if x in items.index]] = 1.0
         lam, mu = self._lam.copy(), np.zeros(len(requirements))
-        best, theta, stale = math.inf, 1.0, 0
+        best, scale = math.inf, _StepScale(1.0)
         for _ in range(iterations):
             value, sites, _plan = search.parts.solve(search.values - lam + mu @ member)
             if value <= NEG / 2:
                 return None
             dual = max(value, 0.0) + float(lam.sum()) - float(mu @ need)
-            if dual < best - 1e-9:
-                best, stale = dual, 0
-            else:
-                stale += 1
-                if stale >= 5:
-                    theta, stale = theta / 2, 0
+            scale.observe(dual)
+            best, theta = scale.best, scale.theta
             if math.floor(best + 1e-6) <= known or (search.cancel is not None and search.cancel.is_set()):
                 break
             counts = np.bincount(np.asarray(sites, dtype=np.int64), minlength=items.n_sites).astype(float)
@@ -487,6 +483,22 @@ def relax(
     return Relaxation(bound, layouts, search.visits, search, lam)
 
 
+class _StepScale:
+    """Polyak step scale of a subgradient run: halved after 5 steps without a better dual; keeps
+    the best (lowest) dual seen."""
+
+    def __init__(self, theta: float) -> None:
+        self.best, self.theta, self.stale = math.inf, theta, 0
+
+    def observe(self, dual: float) -> None:
+        if dual < self.best - 1e-9:
+            self.best, self.stale = dual, 0
+        else:
+            self.stale += 1
+            if self.stale >= 5:
+                self.theta, self.stale = self.theta / 2, 0
+
+
 class _Subgradient:
     """Polyak subgradient steps on the multipliers, realising every relaxed path on the way."""
 
@@ -509,7 +521,7 @@ class _Subgradient:
         found: dict[str, tuple[int, Layout]] = {}
         unfilled: list[tuple[int, int, RelaxedPlan]] = []  # the densest plans as realised without packing
         best = math.inf
-        theta, stale = (FIRST_STEP if known > 0 else FIRST_STEP_BLIND), 0
+        scale = _StepScale(FIRST_STEP if known > 0 else FIRST_STEP_BLIND)
         for step in range(iterations):
             site_w = self.values - lam if offset is None else self.values - lam + offset
             value, sites, plan = self.parts.solve(site_w)
@@ -526,12 +538,8 @@ class _Subgradient:
                     found[layout.sequence] = (got, layout)
                     known = got
             dual = value + lam.sum()
-            if dual < best - 1e-9:
-                best, stale = dual, 0
-            else:
-                stale += 1
-                if stale >= 5:
-                    theta, stale = theta / 2, 0
+            scale.observe(dual)
+            best, theta = scale.best, scale.theta
             target = max(0, known - items.free_value)
             if enough is not None and known >= enough:
                 break
