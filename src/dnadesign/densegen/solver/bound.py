@@ -41,7 +41,7 @@ import numpy as np
 
 from .check import check_solution
 from .constraints import constraints_of
-from .constraints.base import Constraint
+from .constraints.base import site_values as rule_site_values
 from .cores import max_overlap
 from .dna import occurrences, oriented_sequences, revcomp
 from .heuristics import Layout
@@ -429,10 +429,8 @@ class Relaxation:
 
 
 def site_values(problem: Problem) -> list[int]:
-    """Objective value of each library site: 1, or its regulator's weight under a weights rule
-    (the product over rules, as ``PositionalModel.weight_of_site``)."""
-    rules = [c for c in constraints_of(problem) if type(c).site_weight is not Constraint.site_weight]
-    return [math.prod(c.site_weight(site) for c in rules) for site in problem.sites]
+    """Objective value of each library site: 1, or its regulator's weight under a weights rule."""
+    return rule_site_values(problem, constraints_of(problem))
 
 
 def site_bound(problem: Problem, *, known: int = 0, time_budget_s: float | None = 2.0, max_iterations: int = 200) -> int | None:

@@ -1,6 +1,6 @@
 """Independent solution checker: re-verifies a solution from the problem alone.
 
-It shares no code with the model beyond the DNA helpers and each rule's own ``check`` (in
+It shares no code with the model beyond the DNA helpers and each rule's own ``check`` and weight (in
 ``constraints/``, written from the rule's definition, not from its encoding), so a modelling
 bug shows up here.
 """
@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections import Counter
 
 from .constraints import constraints_of
+from .constraints.base import site_values
 from .dna import revcomp
 from .types import Problem, Solution
 
@@ -56,12 +57,8 @@ def check_solution(problem: Problem, solution: Solution) -> list[str]:
     for rule in rules:
         errors += rule.check(problem, solution)
 
-    value = 0
-    for sid, n in used.items():
-        w = 1
-        for rule in rules:
-            w *= rule.site_weight(sites[sid])
-        value += w * n
+    weight = {site.id: w for site, w in zip(problem.sites, site_values(problem, rules), strict=True)}
+    value = sum(weight[sid] * n for sid, n in used.items())
     if int(solution.objective + 1e-9) != value:
         errors.append(f"objective {solution.objective} does not match the value {value} of the placed site(s)")
     return errors

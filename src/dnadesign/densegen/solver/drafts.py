@@ -35,17 +35,13 @@ Item = tuple[int, str, int, str, str]  # (site index or -1, strand, start, + seq
 MAX_ROUNDS = 12  # repair / fill rounds before the layout is handed over as it is
 
 
-def _overrides(rule: Constraint, name: str) -> bool:
-    return getattr(type(rule), name) is not getattr(Constraint, name)
-
-
 def layout_rules(problem: Problem) -> tuple[list[Constraint], list[Constraint], list[Constraint]]:
     """(rules that refuse placements, rules with a repair, rules that judge bases) of ``problem``."""
     rules = constraints_of(problem)
-    pruners = [r for r in rules if _overrides(r, "allows") or _overrides(r, "allows_start")]
+    pruners = [r for r in rules if r.overrides("allows") or r.overrides("allows_start")]
     aware = [r for r in rules if r.layout_aware()]
-    repairers = [r for r in aware if _overrides(r, "repair")]
-    judges = [r for r in aware if _overrides(r, "bases_ok")]
+    repairers = [r for r in aware if r.overrides("repair")]
+    judges = [r for r in aware if r.overrides("bases_ok")]
     return pruners, repairers, judges
 
 

@@ -36,9 +36,7 @@ def required_site_sets(problem: Problem) -> list[set[int]]:
     """Sets of library sites to favour, one run each: first every site of the regulators that
     ``min_count_by_regulator`` requires together, then each site of those regulators and of
     the members of groups alone. Empty without such rules."""
-    by_regulator: dict[str, list[int]] = {}
-    for i, site in enumerate(problem.sites):
-        by_regulator.setdefault(site.regulator, []).append(i)
+    by_regulator = sites_by_regulator(problem)
     required = [r for r, k in problem.min_count_by_regulator.items() if k > 0]
     members = [r for g in problem.groups if g.min_required > 0 for r in g.members if r not in required]
     union = {i for r in required for i in by_regulator.get(r, [])}
@@ -50,10 +48,15 @@ def required_site_sets(problem: Problem) -> list[set[int]]:
 
 def regulator_minimums(problem: Problem) -> list[tuple[list[int], int]]:
     """``(sites of the regulator, k)`` for each ``min_count_by_regulator`` entry with k > 0."""
-    out = []
-    for regulator, k in problem.min_count_by_regulator.items():
-        if k > 0:
-            out.append(([i for i, site in enumerate(problem.sites) if site.regulator == regulator], k))
+    by_regulator = sites_by_regulator(problem)
+    return [(by_regulator.get(r, []), k) for r, k in problem.min_count_by_regulator.items() if k > 0]
+
+
+def sites_by_regulator(problem: Problem) -> dict[str, list[int]]:
+    """Library site indices of each regulator, in library order."""
+    out: dict[str, list[int]] = {}
+    for i, site in enumerate(problem.sites):
+        out.setdefault(site.regulator, []).append(i)
     return out
 
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 from ortools.sat.python import cp_model
 
 from .constraints import PlacementVar, bias_table, constraints_of
-from .constraints.base import pruning
+from .constraints.base import pruning, site_values
 from .constraints.side_bias import BIAS_STEPS
 from .cores import core_margins
 from .dna import BASES, oriented_sequences
@@ -73,7 +73,7 @@ class PositionalModel:
         self.used_by_regulator: dict[str, list] = {}
         for si, site in enumerate(problem.sites):
             self.used_by_regulator.setdefault(site.regulator, []).append(self.used[si])
-        self.site_weights = [self.weight_of_site(si) for si in range(len(problem.sites))]
+        self.site_weights = site_values(problem, self.constraints)
         weighted = any(w != 1 for w in self.site_weights)
         # Site value: the site count, or the sum of the regulator weights of the placed sites.
         self.value_expr = sum(w * u for w, u in zip(self.site_weights, self.used, strict=True)) if weighted else self.n_sites_expr
@@ -91,14 +91,6 @@ class PositionalModel:
         terms += [w * p.literal for p in self.placements if (w := bias(p))]
         self.objective_expr = sum(terms)
         m.maximize(self.objective_expr)
-
-    def weight_of_site(self, site_index: int) -> int:
-        """Objective value of one placed library site (1 unless a weights rule says otherwise)."""
-        site = self.problem.sites[site_index]
-        w = 1
-        for c in self.constraints:
-            w *= c.site_weight(site)
-        return w
 
     def placement_value(self, p: PlacementVar) -> int:
         """Integer objective contribution of one chosen placement (0 for promoter elements)."""

@@ -41,7 +41,52 @@ REQUESTED, BUDGET, EXHAUSTED = "requested", "budget", "exhausted"
 END_REASONS = (REQUESTED, BUDGET, EXHAUSTED)
 
 
-class OptimalPolicy:
+def first_candidate(sources, st: EnumState) -> Layout | None:
+    """The next layout of the first source, in order, that has one (None: all are dry)."""
+    for source in sources:
+        cand = source.take(st)
+        if cand is not None:
+            return cand
+    return None
+
+
+class _Policy:
+    """The loop both policies share: at each level, the policy's screened candidate (``_hit``),
+    else its CP-SAT search; a subclass sets ``search`` and ``neighbours`` and may react to a new
+    round (``_round``) and to each emitted solution (``_emitted``)."""
+
+    search: OptimalSearch
+    neighbours: Neighbours
+    fast_tries: int
+
+    def run(self, st: EnumState, n_solutions: int) -> Generator[Solution, None, str]:
+        """Solutions after the first; returns the end reason."""
+        while st.emitted < n_solutions and st.level >= st.min_level:
+            if st.remaining() <= 0:
+                return BUDGET
+            st.require(st.level)
+            self._round(st)
+            hit = self._hit(st)
+            if hit is not None:
+                yield self._emitted(st, st.emit(st.record(*hit)))
+                continue
+            for sol in self.search.search(st, n_solutions):
+                yield self._emitted(st, sol)
+        return REQUESTED if st.emitted >= n_solutions else EXHAUSTED
+
+    def _round(self, st: EnumState) -> None:
+        """Called before each round at ``st.level``."""
+
+    def _hit(self, st: EnumState):
+        raise NotImplementedError
+
+    def _emitted(self, st: EnumState, sol: Solution) -> Solution:
+        self.fast_tries = 0
+        self.neighbours.on_solution(st)
+        return sol
+
+
+class OptimalPolicy(_Policy):
     """Layout sources in order, screened in Python, then the CP-SAT search."""
 
     def __init__(self, st: EnumState) -> None:
@@ -52,26 +97,7 @@ class OptimalPolicy:
         self.search = OptimalSearch(st)
         self.fast_tries = 0
 
-    def run(self, st: EnumState, n_solutions: int) -> Generator[Solution, None, str]:
-        """Solutions after the first, best first; returns the end reason."""
-        while st.emitted < n_solutions and st.level >= st.min_level:
-            if st.remaining() <= 0:
-                return BUDGET
-            st.require(st.level)
-            hit = self._screened(st)
-            if hit is not None:
-                yield self._emitted(st, st.emit(st.record(*hit)))
-                continue
-            for sol in self.search.search(st, n_solutions):
-                yield self._emitted(st, sol)
-        return REQUESTED if st.emitted >= n_solutions else EXHAUSTED
-
-    def _emitted(self, st: EnumState, sol: Solution) -> Solution:
-        self.fast_tries = 0
-        self.neighbours.on_solution(st)
-        return sol
-
-    def _screened(self, st: EnumState):
+    def _hit(self, st: EnumState):
         """The first candidate of the sources, in order, that passes the screen at the level."""
         while self.fast_tries < MAX_FAST_TRIES:
             cand, source = None, None
@@ -94,7 +120,7 @@ class OptimalPolicy:
         return None
 
 
-class DiversePolicy:
+class DiversePolicy(_Policy):
     """Level first, then spread: each solution is a new site set with the most sites any known
     new site set has (never below the level while the level has one), and among the candidates
     at the level the one farthest from the last three solutions and least used is taken.
@@ -117,32 +143,19 @@ class DiversePolicy:
         self._level = st.level
         self._top = st.level  # the densest solution so far
 
-    def run(self, st: EnumState, n_solutions: int) -> Generator[Solution, None, str]:
-        """Solutions after the first, each with a new site set; returns the end reason."""
-        while st.emitted < n_solutions and st.level >= st.min_level:
-            if st.remaining() <= 0:
-                return BUDGET
-            st.require(st.level)
-            if st.level != self._level:  # a new level: steering may find layouts again
-                self._level, self.steered.failures = st.level, 0
-                self.nudged.on_solution()
-            hit = self._picked(st)
-            if hit is not None:
-                yield self._emitted(st, st.emit(st.record(*hit)))
-                continue
-            for sol in self.search.search(st, n_solutions):
-                yield self._emitted(st, sol)
-        return REQUESTED if st.emitted >= n_solutions else EXHAUSTED
+    def _round(self, st: EnumState) -> None:
+        if st.level != self._level:  # a new level: steering may find layouts again
+            self._level, self.steered.failures = st.level, 0
+            self.nudged.on_solution()
 
     def _emitted(self, st: EnumState, sol: Solution) -> Solution:
-        self.fast_tries = 0
-        self.neighbours.on_solution(st)
+        super()._emitted(st, sol)
         self.nudged.on_solution()
         if sol.n_sites > self._top:  # denser than every earlier one (an unproven first solution)
             st.level = self._top = sol.n_sites
         return sol
 
-    def _picked(self, st: EnumState):
+    def _hit(self, st: EnumState):
         """The most spread of up to ``PICK_FROM`` screened candidates at the level (the others
         are held for the next rounds), or None when no source has one."""
         hits: list[tuple[tuple, Layout, tuple]] = []
@@ -151,11 +164,7 @@ class DiversePolicy:
             return key[0] == 0
 
         while self.fast_tries < MAX_FAST_TRIES and len(hits) < PICK_FROM and not any(far(h[0]) for h in hits):
-            cand = None
-            for source in self.sources:
-                cand = source.take(st)
-                if cand is not None:
-                    break
+            cand = first_candidate(self.sources, st)
             if cand is None:
                 break
             sites = set(cand.library_sites)

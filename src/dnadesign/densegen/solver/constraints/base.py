@@ -15,6 +15,7 @@ value and raises ``ValueError`` with one line naming the config key ``where``.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -98,16 +99,25 @@ class Constraint:
         window through ``i`` still satisfy this rule?"""
         return True
 
+    def overrides(self, hook: str) -> bool:
+        """True when this rule's class defines its own ``hook`` (the base's default does nothing)."""
+        return getattr(type(self), hook) is not getattr(Constraint, hook)
+
     def layout_aware(self) -> bool:
         """True when this rule repairs start layouts or judges their free bases."""
-        return type(self).repair is not Constraint.repair or type(self).bases_ok is not Constraint.bases_ok
+        return self.overrides("repair") or self.overrides("bases_ok")
 
 
 def pruning(rules: Sequence[Constraint]) -> tuple[list[Constraint], list[Constraint]]:
     """The rules that override ``allows`` and those that override ``allows_start`` (the others allow all)."""
-    by_seq = [r for r in rules if type(r).allows is not Constraint.allows]
-    by_start = [r for r in rules if type(r).allows_start is not Constraint.allows_start]
-    return by_seq, by_start
+    return [r for r in rules if r.overrides("allows")], [r for r in rules if r.overrides("allows_start")]
+
+
+def site_values(problem: Problem, rules: Sequence[Constraint]) -> list[int]:
+    """Objective value of each library site of ``problem`` under ``rules``: 1, or the product of
+    the rules' ``site_weight`` (a weights rule gives its regulator's weight)."""
+    weighing = [r for r in rules if r.overrides("site_weight")]
+    return [math.prod(r.site_weight(site) for r in weighing) for site in problem.sites]
 
 
 def required_counts(rules: Sequence[Constraint]) -> dict[str, int]:
