@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import json
-import subprocess
-from pathlib import Path
 
-from .run_fixtures import dense, dense_bin
+from tests.helpers_validate import assert_workspace_valid
+
+from .run_fixtures import dense
 
 
 def _quick(raw: dict, lexa_minimum: bool) -> None:
@@ -14,15 +14,6 @@ def _quick(raw: dict, lexa_minimum: bool) -> None:
         plan["sequences"] = 2
         if not lexa_minimum:
             plan["regulator_constraints"].pop("min_count_by_regulator", None)
-
-
-def _validate(cfg) -> None:
-    """`usr validate` on the run's dataset (it reports every dense dataset INVALID until issue 11
-    item 1, the structural Arrow type comparison, lands: enabled by the lead's merge)."""
-    root = cfg.parent / "outputs" / "usr_datasets"
-    r = subprocess.run([str(Path(dense_bin()).with_name("usr")), "--root", str(root), "validate", "densegen/demo_sites"],
-                       capture_output=True, text=True, timeout=120)
-    assert r.returncode == 0, r.stdout + r.stderr
 
 
 def test_never_placed_regulator_is_reported_with_its_reason(demo_workspace):
@@ -38,7 +29,7 @@ def test_never_placed_regulator_is_reported_with_its_reason(demo_workspace):
     assert lexa and {e["plan"] for e in lexa} <= {"plain", "sigma70"}
     assert all(f"regulator LexA (plan {e['plan']}," in r.stderr for e in lexa)
     assert "min_count_by_regulator" in lexa[0]["reason"]
-    # _validate(cfg): see its docstring
+    assert_workspace_valid(cfg.parent)
 
 
 def test_packaged_demo_places_every_regulator(demo_workspace):
@@ -49,4 +40,4 @@ def test_packaged_demo_places_every_regulator(demo_workspace):
     assert "was never placed" not in r.stderr
     info = json.loads(dense("inspect", "run", "--json", "-c", str(cfg)).stdout)
     assert info["unplaced_regulators"] == []
-    # _validate(cfg): see its docstring
+    assert_workspace_valid(cfg.parent)

@@ -18,6 +18,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from run_fixtures import dense, make_workspace
 
 from dnadesign.densegen.session import changed_keys
+from tests.helpers_validate import assert_workspace_valid
 
 pytestmark = pytest.mark.slow
 LATER_KEYS = ("max_count_by_regulator", "pins", "spacing", "weights")  # regulator constraints added after 1.0
@@ -52,6 +53,7 @@ def test_resume_after_defaults_were_added_does_not_warn_but_a_real_change_does(t
     r = dense("run", "--no-plot", "--progress", "off", "--extend-quota", "1", "-c", str(cfg))
     assert r.returncode == 0, r.stderr
     assert "config changed since the last session (generation.plans" in r.stderr, r.stderr
+    assert_workspace_valid(ws)
 
 
 def test_changed_keys_treats_a_missing_unset_key_as_no_change():
