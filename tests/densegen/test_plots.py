@@ -12,6 +12,8 @@ import yaml
 sys.path.insert(0, str(Path(__file__).parent))
 from run_fixtures import dense, make_workspace
 
+from tests.helpers_validate import assert_workspace_valid
+
 pytestmark = pytest.mark.slow
 ALL = ["site_usage", "occupancy", "positions", "sites_per_sequence", "gc", "progress", "sequences", "logos"]
 DRAWN_FOR_SITES = [n for n in ALL if n != "logos"]  # logos need PWM inputs
@@ -77,6 +79,7 @@ def test_plots_default_with_incumbent_ids_renders_ours_and_an_unknown_id_fails_b
     r = dense("plot", "--only", "tfbs_concentration_profile,plan_regulator_deployment_heatmap", "-c", str(cfg))
     assert r.returncode == 0, r.stderr
     assert sorted(Path(p).name for p in r.stdout.split()) == ["positions.png", "site_usage.png"]
+    assert_workspace_valid(ws)
 
 
 def test_plot_without_rows_is_a_clear_error(tmp_path):
@@ -92,6 +95,7 @@ def test_run_renders_plots_then_plot_only_png_and_pdf(tmp_path):
     cfg = make_workspace(ws, quotas={"plain": 2, "sigma70": 1})
     r = dense("run", "-c", str(cfg))  # plots after the run (no --no-plot)
     assert r.returncode == 0, r.stderr
+    assert_workspace_valid(ws)
     plots = ws / "outputs" / "plots"
     assert not (plots / "logos.png").exists()  # no PWM input: no logos
     for name in DRAWN_FOR_SITES:

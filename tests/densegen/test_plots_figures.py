@@ -24,16 +24,17 @@ sys.path.insert(0, str(Path(__file__).parent))
 from run_fixtures import REPO, deep_update, dense, make_workspace
 
 from dnadesign.densegen.config import load_config
+from dnadesign.densegen.outputs import committed_frame
 from dnadesign.densegen.plots import (
     PLOTS,
     figures,
     logos,
     sequences,
 )
-from dnadesign.densegen.outputs import committed_frame
 from dnadesign.densegen.plots.aggregate import covered_positions
 from dnadesign.densegen.plots.data import PlotData, explode_placements, inputs_view, load_plot_data
 from dnadesign.densegen.plots.timeline import Timeline, run_timeline
+from tests.helpers_validate import assert_workspace_valid
 
 pytestmark = pytest.mark.slow
 NEVER_PLACED = "ZzzLong"  # one 60-bp site: longer than the 50-bp sequences, never placed
@@ -68,6 +69,7 @@ def sites_data(tmp_path_factory):
         fh.write(f"{NEVER_PLACED},{'ACGTTGCA' * 7}ACGT\n")
     r = dense("run", "--no-plot", "--progress", "off", "-c", str(cfg))
     assert r.returncode == 0, r.stderr
+    assert_workspace_valid(ws)
     return load_with_truth(cfg)
 
 
@@ -83,6 +85,7 @@ def pwm_data(tmp_path_factory):
     cfg_path.write_text(yaml.safe_dump(cfg, sort_keys=False))
     r = dense("run", "--no-plot", "--progress", "off", "-c", str(cfg_path))
     assert r.returncode == 0, r.stderr
+    assert_workspace_valid(ws, "densegen/demo_pwm")
     return load_with_truth(cfg_path)
 
 

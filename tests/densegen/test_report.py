@@ -21,6 +21,8 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent))
 from run_fixtures import dense, make_workspace
 
+from tests.helpers_validate import assert_workspace_valid
+
 pytestmark = pytest.mark.slow
 VIEWPORT = {"width": 1280, "height": 900}
 NEVER_PLACED = "ZzzLong"  # one 60-bp site: longer than the 50-bp sequences, so never placed
@@ -58,6 +60,7 @@ def run_ws(tmp_path_factory):
         fh.write(f"{NEVER_PLACED},{'ACGTTGCA' * 7}ACGT\n")
     r = dense("run", "--no-plot", "--progress", "off", "-c", str(cfg))
     assert r.returncode == 0, r.stderr
+    assert_workspace_valid(ws)
     r = dense("report", "-c", str(cfg))
     assert r.returncode == 0, r.stderr
     page = Path(r.stdout.strip())
@@ -144,6 +147,7 @@ def test_report_of_an_array_run_lists_its_tasks(tmp_path):
     assert len(doc["tasks"]) == 2 and sum(t["rows"] for t in doc["tasks"]) == doc["generated"] == 4
     html = Path(doc["path"]).read_text()
     assert 'id="tasks"' in html and html.count("<figure") >= 6
+    assert_workspace_valid(tmp_path / "arr")
 
 
 def _browser() -> str | None:
