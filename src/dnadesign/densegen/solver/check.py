@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections import Counter
 
 from .constraints import constraints_of
-from .constraints.base import site_values
+from .constraints.base import site_value
 from .dna import revcomp
 from .types import Problem, Solution
 
@@ -57,8 +57,7 @@ def check_solution(problem: Problem, solution: Solution) -> list[str]:
     for rule in rules:
         errors += rule.check(problem, solution)
 
-    weight = {site.id: w for site, w in zip(problem.sites, site_values(problem, rules), strict=True)}
-    value = sum(weight[sid] * n for sid, n in used.items())
+    value = sum(site_value(rules, sites[sid]) * n for sid, n in used.items())
     if int(solution.objective + 1e-9) != value:
         errors.append(f"objective {solution.objective} does not match the value {value} of the placed site(s)")
     return errors

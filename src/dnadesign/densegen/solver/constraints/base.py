@@ -113,11 +113,16 @@ def pruning(rules: Sequence[Constraint]) -> tuple[list[Constraint], list[Constra
     return [r for r in rules if r.overrides("allows")], [r for r in rules if r.overrides("allows_start")]
 
 
+def site_value(rules: Sequence[Constraint], site: Site) -> int:
+    """Objective value of one library site under ``rules``: the product of their ``site_weight``
+    (1 unless a weights rule gives its regulator's weight)."""
+    return math.prod(r.site_weight(site) for r in rules)
+
+
 def site_values(problem: Problem, rules: Sequence[Constraint]) -> list[int]:
-    """Objective value of each library site of ``problem`` under ``rules``: 1, or the product of
-    the rules' ``site_weight`` (a weights rule gives its regulator's weight)."""
+    """``site_value`` of every library site of ``problem``, in library order."""
     weighing = [r for r in rules if r.overrides("site_weight")]
-    return [math.prod(r.site_weight(site) for r in weighing) for site in problem.sites]
+    return [site_value(weighing, site) for site in problem.sites]
 
 
 def required_counts(rules: Sequence[Constraint]) -> dict[str, int]:
