@@ -208,3 +208,32 @@ def test_report_opens_in_a_headless_browser_without_errors(run_ws, tmp_path):
     grey = im.convert("L")
     dark = sum(grey.histogram()[:128])
     assert dark > 0.002 * im.size[0] * im.size[1]  # text drawn
+
+
+def test_report_reads_the_run_once_and_agrees_with_each_reader(run_ws, monkeypatch):
+    """`gather` folds statistics, bound gaps and the plots' aggregate from one pass over the rows,
+    with the same figures `inspect_run` and `load_plot_data` give when each reads the run alone."""
+    from dnadesign.densegen import run_scan
+    from dnadesign.densegen.config import load_config
+    from dnadesign.densegen.inspect_run import inspect_run
+    from dnadesign.densegen.plots.data import load_plot_data
+    from dnadesign.densegen.report.content import gather
+
+    _ws, cfg_path, _page = run_ws
+    cfg = load_config(cfg_path)
+    alone_info, alone_plots = inspect_run(cfg), load_plot_data(cfg).agg
+    passes = []
+    real = run_scan.iter_run_batches
+
+    def counted(*args, **kwargs):
+        passes.append(args[1] if len(args) > 1 else kwargs.get("columns"))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(run_scan, "iter_run_batches", counted)
+    content = gather(cfg, ["sequences", "site_usage"])
+    assert len(passes) == 1, passes
+    assert content.info["plans"] == alone_info["plans"]
+    assert content.info["unplaced_regulators"] == alone_info["unplaced_regulators"]
+    assert {g["plan"]: g["rows"] for g in content.bound_gaps} == {p["name"]: p["generated"] for p in alone_info["plans"]}
+    assert [f.name for f in content.figures] == ["sequences", "site_usage"]
+    assert alone_plots.rows == alone_info["generated"]

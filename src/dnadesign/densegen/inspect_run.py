@@ -19,7 +19,7 @@ from ..usr.layout import DatasetPaths, resolve_root
 from .config import LoadedConfig
 from .coverage_report import unplaced_regulators
 from .plans import resolve_plans
-from .run_scan import iter_run_batches
+from .run_scan import scan_run
 from .sinks.records import PLAN_COL
 from .state import MetaDir, RunState
 from .telemetry import last_diagnostic
@@ -97,14 +97,22 @@ STAT_COLUMNS = [PLAN_COL, "densegen__n_sites", "densegen__sites_per_100bp", "den
 MEANS = {"sites": "densegen__n_sites", "s100": "densegen__sites_per_100bp", "gc": "densegen__gc"}
 
 
-def plan_stats(cfg: LoadedConfig) -> tuple[dict[str, dict[str, Any]], dict[str, set[str]]]:
+class PlanTotals:
     """Per plan: rows `n` and the means `sites`, `s100`, `gc`; and the regulators its rows place.
 
-    One streaming pass over the run's rows reading five columns (memory bounded by a batch).
+    A `run_scan.Fold` over five columns (memory bounded by a batch): `plan_stats` runs it alone,
+    `dense report` beside its other folds in one pass.
     """
-    sums: dict[str, dict[str, float]] = {}
-    placed: dict[str, set[str]] = {}
-    for batch in iter_run_batches(cfg, STAT_COLUMNS):
+
+    columns = STAT_COLUMNS
+
+    def __init__(self) -> None:
+        self._sums: dict[str, dict[str, float]] = {}
+        self.placed: dict[str, set[str]] = {}
+
+    def add(self, batch: pl.DataFrame) -> None:
+        if batch.height == 0:
+            return
         aggs = [pl.len().alias("n")]
         for key, col in MEANS.items():
             if col in batch.columns:
@@ -112,24 +120,35 @@ def plan_stats(cfg: LoadedConfig) -> tuple[dict[str, dict[str, Any]], dict[str, 
         if "densegen__regulators" in batch.columns:
             aggs.append(pl.col("densegen__regulators").explode().drop_nulls().unique().alias("regs"))
         for r in batch.group_by(PLAN_COL).agg(aggs).iter_rows(named=True):
-            acc = sums.setdefault(r[PLAN_COL], {})
+            acc = self._sums.setdefault(r[PLAN_COL], {})
             for k, v in r.items():
                 if k not in (PLAN_COL, "regs") and v is not None:
                     acc[k] = acc.get(k, 0) + v
-            placed.setdefault(r[PLAN_COL], set()).update(r.get("regs") or [])
-    stats = {plan: {"n": int(a.get("n", 0)),
-                    **{k: (a[k] / a[f"{k}_n"] if a.get(f"{k}_n") else None) for k in MEANS}}
-             for plan, a in sums.items()}
-    return stats, placed
+            self.placed.setdefault(r[PLAN_COL], set()).update(r.get("regs") or [])
+
+    @property
+    def stats(self) -> dict[str, dict[str, Any]]:
+        return {plan: {"n": int(a.get("n", 0)), **{k: (a[k] / a[f"{k}_n"] if a.get(f"{k}_n") else None) for k in MEANS}}
+                for plan, a in self._sums.items()}
 
 
-def inspect_run(cfg: LoadedConfig) -> dict[str, Any]:
-    """Status, per-plan counts and quality figures, outputs, the last session and the array tasks of a run."""
+def plan_stats(cfg: LoadedConfig) -> tuple[dict[str, dict[str, Any]], dict[str, set[str]]]:
+    """`PlanTotals` of the run's rows: (per-plan stats, regulators placed per plan)."""
+    totals = PlanTotals()
+    scan_run(cfg, [totals])
+    return totals.stats, totals.placed
+
+
+def inspect_run(cfg: LoadedConfig, totals: PlanTotals | None = None) -> dict[str, Any]:
+    """Status, per-plan counts and quality figures, outputs, the last session and the array tasks of a run.
+
+    `totals`: the run's `PlanTotals` when the caller has already folded the rows (else one pass here).
+    """
     meta = MetaDir(Path(cfg.outputs_dir) / "meta")
     manifest = meta.load_manifest() or {}
     state = meta.load_state()
     eff = meta.load_effective() or {}
-    stats, placed = plan_stats(cfg)
+    stats, placed = (totals.stats, totals.placed) if totals is not None else plan_stats(cfg)
     prev = eff.get("quotas", {})
     plans = [p.with_quota(max(p.quota, int(prev.get(p.name, 0)))) for p in resolve_plans(cfg)]
     rows: list[dict[str, Any]] = []

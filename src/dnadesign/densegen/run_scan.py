@@ -7,12 +7,16 @@ that holds rows of the run (USR preferred, as `outputs.committed_frame`), projec
 run's rows and yields polars frames of at most `batch_rows` rows, so memory is bounded by the
 batch, not by the dataset. `fetch_rows` reads a few rows by id (the USR id index, or a filtered
 Parquet scan) for figures drawn from a sample.
+
+A summary that streams over the rows is a `Fold`: the columns it reads and an `add(frame)` per
+batch. `scan_run` feeds several folds from ONE pass over the rows (the union of their columns),
+so `dense report` reads the run once for its statistics, bound gaps and plots.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import cast
+from collections.abc import Iterator, Sequence
+from typing import Protocol, cast
 
 import polars as pl
 import pyarrow as pa
@@ -95,6 +99,22 @@ def iter_run_batches(cfg: LoadedConfig, columns: list[str], batch_rows: int = BA
             return
 
 
+class Fold(Protocol):
+    """A summary built batch by batch: the columns it reads, and how a batch is added."""
+
+    columns: list[str]
+
+    def add(self, frame: pl.DataFrame) -> None: ...
+
+
+def scan_run(cfg: LoadedConfig, folds: Sequence[Fold], batch_rows: int = BATCH_ROWS) -> None:
+    """One pass over the run's rows, each batch handed to every fold (only the columns it asked for)."""
+    columns = list(dict.fromkeys(c for fold in folds for c in fold.columns))
+    for frame in iter_run_batches(cfg, columns, batch_rows):
+        for fold in folds:
+            fold.add(frame.select([c for c in fold.columns if c in frame.columns]))
+
+
 def fetch_rows(cfg: LoadedConfig, ids: list[str], columns: list[str]) -> pl.DataFrame:
     """The rows of this run with these ids (any order), only `columns`; empty when none is found."""
     if not ids:
@@ -116,4 +136,4 @@ def fetch_rows(cfg: LoadedConfig, ids: list[str], columns: list[str]) -> pl.Data
     return pl.DataFrame()
 
 
-__all__ = ["BATCH_ROWS", "fetch_rows", "iter_run_batches", "run_sinks"]
+__all__ = ["BATCH_ROWS", "Fold", "fetch_rows", "iter_run_batches", "run_sinks", "scan_run"]

@@ -178,6 +178,19 @@ def add_batch(agg: Aggregate, batch: pl.DataFrame, view: InputsView, seed: int) 
         _add(agg.cover, (str(plan), str(role)), covered_positions(grp, L))
 
 
+class AggregateFold:
+    """`add_batch` as a `run_scan.Fold` (STREAM_COLUMNS), so the aggregate can share a pass with other folds."""
+
+    columns = STREAM_COLUMNS
+
+    def __init__(self, view: InputsView, seed: int) -> None:
+        self.agg = Aggregate()
+        self._view, self._seed = view, seed
+
+    def add(self, frame: pl.DataFrame) -> None:
+        add_batch(self.agg, frame, self._view, self._seed)
+
+
 def aggregate(batches, view: InputsView, seed: int) -> Aggregate:
     """One pass over `batches` (frames of STREAM_COLUMNS) into an Aggregate."""
     agg = Aggregate()
@@ -186,5 +199,5 @@ def aggregate(batches, view: InputsView, seed: int) -> Aggregate:
     return agg
 
 
-__all__ = ["GC_BINS", "SAMPLE_ROWS", "STREAM_COLUMNS", "TIME_SAMPLE", "Aggregate", "PlanStats", "add_batch",
+__all__ = ["GC_BINS", "SAMPLE_ROWS", "STREAM_COLUMNS", "TIME_SAMPLE", "Aggregate", "AggregateFold", "PlanStats", "add_batch",
            "aggregate", "covered_positions", "sample_keys"]

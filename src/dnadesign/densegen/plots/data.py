@@ -123,13 +123,17 @@ def pick_examples(agg: Aggregate, n: int = GALLERY_ROWS) -> pl.DataFrame:
     return (pl.concat(picks) if picks else sample.head(0)).head(n)
 
 
-def load_plot_data(cfg: LoadedConfig, batch_rows: int | None = None) -> PlotData:
-    """The run's rows aggregated in one streaming pass, the gallery rows, the diagnostics and the inputs view."""
+def load_plot_data(cfg: LoadedConfig, batch_rows: int | None = None, agg: Aggregate | None = None) -> PlotData:
+    """The run's rows aggregated in one streaming pass, the gallery rows, the diagnostics and the inputs view.
+
+    `agg`: the run's aggregate when the caller has already folded the rows (`dense report`).
+    """
     from ..run_scan import BATCH_ROWS, fetch_rows, iter_run_batches
     from .aggregate import STREAM_COLUMNS, aggregate
 
     view = inputs_view(cfg)
-    agg = aggregate(iter_run_batches(cfg, STREAM_COLUMNS, batch_rows or BATCH_ROWS), view, cfg.model.runtime.seed)
+    if agg is None:
+        agg = aggregate(iter_run_batches(cfg, STREAM_COLUMNS, batch_rows or BATCH_ROWS), view, cfg.model.runtime.seed)
     data = PlotData(cfg.run_id, agg, run_diagnostics(cfg), view)
     examples = pick_examples(agg)
     if examples.height:  # the few rows drawn whole: read again by id

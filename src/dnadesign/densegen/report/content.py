@@ -2,14 +2,15 @@
 
 Summary and per-plan figures come from `inspect_run` (the same numbers as `dense inspect run`),
 solver bound gaps from the committed records' `solver_bound` / `solver_objective` /
-`solver_status` (streamed: only those columns, a batch at a time), the analysis tables from `densegen.tables.read_tables` (when the run wrote them),
-and the plots are drawn in memory as PNG.
+`solver_status`, the analysis tables from `densegen.tables.read_tables` (when the run wrote them),
+and the plots are drawn in memory as PNG. The rows are read once: the statistics, the bound gaps
+and the plots' aggregate are folds of one `run_scan.scan_run` pass (only their columns, a batch
+at a time).
 """
 
 from __future__ import annotations
 
 import importlib
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,8 +20,8 @@ import polars as pl
 from ...core.errors import DnadesignError
 from ...core.timeutil import utc_now_iso
 from ..config import LoadedConfig
-from ..inspect_run import inspect_run
-from ..run_scan import iter_run_batches
+from ..inspect_run import PlanTotals, inspect_run
+from ..run_scan import scan_run
 from ..sinks.records import PLAN_COL
 
 TABLE_NAMES = ("libraries", "attempts")
@@ -68,15 +69,20 @@ class ReportContent:
 GAP_COLUMNS = [PLAN_COL, "densegen__solver_bound", "densegen__solver_objective", "densegen__solver_status"]
 
 
-def bound_gaps(batches: Iterable[pl.DataFrame]) -> list[dict[str, Any]]:
+class BoundGaps:
     """Per plan: rows, rows proven optimal, and the gap between the solver's bound and its objective.
 
-    Streams over `batches` (frames of GAP_COLUMNS); plans in the order they first appear.
+    A `run_scan.Fold` over GAP_COLUMNS; `result()` lists plans in the order they first appear.
     """
-    acc: dict[str, dict[str, Any]] = {}
-    for frame in batches:
+
+    columns = GAP_COLUMNS
+
+    def __init__(self) -> None:
+        self._acc: dict[str, dict[str, Any]] = {}
+
+    def add(self, frame: pl.DataFrame) -> None:
         if frame.height == 0 or not set(GAP_COLUMNS) <= set(frame.columns):
-            continue
+            return
         gap = (pl.col("densegen__solver_bound") - pl.col("densegen__solver_objective")).clip(lower_bound=0.0)
         agg = (frame.with_columns(gap.alias("gap"))
                .group_by(PLAN_COL, maintain_order=True)
@@ -87,16 +93,18 @@ def bound_gaps(batches: Iterable[pl.DataFrame]) -> list[dict[str, Any]]:
                     pl.col("gap").sum().alias("gap_sum"), pl.col("gap").count().alias("gap_n"),
                     pl.col("gap").max().alias("max_gap")))
         for r in agg.iter_rows(named=True):
-            a = acc.setdefault(r[PLAN_COL], {"rows": 0, "optimal": 0, "with_bound": 0, "with_gap": 0, "gap_sum": 0.0,
-                                             "gap_n": 0, "max_gap": None})
+            a = self._acc.setdefault(r[PLAN_COL], {"rows": 0, "optimal": 0, "with_bound": 0, "with_gap": 0,
+                                                   "gap_sum": 0.0, "gap_n": 0, "max_gap": None})
             for k in ("rows", "optimal", "with_bound", "with_gap", "gap_n"):
                 a[k] += int(r[k] or 0)
             a["gap_sum"] += float(r["gap_sum"] or 0.0)
             if r["max_gap"] is not None:
                 a["max_gap"] = r["max_gap"] if a["max_gap"] is None else max(a["max_gap"], r["max_gap"])
-    return [{"plan": plan, "rows": a["rows"], "optimal": a["optimal"], "with_bound": a["with_bound"],
-             "with_gap": a["with_gap"], "mean_gap": a["gap_sum"] / a["gap_n"] if a["gap_n"] else None,
-             "max_gap": a["max_gap"]} for plan, a in acc.items()]
+
+    def result(self) -> list[dict[str, Any]]:
+        return [{"plan": plan, "rows": a["rows"], "optimal": a["optimal"], "with_bound": a["with_bound"],
+                 "with_gap": a["with_gap"], "mean_gap": a["gap_sum"] / a["gap_n"] if a["gap_n"] else None,
+                 "max_gap": a["max_gap"]} for plan, a in self._acc.items()]
 
 
 def _read_tables(cfg: LoadedConfig):
@@ -150,16 +158,19 @@ def table_files(cfg: LoadedConfig) -> tuple[list[TableFiles], str | None]:
 def gather(cfg: LoadedConfig, plot_names: list[str] | None = None) -> ReportContent:
     """Everything the report shows, for the run of `cfg` (plots drawn in memory)."""
     from ..plots import PLOTS, resolve_plot_names
-    from ..plots.data import load_plot_data
+    from ..plots.aggregate import AggregateFold
+    from ..plots.data import inputs_view, load_plot_data
     from ..plots.render import chosen_plots, iter_figures, png_bytes
 
-    info = inspect_run(cfg)
-    gaps = bound_gaps(iter_run_batches(cfg, GAP_COLUMNS))
+    # one pass over the run's rows feeds the statistics, the bound gaps and the plots' aggregate
+    totals, gaps, plotted = PlanTotals(), BoundGaps(), AggregateFold(inputs_view(cfg), cfg.model.runtime.seed)
+    scan_run(cfg, [totals, gaps, plotted])
+    info = inspect_run(cfg, totals)
     tables, tables_note = table_files(cfg)
     figures: list[Figure] = []
     notes: list[str] = []
     if info["generated"]:
-        data = load_plot_data(cfg)
+        data = load_plot_data(cfg, agg=plotted.agg)
         notes.extend(data.inputs.notes)
         names = chosen_plots(cfg, plot_names)
         if plot_names is None:
@@ -171,4 +182,4 @@ def gather(cfg: LoadedConfig, plot_names: list[str] | None = None) -> ReportCont
             notes.append(f"not drawn for this run (nothing to show): {', '.join(skipped)}")
     else:
         notes.append("no committed sequences yet: no plots")
-    return ReportContent(cfg.run_id, utc_now_iso(), info, gaps, tables, tables_note, figures, notes)
+    return ReportContent(cfg.run_id, utc_now_iso(), info, gaps.result(), tables, tables_note, figures, notes)
