@@ -112,13 +112,14 @@ class _Items:
     def __post_init__(self) -> None:
         self.plain = np.array([len(s) for s in self.seqs], dtype=np.int64)  # an arc without overlap
         self.index = {orig: k for k, orig in enumerate(self.site_origin)}  # problem site -> remapped
-        self._contain = np.zeros((len(self.seqs), self.n_sites))
-        for i, inner in enumerate(self.inside):
-            self._contain[i, list(inner)] = 1.0
+        pairs = [(i, s) for i, inner in enumerate(self.inside) for s in inner]  # (item, site it carries)
+        self.carrier_item = np.array([i for i, _ in pairs], dtype=np.int64)
+        self.carried_site = np.array([s for _, s in pairs], dtype=np.int64)
 
     def weights(self, site_w: np.ndarray) -> np.ndarray:
         """Weight of each item under the site weights."""
-        return site_w[self.site] + self._contain @ np.maximum(site_w, 0.0)
+        carried = np.bincount(self.carrier_item, weights=np.maximum(site_w[self.carried_site], 0.0), minlength=len(self.seqs))
+        return site_w[self.site] + carried
 
     def carried(self, item: int, site_w: np.ndarray) -> list[int]:
         """Sites an item counts under these weights."""
