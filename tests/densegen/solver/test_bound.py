@@ -225,3 +225,27 @@ def test_fixing_leaves_promoter_bounds_alone():
     problem = Problem(lib100()[:40], 100, promoters=(SIGMA70,))
     relaxation = relax(problem, time_budget_s=None, max_iterations=2, fill_best=0)
     assert tighten(problem, relaxation, clock=time.process_time, max_steps=40) == relaxation.bound
+
+
+def test_restricted_hub_program_equals_one_built_on_the_survivors():
+    """Fixing drops sites by filtering the hub rows (no hashing again): the tables over the kept
+    items, forwards and on the reversed strings, equal those of the survivors' own program."""
+    import numpy as np
+
+    from dnadesign.densegen.solver.bound import _items, _Plain
+    from dnadesign.densegen.solver.bound_fixing import ForcedPaths, _restrict
+
+    problem = Problem(lib100(), 120)
+    values = [1] * len(problem.sites)
+    items = _items(problem, (), values, hashed=True)
+    full = ForcedPaths(items, _Plain(items, 120).dp, 120)
+    keep = np.random.default_rng(0).random(items.n_sites) < 0.4
+    sub_items, rev = _restrict(items, full.rev_hubs, keep)
+    kept = [problem.sites[i] for i in sorted(sub_items.site_origin)]
+    fresh = _items(dataclasses.replace(problem, sites=tuple(kept)), (), [1] * len(kept), hashed=True)
+    assert sub_items.seqs == fresh.seqs and sub_items.inside == fresh.inside
+    w = np.random.default_rng(1).uniform(-0.5, 1.0, sub_items.n_sites)
+    ours = ForcedPaths(sub_items, _Plain(sub_items, 120).dp, 120, rev)
+    theirs = ForcedPaths(fresh, _Plain(fresh, 120).dp, 120)
+    assert np.allclose(ours.site_values(w), theirs.site_values(w))
+    assert np.allclose(ours.fwd.best, theirs.fwd.best) and np.allclose(ours.rev.best, theirs.rev.best)

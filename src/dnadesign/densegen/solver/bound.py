@@ -509,6 +509,7 @@ class _Subgradient:
         self.fill_best = fill_best  # densest relaxed plans re-realised with packed stretches after the main run
         self.visits: Counter[int] = Counter()  # problem site -> relaxed paths (of ``run``) it was on
         self.cancel: threading.Event | None = None  # set by the caller: stop at the next step
+        self.best_lam: np.ndarray | None = None  # multipliers of the best dual of the main run
 
     def run(self, lam, known: int, iterations: int, deadline: float | None, offset=None, banned=frozenset(), enough: int | None = None):
         """(best dual or None, final multipliers, checked layouts with more than ``known`` sites,
@@ -537,6 +538,8 @@ class _Subgradient:
                     found[layout.sequence] = (got, layout)
                     known = got
             dual = value + lam.sum()
+            if offset is None and dual < scale.best:
+                self.best_lam = lam  # the multipliers of the best dual (reduced-cost fixing starts there)
             scale.observe(dual)
             best, theta = scale.best, scale.theta
             target = max(0, known - items.free_value)

@@ -172,7 +172,7 @@ def tighten(
     the hub program, never puts a site right after itself: tighter)."""
     bound = relaxation.bound
     search = relaxation._search
-    lam_full = relaxation._lam
+    lam_full = search.best_lam if search is not None and search.best_lam is not None else relaxation._lam
     if bound is None or lam_full is None or search is None or problem.promoters or search.items.n_free:
         return bound
     full = _Round(list(search.items.site_origin), search.items, search.parts,
