@@ -37,10 +37,10 @@ POOL_MIN_ORIENTED = 600  # libraries with more oriented sites than this are solv
 POOL_SITES = 150  # sites in the pool (300 oriented: the relaxation and model stay sub-second-ish)
 VISITED_SHARE = 70  # percent of the pool taken from the full relaxation's paths (most visited first)
 NEEDED_PER_RULE = 3  # extra sites per regulator a rule names, beyond its minimum
-BOUND_SHARE = 0.15  # share of the first-solution limit the full library's relaxation may use
-BOUND_CAP_S = 1.5  # ... and at most this many seconds
-FIXING_SHARE = 0.1  # share the reduced-cost fixing after it may use (``bound_fixing.tighten``)
-FIXING_CAP_S = 1.0  # ... and at most this many seconds (2.5 s for the bound in all)
+BOUND_SHARE = 0.12  # share of the first-solution limit the full library's relaxation may use
+BOUND_CAP_S = 1.2  # ... and at most this many seconds
+FIXING_SHARE = 0.08  # share the reduced-cost fixing after it may use (``bound_fixing.tighten``)
+FIXING_CAP_S = 0.8  # ... and at most this many seconds (2 s for the bound in all, as before the fixing)
 FIXING_STEPS = 40  # DP passes of the fixing when ``deterministic``
 TIE_BREAK_ROOM = 0.999999  # side-bias tie-break room above the site bound (objective units)
 
