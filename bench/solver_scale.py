@@ -12,7 +12,11 @@ library's regulators, sorted, weigh 1, 2, 3, 1, 2, 3, ...; sites and bound are t
 in weighted value (``value``, ``gap`` in value units), next to the site count.
 
     uv run python bench/solver_scale.py [--sizes 100,1000] [--lengths 200] [--sources regulondb,pwm]
-        [--weighted] [--out bench/results/solver_scale.json]
+        [--weighted] [--baseline COMMIT] [--out bench/results/solver_scale.json]
+
+``--baseline COMMIT`` runs every instance a second time, right before the current code, on that
+commit's ``src`` (``git archive`` into a temporary directory, first on ``PYTHONPATH``): the row's
+``baseline`` holds its figures, measured under the same load.
 
 Human table on stderr, one JSON line of figures on stdout.
 """
@@ -24,6 +28,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -107,6 +112,7 @@ def main() -> None:
     ap.add_argument("--time-limit", type=float, default=10.0)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--weighted", action="store_true", help="per-regulator weights 1-3 (issue 14)")
+    ap.add_argument("--baseline", default=None, help="also run each instance on this commit's src, side by side")
     ap.add_argument("--out", default=None)
     ap.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--source", default="regulondb", help=argparse.SUPPRESS)
@@ -117,22 +123,34 @@ def main() -> None:
         child(args)
         return
     load_before = [round(x, 2) for x in os.getloadavg()]
+    base_dir = tempfile.TemporaryDirectory() if args.baseline else None
+    if base_dir is not None:
+        archive = subprocess.run(["git", "-C", str(REPO), "archive", args.baseline, "src"], capture_output=True, check=True).stdout
+        subprocess.run(["tar", "-x", "-C", base_dir.name], input=archive, check=True)
+
+    def run(cmd: list[str], src: str | None) -> dict:
+        env = dict(os.environ, PYTHONPATH=src) if src else None
+        proc = subprocess.run(cmd, capture_output=True, text=True, check=False, env=env)
+        lines = proc.stdout.strip().splitlines()
+        return json.loads(lines[-1]) if lines else {"error": proc.stderr.strip().splitlines()[-1:]}
+
     rows = []
     for source in args.sources.split(","):
         for n in (int(x) for x in args.sizes.split(",")):
             for length in (int(x) for x in args.lengths.split(",")):
                 cmd = [sys.executable, __file__, "--child", "--source", source, "--n", str(n), "--length", str(length),
                        "--time-limit", str(args.time_limit), "--seed", str(args.seed)] + (["--weighted"] if args.weighted else [])
-                proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
-                lines = proc.stdout.strip().splitlines()
-                got = json.loads(lines[-1]) if lines else {"error": proc.stderr.strip().splitlines()[-1:]}
-                row = {"name": f"{source}-n{n}-L{length}" + ("-weighted" if args.weighted else ""), **got}
+                base = run(cmd, str(Path(base_dir.name) / "src")) if base_dir is not None else None
+                row = {"name": f"{source}-n{n}-L{length}" + ("-weighted" if args.weighted else ""), **run(cmd, None)}
+                if base is not None:
+                    row["baseline"] = base
                 rows.append(row)
                 print(json.dumps(row), file=sys.stderr)
     commit = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
     dirty = subprocess.run(["git", "-C", str(REPO), "status", "--porcelain", "src/dnadesign/densegen/solver"], capture_output=True, text=True).stdout.strip()
     out = {"bench": "solver_scale", "commit": commit + ("-dirty" if dirty else ""), "time_limit_s": args.time_limit,
-           "clock": "cpu", "workers": 1, "weighted": args.weighted, "load_before": load_before, "instances": rows}
+           "clock": "cpu", "workers": 1, "weighted": args.weighted, "load_before": load_before,
+           "load_after": [round(x, 2) for x in os.getloadavg()], "baseline": args.baseline, "instances": rows}
     line = json.dumps(out)
     print(line)
     if args.out:

@@ -112,13 +112,14 @@ class _Items:
     def __post_init__(self) -> None:
         self.plain = np.array([len(s) for s in self.seqs], dtype=np.int64)  # an arc without overlap
         self.index = {orig: k for k, orig in enumerate(self.site_origin)}  # problem site -> remapped
-        self._contain = np.zeros((len(self.seqs), self.n_sites))
-        for i, inner in enumerate(self.inside):
-            self._contain[i, list(inner)] = 1.0
+        pairs = [(i, s) for i, inner in enumerate(self.inside) for s in inner]  # (item, site it carries)
+        self.carrier_item = np.array([i for i, _ in pairs], dtype=np.int64)
+        self.carried_site = np.array([s for _, s in pairs], dtype=np.int64)
 
     def weights(self, site_w: np.ndarray) -> np.ndarray:
         """Weight of each item under the site weights."""
-        return site_w[self.site] + self._contain @ np.maximum(site_w, 0.0)
+        carried = np.bincount(self.carrier_item, weights=np.maximum(site_w[self.carried_site], 0.0), minlength=len(self.seqs))
+        return site_w[self.site] + carried
 
     def carried(self, item: int, site_w: np.ndarray) -> list[int]:
         """Sites an item counts under these weights."""
@@ -508,6 +509,7 @@ class _Subgradient:
         self.fill_best = fill_best  # densest relaxed plans re-realised with packed stretches after the main run
         self.visits: Counter[int] = Counter()  # problem site -> relaxed paths (of ``run``) it was on
         self.cancel: threading.Event | None = None  # set by the caller: stop at the next step
+        self.best_lam: np.ndarray | None = None  # multipliers of the best dual of the main run
 
     def run(self, lam, known: int, iterations: int, deadline: float | None, offset=None, banned=frozenset(), enough: int | None = None):
         """(best dual or None, final multipliers, checked layouts with more than ``known`` sites,
@@ -536,6 +538,8 @@ class _Subgradient:
                     found[layout.sequence] = (got, layout)
                     known = got
             dual = value + lam.sum()
+            if offset is None and dual < scale.best:
+                self.best_lam = lam  # the multipliers of the best dual (reduced-cost fixing starts there)
             scale.observe(dual)
             best, theta = scale.best, scale.theta
             target = max(0, known - items.free_value)

@@ -24,6 +24,7 @@ import math
 from collections.abc import Generator, Mapping
 
 from .bound import relax, site_values
+from .bound_fixing import tighten
 from .budget import Budget, clock_of
 from .dna import oriented_sequences, revcomp
 from .enumerate import Enumeration
@@ -36,8 +37,11 @@ POOL_MIN_ORIENTED = 600  # libraries with more oriented sites than this are solv
 POOL_SITES = 150  # sites in the pool (300 oriented: the relaxation and model stay sub-second-ish)
 VISITED_SHARE = 70  # percent of the pool taken from the full relaxation's paths (most visited first)
 NEEDED_PER_RULE = 3  # extra sites per regulator a rule names, beyond its minimum
-BOUND_SHARE = 0.2  # share of the first-solution limit the full library's bound may use
-BOUND_CAP_S = 2.0  # ... and at most this many seconds
+BOUND_SHARE = 0.12  # share of the first-solution limit the full library's relaxation may use
+BOUND_CAP_S = 1.2  # ... and at most this many seconds
+FIXING_SHARE = 0.08  # share the reduced-cost fixing after it may use (``bound_fixing.tighten``)
+FIXING_CAP_S = 0.8  # ... and at most this many seconds (2 s for the bound in all, as before the fixing)
+FIXING_STEPS = 40  # DP passes of the fixing when ``deterministic``
 TIE_BREAK_ROOM = 0.999999  # side-bias tie-break room above the site bound (objective units)
 
 
@@ -121,12 +125,13 @@ def _pooled(problem: Problem, options: SolverOptions, n_solutions: int) -> Gener
     first = Budget(clock, options.time_limit_s)
     if options.deterministic:
         full = relax(problem, time_budget_s=None, max_iterations=8, seed=options.seed, fill_best=0)
+        bound = tighten(problem, full, clock=clock, max_steps=FIXING_STEPS)
     else:
         share = min(BOUND_CAP_S, BOUND_SHARE * options.time_limit_s)
         full = relax(problem, time_budget_s=share, max_iterations=10_000, seed=options.seed, clock=clock, fill_best=0)
+        bound = tighten(problem, full, clock=clock, deadline=clock() + min(FIXING_CAP_S, FIXING_SHARE * options.time_limit_s))
     pool = choose_pool(problem, visits=full.visits)
     sub = dataclasses.replace(problem, sites=tuple(problem.sites[i] for i in pool))
-    bound = full.bound
     sub_options = dataclasses.replace(options, time_limit_s=max(0.05, first.left()))
     inner = enumerate_solve(sub, sub_options, n_solutions)
     for sol in inner:
