@@ -28,7 +28,9 @@ from .budget import Budget, clock_of
 from .dna import oriented_sequences, revcomp
 from .enumerate import Enumeration
 from .enumerate import solve as enumerate_solve
+from .heuristics import Layout
 from .overlaps import largest_overlaps
+from .path_search import layouts as searched_layouts
 from .precheck import precheck
 from .types import Problem, Solution, SolverOptions
 
@@ -38,6 +40,8 @@ VISITED_SHARE = 70  # percent of the pool taken from the full relaxation's paths
 NEEDED_PER_RULE = 3  # extra sites per regulator a rule names, beyond its minimum
 BOUND_SHARE = 0.2  # share of the first-solution limit the full library's bound may use
 BOUND_CAP_S = 2.0  # ... and at most this many seconds
+SEARCH_SHARE = 0.35  # share of the first-solution limit the search over the full library may use
+SEARCH_ROUNDS = 40  # ... its perturbation rounds instead, in deterministic mode
 TIE_BREAK_ROOM = 0.999999  # side-bias tie-break room above the site bound (objective units)
 
 
@@ -115,6 +119,12 @@ def solve(problem: Problem, options: SolverOptions, n_solutions: int) -> Enumera
     return Enumeration(_pooled(problem, options, n_solutions))
 
 
+def _in_pool(layout: Layout, pool: list[int]) -> Layout:
+    """``layout`` with its site indices those of the pool (every site of it is in the pool)."""
+    at = {si: k for k, si in enumerate(pool)}
+    return Layout(layout.sequence, tuple((at[t[0]] if t[0] >= 0 else t[0], *t[1:]) for t in layout.items))
+
+
 def _pooled(problem: Problem, options: SolverOptions, n_solutions: int) -> Generator[Solution, None, str | None]:
     precheck(problem)  # reasons on the full library first (a pool could hide the real cause)
     clock = clock_of(options.clock)
@@ -124,11 +134,16 @@ def _pooled(problem: Problem, options: SolverOptions, n_solutions: int) -> Gener
     else:
         share = min(BOUND_CAP_S, BOUND_SHARE * options.time_limit_s)
         full = relax(problem, time_budget_s=share, max_iterations=10_000, seed=options.seed, clock=clock, fill_best=0)
-    pool = choose_pool(problem, visits=full.visits)
+    # The densest layout the local search finds over every site (path_search.py) joins the pool
+    # with its sites and starts the pool's solve.
+    search_end = clock() + SEARCH_SHARE * options.time_limit_s
+    found = searched_layouts(problem, site_values(problem), list(full.layouts[:2]), lambda: clock() > search_end,
+                             options.seed, rounds=SEARCH_ROUNDS if options.deterministic else None)[:1]
+    pool = sorted(set(choose_pool(problem, visits=full.visits)).union(*(lay.library_sites for lay in found)))
     sub = dataclasses.replace(problem, sites=tuple(problem.sites[i] for i in pool))
     bound = full.bound
     sub_options = dataclasses.replace(options, time_limit_s=max(0.05, first.left()))
-    inner = enumerate_solve(sub, sub_options, n_solutions)
+    inner = enumerate_solve(sub, sub_options, n_solutions, seeds=tuple(_in_pool(lay, pool) for lay in found))
     for sol in inner:
         if bound is None:
             yield dataclasses.replace(sol, optimal=False, bound=None)

@@ -1,0 +1,401 @@
+"""Dense first layouts for large libraries: an orienteering local search over the full library.
+
+A layout without a promoter is a path over oriented sites (each site at most once, either
+strand): its length is the first site's length plus, per next site, its length minus its
+largest overlap with the previous one (``overlaps.overlap_matrix``), and sites inside a placed
+site ride along for free. Finding the densest layout is a prize-collecting path
+(orienteering) problem on the overlap graph; the pool route (``pool.py``) solves it on 150
+sites only, so the sites a dense layout needs may be missing. This search runs on every
+oriented site of the library:
+
+- cheapest insertion: add the site (and strand, and position) that lengthens the path least per
+  unit of value (own value plus the uncovered sites it contains) while the path fits in L;
+- moves that shorten the path at equal value: exchange a placed site for the cheapest unused
+  one at any position (a relocation when it is the same site), reversal of a segment with its
+  strands flipped (``ov(a, b) == ov(rc(b), rc(a))``, so only the two ends change), dropping a
+  site that another placed site already carries; each shortening is followed by insertions;
+- perturbation (ruin and recreate): drop a random segment or random sites, re-insert with
+  noisy costs, improve; a worse path is kept with a small probability, and the search returns
+  to the best one after a run of moves without a better one.
+
+Only problems without a promoter are searched (the path has no anchors). The best paths are
+realised (``path_layouts.realise``: carried sites, free stretches packed, rules given their say
+by ``drafts.make_valid``), sites that happen to span a junction are added, and a layout is kept
+only when the independent checker accepts it against the full problem.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from .check import check_solution
+from .dna import oriented_sequences, revcomp
+from .heuristics import Layout
+from .overlaps import containers, overlap_matrix
+from .path_layouts import Piece, layout_solution, realise
+from .types import Problem
+
+MIN_SEGMENT, MAX_SEGMENT = 2, 8  # sites a perturbation drops (a segment, or as many random sites)
+NOISE = 0.35  # relative noise on insertion costs after a perturbation
+WORSE_ACCEPT = 0.08  # probability of keeping a perturbed path below the current one
+RESTART_AFTER = 60  # perturbations without a new best before returning to the best path
+KEEP_BEST = 4  # distinct best paths realised at the end
+
+
+@dataclass
+class _Library:
+    """Oriented items of the library with their pairwise overlaps (index ``n``: no item)."""
+
+    seqs: list[str]
+    site: np.ndarray  # problem site index per item
+    strand: list[str]
+    length: np.ndarray  # per item (0 for the dummy)
+    ov: np.ndarray  # (n + 1, n + 1) largest overlap a -> b; row / column n are zeros
+    ov_t: np.ndarray  # its transpose, contiguous (rows gathered for the "into" side)
+    flip: np.ndarray  # the item of the other strand (itself for a palindrome, -1 single strand)
+    value: np.ndarray  # per problem site
+    inside: list[np.ndarray]  # problem sites contained in each item (other than its own)
+    in_flat: np.ndarray  # concatenated ``inside`` ...
+    in_start: np.ndarray  # ... and where each item's part starts (n + 1 entries)
+
+    @property
+    def n(self) -> int:
+        return len(self.seqs)
+
+
+def library(problem: Problem, values: list[int]) -> _Library | None:
+    """The oriented items (no forbidden k-mer, not longer than L); None when there are none."""
+    forbidden = set(problem.forbid_kmers) | {revcomp(k) for k in problem.forbid_kmers}
+    seqs: list[str] = []
+    site: list[int] = []
+    strand: list[str] = []
+    for si, s in enumerate(problem.sites):
+        for st, seq in oriented_sequences(s.sequence, problem.strands):
+            if len(seq) <= problem.length and not any(f in seq for f in forbidden):
+                seqs.append(seq)
+                site.append(si)
+                strand.append(st)
+    n = len(seqs)
+    if not n:
+        return None
+    ov = np.zeros((n + 1, n + 1), dtype=np.int32)
+    ov[:n, :n] = overlap_matrix(seqs)
+    length = np.zeros(n + 1, dtype=np.int32)
+    length[:n] = [len(s) for s in seqs]
+    key = {(si, st): k for k, (si, st) in enumerate(zip(site, strand, strict=True))}
+    flip = np.full(n, -1, dtype=np.int64)
+    if problem.strands == "double":
+        for k, (si, st) in enumerate(zip(site, strand, strict=True)):
+            flip[k] = key.get((si, "-" if st == "+" else "+"), k)
+    sites = np.array(site, dtype=np.int64)
+    inside = [np.unique(sites[[j for j in outer if site[j] != site[k]]]) if len(outer) else np.zeros(0, dtype=np.int64)
+              for k, outer in enumerate(_contained(seqs))]
+    in_start = np.zeros(n + 1, dtype=np.int64)
+    in_start[1:] = np.cumsum([len(x) for x in inside])
+    in_flat = np.concatenate(inside) if in_start[-1] else np.zeros(0, dtype=np.int64)
+    return _Library(seqs, sites, strand, length, ov, np.ascontiguousarray(ov.T), flip,
+                    np.asarray(values, dtype=float), inside, in_flat.astype(np.int64), in_start)
+
+
+def _contained(seqs: list[str]) -> list[list[int]]:
+    """For each item, the items that are substrings of it (itself excluded)."""
+    out: list[list[int]] = [[] for _ in seqs]
+    for j, holders in enumerate(containers(seqs, seqs)):
+        for k in holders:
+            if k != j:
+                out[k].append(j)
+    return out
+
+
+class _Path:
+    """A path of items with its cost, the sites it places and the sites it carries."""
+
+    def __init__(self, lib: _Library, items: list[int]):
+        self.lib = lib
+        self.items = list(items)
+        self.refresh()
+
+    def refresh(self) -> None:
+        lib, items = self.lib, self.items
+        idx = np.asarray(items, dtype=np.int64)
+        self.cost = int(lib.length[idx].sum() - (lib.ov[idx[:-1], idx[1:]].sum() if len(idx) > 1 else 0))
+        self.placed = np.zeros(len(lib.value), dtype=bool)
+        self.placed[lib.site[idx]] = True
+        self.covered = self.placed.copy()
+        for k in items:
+            self.covered[lib.inside[k]] = True
+        self.value = float(lib.value[self.covered].sum())
+
+    def copy(self) -> _Path:
+        other = object.__new__(_Path)
+        other.lib, other.items, other.cost = self.lib, list(self.items), self.cost
+        other.placed, other.covered, other.value = self.placed.copy(), self.covered.copy(), self.value
+        return other
+
+    def score(self) -> tuple[float, int]:
+        return self.value, -self.cost
+
+    def ends(self, items: list[int] | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Per insertion position: the item before and after it (``n``: none)."""
+        n = self.lib.n
+        seq = self.items if items is None else items
+        return np.array([n, *seq], dtype=np.int64), np.array([*seq, n], dtype=np.int64)
+
+
+def _insertion_costs(lib: _Library, prev: np.ndarray, nxt: np.ndarray) -> np.ndarray:
+    """``delta[p, x]``: added length when item ``x`` goes between ``prev[p]`` and ``nxt[p]``."""
+    joined = lib.ov[prev, nxt][:, None]
+    return lib.length[None, :-1] - lib.ov[prev, :-1] - lib.ov_t[nxt, :-1] + joined
+
+
+def _gains(lib: _Library, path: _Path) -> np.ndarray:
+    """Per item: the value it adds (its own site unless covered, plus uncovered sites inside)."""
+    open_value = np.where(path.covered, 0.0, lib.value)
+    inner = np.add.reduceat(np.append(open_value[lib.in_flat], 0.0), lib.in_start[:-1]) if len(lib.in_flat) else 0.0
+    inner = np.where(lib.in_start[1:] > lib.in_start[:-1], inner, 0.0)
+    own = open_value[lib.site]
+    return np.where(path.placed[lib.site], -1.0, own + inner)
+
+
+def insert_greedy(lib: _Library, path: _Path, L: int, rng: random.Random | None = None, noise: float = 0.0) -> None:
+    """Cheapest insertion (length per unit of value) until nothing more fits in ``L``."""
+    while True:
+        gain = _gains(lib, path)
+        ok_item = gain > 0
+        if not ok_item.any():
+            return
+        prev, nxt = path.ends()
+        delta = _insertion_costs(lib, prev, nxt)
+        where = np.argmin(delta, axis=0)  # each item's cheapest position
+        cheapest = delta[where, np.arange(lib.n)]
+        fits = (cheapest <= L - path.cost) & ok_item
+        if not fits.any():
+            return
+        ratio = np.maximum(cheapest, 0.25) / np.where(ok_item, gain, 1.0)
+        if noise and rng is not None:
+            ratio = ratio * (1.0 + noise * np.random.default_rng(rng.getrandbits(32)).random(lib.n))
+        x = int(np.argmin(np.where(fits, ratio, np.inf)))
+        p = int(where[x])
+        path.items.insert(int(p), int(x))
+        path.refresh()
+
+
+def _shorten_once(lib: _Library, path: _Path) -> bool:
+    """One move that shortens the path at equal or higher value; True when one was made."""
+    items = path.items
+    m = len(items)
+    if m == 0:
+        return False
+    # Reversal of a segment with its strands flipped: only the two boundary arcs change.
+    if m >= 2 and (lib.flip >= 0).all():
+        prev, nxt = path.ends()
+        first = np.asarray(items, dtype=np.int64)
+        rc = lib.flip[first]
+        i, j = np.triu_indices(m)
+        before = lib.ov[prev[i], first[i]] + lib.ov[first[j], nxt[j + 1]]
+        after = lib.ov[prev[i], rc[j]] + lib.ov[rc[i], nxt[j + 1]]
+        gain = after - before
+        k = int(np.argmax(gain))
+        if gain[k] > 0:
+            a, b = int(i[k]), int(j[k])
+            path.items[a : b + 1] = [int(lib.flip[x]) for x in reversed(items[a : b + 1])]
+            path.refresh()
+            return True
+    return _exchange(lib, path)
+
+
+def _exchange(lib: _Library, path: _Path) -> bool:
+    """Exchange (or relocate, or drop) one placed item for the cheapest item at least as
+    valuable, at any position: the move that shortens the path most, if any."""
+    items = path.items
+    m = len(items)
+    prev, nxt = path.ends()
+    here = np.asarray(items, dtype=np.int64)
+    # Value each placed item alone holds (its site and carried sites no other item covers).
+    count = np.zeros(len(lib.value), dtype=np.int64)
+    for k in items:
+        count[lib.site[k]] += 1
+        count[lib.inside[k]] += 1
+    lost = np.array([lib.value[lib.site[k]] * (count[lib.site[k]] == 1) + float(lib.value[lib.inside[k]][count[lib.inside[k]] == 1].sum())
+                     for k in items])
+    merged = _insertion_costs(lib, prev[:m], nxt[1:])  # (m, N): into the edge left when r goes
+    saving = merged[np.arange(m), here]  # length r's removal frees
+    edges = _insertion_costs(lib, prev, nxt)  # (m + 1, N): into the other edges
+    if m + 1 >= 3:
+        low = np.argpartition(edges, 2, axis=0)[:3]
+    else:
+        low = np.argsort(edges, axis=0)[:3]
+    low_cost = np.take_along_axis(edges, low, axis=0)
+    r = np.arange(m)[:, None]
+    other = np.full(merged.shape, 1 << 20, dtype=np.int64)
+    other_at = np.full(merged.shape, -1, dtype=np.int64)
+    for j in range(low.shape[0]):
+        ok = (low[j][None, :] != r) & (low[j][None, :] != r + 1)
+        better = ok & (low_cost[j][None, :] < other)
+        other = np.where(better, low_cost[j][None, :], other)
+        other_at = np.where(better, low[j][None, :], other_at)
+    gain = _gains(lib, path)
+    eligible = ((gain[None, :] >= lost[:, None] - 1e-9) & (gain[None, :] > 0)) | (lib.site[None, :] == lib.site[here][:, None])
+    cost = np.where(eligible, np.minimum(merged, other), 1 << 20)
+    x = np.argmin(cost, axis=1)
+    best_cost = cost[np.arange(m), x]
+    best_cost = np.where(lost <= 1e-9, np.minimum(best_cost, 0), best_cost)  # dropping it loses nothing
+    improvement = saving - best_cost
+    order = np.argsort(-improvement, kind="stable")
+    before = path.score()
+    for rr in order[:3]:
+        if improvement[rr] <= 0:
+            return False
+        rr = int(rr)
+        trial = path.items[:rr] + path.items[rr + 1 :]
+        xx = int(x[rr])
+        if not (lost[rr] <= 1e-9 and best_cost[rr] == 0 and cost[rr, xx] > 0):
+            at = rr if merged[rr, xx] <= other[rr, xx] else int(other_at[rr, xx])
+            trial.insert(at if at <= rr else at - 1, xx)
+        old = path.items
+        path.items = trial
+        path.refresh()
+        if path.score() > before:
+            return True
+        path.items = old
+        path.refresh()
+    return False
+
+
+def improve(lib: _Library, path: _Path, L: int, stop: Callable[[], bool]) -> None:
+    """Shorten, then insert, until neither helps (or ``stop()``)."""
+    insert_greedy(lib, path, L)
+    while not stop() and _shorten_once(lib, path):
+        insert_greedy(lib, path, L)
+
+
+def _perturb(lib: _Library, path: _Path, rng: random.Random) -> _Path:
+    out = path.copy()
+    m = len(out.items)
+    if m == 0:
+        return out
+    k = min(m, rng.randint(MIN_SEGMENT, MAX_SEGMENT))
+    if rng.random() < 0.5:
+        at = rng.randrange(m - k + 1)
+        del out.items[at : at + k]
+    else:
+        for r in sorted(rng.sample(range(m), k), reverse=True):
+            del out.items[r]
+    out.refresh()
+    return out
+
+
+def search(lib: _Library, L: int, starts: list[list[int]], rng: random.Random, stop: Callable[[], bool],
+           keep: int = KEEP_BEST, rounds: int | None = None) -> list[_Path]:
+    """Iterated local search from ``starts`` (item paths; cheapest insertion from an empty path is
+    always one of them) until ``stop()`` or after ``rounds`` perturbations: the best distinct
+    paths found, best first."""
+    best: dict[tuple[int, ...], _Path] = {}
+
+    def remember(p: _Path) -> None:
+        key = tuple(sorted(int(lib.site[k]) for k in p.items))
+        if key not in best or p.score() > best[key].score():
+            best[key] = p.copy()
+
+    current: _Path | None = None
+    for items in [[], *starts]:
+        p = _Path(lib, [k for k in items if 0 <= k < lib.n])
+        while p.cost > L and p.items:
+            p.items.pop()
+            p.refresh()
+        improve(lib, p, L, stop)
+        remember(p)
+        if current is None or p.score() > current.score():
+            current = p
+        if stop():
+            break
+    assert current is not None
+    top = current.copy()
+    stale = 0
+    done = 0
+    while not stop() and (rounds is None or done < rounds):
+        done += 1
+        trial = _perturb(lib, current, rng)
+        insert_greedy(lib, trial, L, rng, NOISE)
+        improve(lib, trial, L, stop)
+        remember(trial)
+        if trial.score() > top.score():
+            top, stale = trial.copy(), 0
+        else:
+            stale += 1
+        if trial.score() >= current.score() or (trial.value >= current.value - 1 and rng.random() < WORSE_ACCEPT):
+            current = trial
+        if stale >= RESTART_AFTER:
+            current, stale = top.copy(), 0
+    return sorted(best.values(), key=lambda p: p.score(), reverse=True)[:keep]
+
+
+def _carried(item, spans: list[tuple[int, int]]) -> bool:
+    """True when ``item`` lies inside another placed item (it is carried, not on the path)."""
+    lo, hi = item[2], item[2] + len(item[3])
+    return any(a <= lo and hi <= b and (a, b) != (lo, hi) for a, b in spans)
+
+
+def _spanning(problem: Problem, layout: Layout) -> Layout:
+    """``layout`` plus the unused sites its sequence holds anyway (across a junction)."""
+    used = set(layout.library_sites)
+    taken = [(t[2], t[2] + len(t[3])) for t in layout.items]
+    extra = []
+    for si, site in enumerate(problem.sites):
+        if si in used:
+            continue
+        for strand, seq in oriented_sequences(site.sequence, problem.strands):
+            at = layout.sequence.find(seq)
+            if at >= 0:
+                extra.append((si, strand, at, seq, ""))
+                taken.append((at, at + len(seq)))
+                break
+    if not extra:
+        return layout
+    return Layout(layout.sequence, tuple(sorted((*layout.items, *extra), key=lambda t: (t[2], t[0]))))
+
+
+def layouts(problem: Problem, values: list[int], starts: list[Layout], stop: Callable[[], bool], seed: int = 0,
+            rounds: int | None = None) -> list[Layout]:
+    """Checked layouts of ``problem`` (no promoter) from the local search, densest first.
+
+    ``starts`` (layouts of the same problem, e.g. the relaxation's) seed the search next to the
+    cheapest insertion; the search runs until ``stop()`` (or ``rounds`` perturbations). Empty
+    for problems with a promoter.
+    """
+    if problem.promoters:
+        return []
+    lib = library(problem, values)
+    if lib is None:
+        return []
+    rng = random.Random(seed)
+    key = {(int(si), st): k for k, (si, st) in enumerate(zip(lib.site, lib.strand, strict=True))}
+    seeds = []
+    for lay in starts:
+        spans = [(t[2], t[2] + len(t[3])) for t in lay.items if t[0] >= 0]
+        chain = sorted((t for t in lay.items if t[0] >= 0 and not _carried(t, spans)), key=lambda t: t[2])
+        seeds.append([key[(t[0], t[1])] for t in chain if (t[0], t[1]) in key])
+    found = search(lib, problem.length, seeds, rng, stop, rounds=rounds)
+    out: list[tuple[float, Layout]] = []
+    for path in found:
+        chain = [Piece(int(lib.site[k]), lib.strand[k], lib.seqs[k], tuple(int(s) for s in lib.inside[k])) for k in path.items]
+        lay = realise(problem, [chain], [], rng, fill=True)
+        if lay is None:
+            continue
+        lay = _spanning(problem, lay)
+        if check_solution(problem, layout_solution_valued(problem, lay, values)):
+            continue
+        out.append((sum(values[si] for si in lay.library_sites), lay))
+    return [lay for _v, lay in sorted(out, key=lambda t: -t[0])]
+
+
+def layout_solution_valued(problem: Problem, layout: Layout, values: list[int]):
+    """``layout_solution`` with the objective set to the layout's site value (weights)."""
+    import dataclasses
+
+    sol = layout_solution(problem, layout)
+    return dataclasses.replace(sol, objective=float(sum(values[si] for si in layout.library_sites)))
