@@ -29,7 +29,7 @@ from .budget import CLOCKS, Budget, clock_of
 from .cpsat import StallWatch, solver_for
 from .cpsat import run as _run
 from .drafts import make_valid
-from .first_layouts import best_held, regulator_minimums
+from .first_layouts import best_held, regulator_minimums, searched
 from .heuristics import Layout, greedy_layouts
 from .model import PositionalModel
 from .policies import REQUESTED, DiversePolicy, OptimalPolicy
@@ -44,6 +44,7 @@ BEAM_RESERVE = 0.5  # the beam stops once less than this share of time_limit_s i
 SEEDED_BEAM_RESERVE = 0.9  # ... or this share when seed layouts are given
 EAGER_FIXES = 8  # beam layouts made rule-valid before the first solve (the fallback screens this many)
 HELD_RESERVE = 0.7  # favoured relaxation runs stop once less than this share of time_limit_s is left
+SEARCH_RESERVE = 0.1  # the local search (large libraries, first layout unproven) stops once less than this share is left
 FIRST_RESERVE = 0.04  # share of time_limit_s kept back from the first CP-SAT solve (it overruns its stop)
 
 
@@ -119,7 +120,7 @@ def _solve(problem: Problem, options: SolverOptions, n_solutions: int, seeds: tu
         start = relaxation.layouts[0]
     pm = PositionalModel(problem)
     st = EnumState(problem, options, pm, relaxation, random.Random(options.seed), run_budget, beam_sites, alternatives)
-    recorded, bound_value = _first(st, start, layouts, first_budget, clock)
+    recorded, bound_value = _first(st, start, layouts, first_budget, clock, search=not seeds)
     sol = st.emit(recorded)
     st.bound_sites = math.floor(bound_value / pm.bias_scale + 1e-9)
     if problem.weighted:
@@ -135,8 +136,10 @@ def _solve(problem: Problem, options: SolverOptions, n_solutions: int, seeds: tu
     return (yield from policy.run(st, n_solutions))
 
 
-def _first(st: EnumState, start: Layout, layouts: list[Layout], first_budget: Budget, clock) -> tuple[Recorded, float]:
-    """The first solution (recorded, not yet emitted) and the bound value (objective units)."""
+def _first(st: EnumState, start: Layout, layouts: list[Layout], first_budget: Budget, clock, search: bool = True) -> tuple[Recorded, float]:
+    """The first solution (recorded, not yet emitted) and the bound value (objective units).
+    ``search``: run the local search (``first_layouts.searched``) when no held layout reaches
+    the bound (off when the caller seeded the solve with its own search)."""
     problem, options, pm, relaxation = st.problem, st.options, st.pm, st.relaxation
     scale = pm.bias_scale
     path_bound = relaxation.bound if not problem.weighted else None  # a site count (stops CP-SAT at it)
@@ -158,6 +161,8 @@ def _first(st: EnumState, start: Layout, layouts: list[Layout], first_budget: Bu
             if tighter is not None and tighter < path_bound:
                 path_bound = value_bound = tighter
                 held = best_held(st, [held[2]], path_bound, first_budget, math.inf)  # re-marked against it
+        if search:
+            held = searched(st, held, path_bound, first_budget, SEARCH_RESERVE * options.time_limit_s)
         if held is not None:
             if held[0].n_sites >= path_bound:
                 return st.record(held[0], held[1]), float(path_bound * scale)

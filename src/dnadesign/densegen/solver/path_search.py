@@ -290,10 +290,10 @@ def _perturb(lib: _Library, path: _Path, rng: random.Random) -> _Path:
 
 
 def search(lib: _Library, L: int, starts: list[list[int]], rng: random.Random, stop: Callable[[], bool],
-           keep: int = KEEP_BEST, rounds: int | None = None) -> list[_Path]:
+           keep: int = KEEP_BEST, rounds: int | None = None, enough: float = np.inf) -> list[_Path]:
     """Iterated local search from ``starts`` (item paths; cheapest insertion from an empty path is
-    always one of them) until ``stop()`` or after ``rounds`` perturbations: the best distinct
-    paths found, best first."""
+    always one of them) until ``stop()``, after ``rounds`` perturbations or once a path is worth
+    ``enough``: the best distinct paths found, best first."""
     best: dict[tuple[int, ...], _Path] = {}
 
     def remember(p: _Path) -> None:
@@ -317,7 +317,7 @@ def search(lib: _Library, L: int, starts: list[list[int]], rng: random.Random, s
     top = current.copy()
     stale = 0
     done = 0
-    while not stop() and (rounds is None or done < rounds):
+    while top.value < enough - 1e-9 and not stop() and (rounds is None or done < rounds):
         done += 1
         trial = _perturb(lib, current, rng)
         insert_greedy(lib, trial, L, rng, NOISE)
@@ -360,12 +360,12 @@ def _spanning(problem: Problem, layout: Layout) -> Layout:
 
 
 def layouts(problem: Problem, values: list[int], starts: list[Layout], stop: Callable[[], bool], seed: int = 0,
-            rounds: int | None = None) -> list[Layout]:
+            rounds: int | None = None, enough: float = np.inf) -> list[Layout]:
     """Checked layouts of ``problem`` (no promoter) from the local search, densest first.
 
     ``starts`` (layouts of the same problem, e.g. the relaxation's) seed the search next to the
-    cheapest insertion; the search runs until ``stop()`` (or ``rounds`` perturbations). Empty
-    for problems with a promoter.
+    cheapest insertion; the search runs until ``stop()``, ``rounds`` perturbations or a path
+    worth ``enough`` (the bound). Empty for problems with a promoter.
     """
     if problem.promoters:
         return []
@@ -375,18 +375,18 @@ def layouts(problem: Problem, values: list[int], starts: list[Layout], stop: Cal
     rng = random.Random(seed)
     key = {(int(si), st): k for k, (si, st) in enumerate(zip(lib.site, lib.strand, strict=True))}
     seeds = []
-    for lay in starts:
-        spans = [(t[2], t[2] + len(t[3])) for t in lay.items if t[0] >= 0]
-        chain = sorted((t for t in lay.items if t[0] >= 0 and not _carried(t, spans)), key=lambda t: t[2])
-        seeds.append([key[(t[0], t[1])] for t in chain if (t[0], t[1]) in key])
-    found = search(lib, problem.length, seeds, rng, stop, rounds=rounds)
+    for start in starts:
+        spans = [(t[2], t[2] + len(t[3])) for t in start.items if t[0] >= 0]
+        on_path = sorted((t for t in start.items if t[0] >= 0 and not _carried(t, spans)), key=lambda t: t[2])
+        seeds.append([key[(t[0], t[1])] for t in on_path if (t[0], t[1]) in key])
+    found = search(lib, problem.length, seeds, rng, stop, rounds=rounds, enough=enough)
     out: list[tuple[float, Layout]] = []
     for path in found:
         chain = [Piece(int(lib.site[k]), lib.strand[k], lib.seqs[k], tuple(int(s) for s in lib.inside[k])) for k in path.items]
-        lay = realise(problem, [chain], [], rng, fill=True)
-        if lay is None:
+        realised = realise(problem, [chain], [], rng, fill=True)
+        if realised is None:
             continue
-        lay = _spanning(problem, lay)
+        lay = _spanning(problem, realised)
         if check_solution(problem, layout_solution_valued(problem, lay, values)):
             continue
         out.append((sum(values[si] for si in lay.library_sites), lay))

@@ -40,8 +40,9 @@ VISITED_SHARE = 70  # percent of the pool taken from the full relaxation's paths
 NEEDED_PER_RULE = 3  # extra sites per regulator a rule names, beyond its minimum
 BOUND_SHARE = 0.2  # share of the first-solution limit the full library's bound may use
 BOUND_CAP_S = 2.0  # ... and at most this many seconds
-SEARCH_SHARE = 0.35  # share of the first-solution limit the search over the full library may use
+SEARCH_SHARE = 0.3  # share of the first-solution limit the search over the full library may use
 SEARCH_ROUNDS = 40  # ... its perturbation rounds instead, in deterministic mode
+INNER_MARGIN_S = 0.3  # kept back from the pool's solve: its CP-SAT stops a little after its limit
 TIE_BREAK_ROOM = 0.999999  # side-bias tie-break room above the site bound (objective units)
 
 
@@ -137,12 +138,12 @@ def _pooled(problem: Problem, options: SolverOptions, n_solutions: int) -> Gener
     # The densest layout the local search finds over every site (path_search.py) joins the pool
     # with its sites and starts the pool's solve.
     search_end = clock() + SEARCH_SHARE * options.time_limit_s
-    found = searched_layouts(problem, site_values(problem), list(full.layouts[:2]), lambda: clock() > search_end,
-                             options.seed, rounds=SEARCH_ROUNDS if options.deterministic else None)[:1]
+    found = searched_layouts(problem, site_values(problem), list(full.layouts[:2]), lambda: clock() > search_end, options.seed,
+                             rounds=SEARCH_ROUNDS if options.deterministic else None, enough=full.bound if full.bound is not None else math.inf)[:1]
     pool = sorted(set(choose_pool(problem, visits=full.visits)).union(*(lay.library_sites for lay in found)))
     sub = dataclasses.replace(problem, sites=tuple(problem.sites[i] for i in pool))
     bound = full.bound
-    sub_options = dataclasses.replace(options, time_limit_s=max(0.05, first.left()))
+    sub_options = dataclasses.replace(options, time_limit_s=max(0.05, first.left() - INNER_MARGIN_S))
     inner = enumerate_solve(sub, sub_options, n_solutions, seeds=tuple(_in_pool(lay, pool) for lay in found))
     for sol in inner:
         if bound is None:
