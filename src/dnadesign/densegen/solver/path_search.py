@@ -170,8 +170,7 @@ def insert_greedy(lib: _Library, path: _Path, L: int, rng: random.Random | None 
             return
         prev, nxt = path.ends()
         delta = _insertion_costs(lib, prev, nxt)
-        where = np.argmin(delta, axis=0)  # each item's cheapest position
-        cheapest = delta[where, np.arange(lib.n)]
+        cheapest = delta.min(axis=0)  # each item at its cheapest position
         fits = (cheapest <= L - path.cost) & ok_item
         if not fits.any():
             return
@@ -179,7 +178,7 @@ def insert_greedy(lib: _Library, path: _Path, L: int, rng: random.Random | None 
         if noise and rng is not None:
             ratio = ratio * (1.0 + noise * np.random.default_rng(rng.getrandbits(32)).random(lib.n))
         x = int(np.argmin(np.where(fits, ratio, np.inf)))
-        p = int(where[x])
+        p = int(np.argmin(delta[:, x]))
         path.items.insert(int(p), int(x))
         path.refresh()
 
@@ -216,7 +215,7 @@ def _exchange(lib: _Library, path: _Path) -> bool:
     prev, nxt = path.ends()
     here = np.asarray(items, dtype=np.int64)
     # Value each placed item alone holds (its site and carried sites no other item covers).
-    count = np.zeros(len(lib.value), dtype=np.int64)
+    count = np.zeros(len(lib.value), dtype=np.int32)
     for k in items:
         count[lib.site[k]] += 1
         count[lib.inside[k]] += 1
@@ -225,19 +224,12 @@ def _exchange(lib: _Library, path: _Path) -> bool:
     merged = _insertion_costs(lib, prev[:m], nxt[1:])  # (m, N): into the edge left when r goes
     saving = merged[np.arange(m), here]  # length r's removal frees
     edges = _insertion_costs(lib, prev, nxt)  # (m + 1, N): into the other edges
-    if m + 1 >= 3:
-        low = np.argpartition(edges, 2, axis=0)[:3]
-    else:
-        low = np.argsort(edges, axis=0)[:3]
-    low_cost = np.take_along_axis(edges, low, axis=0)
-    r = np.arange(m)[:, None]
-    other = np.full(merged.shape, 1 << 20, dtype=np.int64)
-    other_at = np.full(merged.shape, -1, dtype=np.int64)
-    for j in range(low.shape[0]):
-        ok = (low[j][None, :] != r) & (low[j][None, :] != r + 1)
-        better = ok & (low_cost[j][None, :] < other)
-        other = np.where(better, low_cost[j][None, :], other)
-        other_at = np.where(better, low[j][None, :], other_at)
+    # Cheapest other edge when r goes (edges r and r + 1 become the merged one): the smaller
+    # of the running minimum over edges before r and the one over edges after r + 1.
+    big = np.full((1, lib.n), 1 << 20, dtype=edges.dtype)
+    before_r = np.concatenate([big, np.minimum.accumulate(edges, axis=0)[: m - 1]])  # edges < r
+    after_r = np.concatenate([np.minimum.accumulate(edges[::-1], axis=0)[::-1][2:], big])  # edges > r + 1
+    other = np.minimum(before_r, after_r)
     gain = _gains(lib, path)
     eligible = ((gain[None, :] >= lost[:, None] - 1e-9) & (gain[None, :] > 0)) | (lib.site[None, :] == lib.site[here][:, None])
     cost = np.where(eligible, np.minimum(merged, other), 1 << 20)
@@ -254,7 +246,12 @@ def _exchange(lib: _Library, path: _Path) -> bool:
         trial = path.items[:rr] + path.items[rr + 1 :]
         xx = int(x[rr])
         if not (lost[rr] <= 1e-9 and best_cost[rr] == 0 and cost[rr, xx] > 0):
-            at = rr if merged[rr, xx] <= other[rr, xx] else int(other_at[rr, xx])
+            if merged[rr, xx] <= other[rr, xx]:
+                at = rr
+            else:
+                column = edges[:, xx].copy()
+                column[rr : rr + 2] = 1 << 20
+                at = int(np.argmin(column))
             trial.insert(at if at <= rr else at - 1, xx)
         old = path.items
         path.items = trial
