@@ -160,3 +160,26 @@ def test_pooled_solve_starts_from_the_search(big):
     assert check_solution(big, sol) == []
     assert sol.n_sites >= 51
     assert sol.bound is not None and sol.n_sites <= sol.bound
+
+
+def test_regulator_minimums_are_kept_on_every_path(big):
+    """A regulator minimum pins that many of its sites on the path: the layouts hold them and
+    pass the checker (the rule is the checker's, not the search's)."""
+    ruled = dataclasses.replace(big, min_count_by_regulator={"Fis": 3, "ArcA": 2})
+    found = ps.layouts(ruled, site_values(ruled), [], lambda: False, seed=0, rounds=10)
+    assert found
+    for lay in found:
+        regs = [ruled.sites[si].regulator for si in lay.library_sites]
+        assert regs.count("Fis") >= 3 and regs.count("ArcA") >= 2
+        assert check_solution(ruled, ps.layout_solution_valued(ruled, lay, site_values(ruled))) == []
+    assert _sites(found[0]) >= 42
+
+
+def test_pooled_solve_with_a_regulator_minimum(big):
+    """1000 sites with a regulator minimum: before the search the pool route found nothing in
+    10 s (NoSolutionFoundError); now the first solution holds the minimum and is checked."""
+    ruled = dataclasses.replace(big, min_count_by_regulator={"Fis": 3})
+    sol = next(solve(ruled, SolverOptions(time_limit_s=10, seed=0, workers=1, deterministic=True), 1))
+    assert check_solution(ruled, sol) == []
+    assert sum(p.regulator == "Fis" for p in sol.placements) >= 3
+    assert sol.n_sites >= 45

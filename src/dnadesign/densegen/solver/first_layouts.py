@@ -26,6 +26,7 @@ from collections.abc import Iterable
 from .bound import site_values
 from .budget import Budget
 from .heuristics import Layout
+from .path_search import MIN_SECONDS
 from .path_search import layouts as searched_layouts
 from .state import EnumState
 from .types import Problem
@@ -109,6 +110,8 @@ def searched(st: EnumState, held, bound: int, budget: Budget, share_left: float)
     falls below ``share_left``."""
     problem, options = st.problem, st.options
     if len(problem.sites) < SEARCH_MIN_SITES or problem.promoters or (held is not None and held[0].n_sites >= bound):
+        return held
+    if min(SEARCH_SHARE * options.time_limit_s, budget.left() - share_left) < MIN_SECONDS:
         return held
     stop_at = budget.clock() + SEARCH_SHARE * options.time_limit_s
     starts = [held[2]] if held is not None else []

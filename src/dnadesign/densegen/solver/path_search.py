@@ -43,6 +43,8 @@ MIN_SEGMENT, MAX_SEGMENT = 2, 8  # sites a perturbation drops (a segment, or as 
 NOISE = 0.35  # relative noise on insertion costs after a perturbation
 WORSE_ACCEPT = 0.08  # probability of keeping a perturbed path below the current one
 RESTART_AFTER = 60  # perturbations without a new best before returning to the best path
+MAX_ITEMS = 3000  # oriented sites searched at most (overlap tables: 4 x 3000^2 bytes each, 8 while built)
+MIN_SECONDS = 0.5  # callers skip the search when they can give it less (the tables take ~0.3 s at 2000)
 KEEP_BEST = 4  # distinct best paths realised at the end
 
 
@@ -61,6 +63,7 @@ class _Library:
     inside: list[np.ndarray]  # problem sites contained in each item (other than its own)
     in_flat: np.ndarray  # concatenated ``inside`` ...
     in_start: np.ndarray  # ... and where each item's part starts (n + 1 entries)
+    pinned: np.ndarray | None = None  # per problem site: kept on every path (regulator minimums)
 
     @property
     def n(self) -> int:
@@ -231,7 +234,12 @@ def _exchange(lib: _Library, path: _Path) -> bool:
     after_r = np.concatenate([np.minimum.accumulate(edges[::-1], axis=0)[::-1][2:], big])  # edges > r + 1
     other = np.minimum(before_r, after_r)
     gain = _gains(lib, path)
-    eligible = ((gain[None, :] >= lost[:, None] - 1e-9) & (gain[None, :] > 0)) | (lib.site[None, :] == lib.site[here][:, None])
+    same_site = lib.site[None, :] == lib.site[here][:, None]
+    eligible = ((gain[None, :] >= lost[:, None] - 1e-9) & (gain[None, :] > 0)) | same_site
+    if lib.pinned is not None:
+        kept = lib.pinned[lib.site[here]]
+        eligible[kept] = same_site[kept]  # a pinned site may move, never leave
+        lost = np.where(kept, np.inf, lost)
     cost = np.where(eligible, np.minimum(merged, other), 1 << 20)
     x = np.argmin(cost, axis=1)
     best_cost = cost[np.arange(m), x]
@@ -278,12 +286,16 @@ def _perturb(lib: _Library, path: _Path, rng: random.Random) -> _Path:
     k = min(m, rng.randint(MIN_SEGMENT, MAX_SEGMENT))
     if rng.random() < 0.5:
         at = rng.randrange(m - k + 1)
-        del out.items[at : at + k]
+        drop = set(range(at, at + k))
     else:
-        for r in sorted(rng.sample(range(m), k), reverse=True):
-            del out.items[r]
+        drop = set(rng.sample(range(m), k))
+    out.items = [x for r, x in enumerate(out.items) if r not in drop or _is_pinned(lib, x)]
     out.refresh()
     return out
+
+
+def _is_pinned(lib: _Library, item: int) -> bool:
+    return lib.pinned is not None and bool(lib.pinned[lib.site[item]])
 
 
 def search(lib: _Library, L: int, starts: list[list[int]], rng: random.Random, stop: Callable[[], bool],
@@ -299,11 +311,16 @@ def search(lib: _Library, L: int, starts: list[list[int]], rng: random.Random, s
             best[key] = p.copy()
 
     current: _Path | None = None
+    pins = [] if lib.pinned is None else [int(np.flatnonzero(lib.site == si)[0]) for si in np.flatnonzero(lib.pinned)]
     for items in [[], *starts]:
         p = _Path(lib, [k for k in items if 0 <= k < lib.n])
-        while p.cost > L and p.items:
-            p.items.pop()
+        p.items += [k for k in pins if not p.placed[lib.site[k]]]  # every pinned site, once
+        p.refresh()
+        while p.cost > L and any(not _is_pinned(lib, x) for x in p.items):
+            p.items.remove(next(x for x in reversed(p.items) if not _is_pinned(lib, x)))
             p.refresh()
+        if p.cost > L:
+            return []  # the pinned sites alone do not fit
         improve(lib, p, L, stop)
         remember(p)
         if current is None or p.score() > current.score():
@@ -329,6 +346,23 @@ def search(lib: _Library, L: int, starts: list[list[int]], rng: random.Random, s
         if stale >= RESTART_AFTER:
             current, stale = top.copy(), 0
     return sorted(best.values(), key=lambda p: p.score(), reverse=True)[:keep]
+
+
+def _pins(problem: Problem, lib: _Library) -> np.ndarray | None:
+    """Sites kept on every path so that each ``min_count_by_regulator`` holds: the ``k`` sites of
+    each such regulator that cost the fewest bases next to their best partners (length minus half
+    the largest overlap in and out, as the pool ranks them); None when a regulator has fewer."""
+    pinned = np.zeros(len(lib.value), dtype=bool)
+    n = lib.n
+    item_cost = lib.length[:n] - 0.5 * (lib.ov[:n, :n].max(axis=1) + lib.ov[:n, :n].max(axis=0))
+    cost = np.full(len(lib.value), np.inf)
+    np.minimum.at(cost, lib.site, item_cost)
+    for regulator, k in problem.min_count_by_regulator.items():
+        own = sorted((cost[si], si) for si, s in enumerate(problem.sites) if s.regulator == regulator and np.isfinite(cost[si]))
+        if len(own) < k:
+            return None
+        pinned[[si for _n, si in own[:k]]] = True
+    return pinned
 
 
 def _carried(item, spans: list[tuple[int, int]]) -> bool:
@@ -362,13 +396,19 @@ def layouts(problem: Problem, values: list[int], starts: list[Layout], stop: Cal
 
     ``starts`` (layouts of the same problem, e.g. the relaxation's) seed the search next to the
     cheapest insertion; the search runs until ``stop()``, ``rounds`` perturbations or a path
-    worth ``enough`` (the bound). Empty for problems with a promoter.
+    worth ``enough`` (the bound). Empty for problems with a promoter and for libraries above
+    ``MAX_ITEMS`` oriented sites (the overlap table grows with its square).
     """
-    if problem.promoters:
+    oriented = len(problem.sites) * (2 if problem.strands == "double" else 1)
+    if problem.promoters or oriented > MAX_ITEMS:
         return []
     lib = library(problem, values)
     if lib is None:
         return []
+    if problem.min_count_by_regulator:
+        lib.pinned = _pins(problem, lib)
+        if lib.pinned is None:
+            return []
     rng = random.Random(seed)
     key = {(int(si), st): k for k, (si, st) in enumerate(zip(lib.site, lib.strand, strict=True))}
     seeds = []

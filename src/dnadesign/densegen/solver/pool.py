@@ -30,6 +30,7 @@ from .enumerate import Enumeration
 from .enumerate import solve as enumerate_solve
 from .heuristics import Layout
 from .overlaps import largest_overlaps
+from .path_search import MIN_SECONDS as SEARCH_MIN_S
 from .path_search import layouts as searched_layouts
 from .precheck import precheck
 from .types import Problem, Solution, SolverOptions
@@ -126,6 +127,21 @@ def _in_pool(layout: Layout, pool: list[int]) -> Layout:
     return Layout(layout.sequence, tuple((at[t[0]] if t[0] >= 0 else t[0], *t[1:]) for t in layout.items))
 
 
+def _searched(problem: Problem, options: SolverOptions, full, clock) -> list[Layout]:
+    """The densest checked layout of the local search over every site (``path_search``), which
+    joins the pool with its sites and starts the pool's solve; [] when it finds none or the
+    share of the limit is too small for it."""
+    search_s = SEARCH_SHARE * options.time_limit_s
+    if search_s < SEARCH_MIN_S:
+        return []
+    end = clock() + search_s
+    cancel = options.cancel
+    return searched_layouts(problem, site_values(problem), list(full.layouts[:2]),
+                            lambda: clock() > end or (cancel is not None and cancel.is_set()), options.seed,
+                            rounds=SEARCH_ROUNDS if options.deterministic else None,
+                            enough=full.bound if full.bound is not None else math.inf)[:1]
+
+
 def _pooled(problem: Problem, options: SolverOptions, n_solutions: int) -> Generator[Solution, None, str | None]:
     precheck(problem)  # reasons on the full library first (a pool could hide the real cause)
     clock = clock_of(options.clock)
@@ -135,11 +151,7 @@ def _pooled(problem: Problem, options: SolverOptions, n_solutions: int) -> Gener
     else:
         share = min(BOUND_CAP_S, BOUND_SHARE * options.time_limit_s)
         full = relax(problem, time_budget_s=share, max_iterations=10_000, seed=options.seed, clock=clock, fill_best=0)
-    # The densest layout the local search finds over every site (path_search.py) joins the pool
-    # with its sites and starts the pool's solve.
-    search_end = clock() + SEARCH_SHARE * options.time_limit_s
-    found = searched_layouts(problem, site_values(problem), list(full.layouts[:2]), lambda: clock() > search_end, options.seed,
-                             rounds=SEARCH_ROUNDS if options.deterministic else None, enough=full.bound if full.bound is not None else math.inf)[:1]
+    found = _searched(problem, options, full, clock)
     pool = sorted(set(choose_pool(problem, visits=full.visits)).union(*(lay.library_sites for lay in found)))
     sub = dataclasses.replace(problem, sites=tuple(problem.sites[i] for i in pool))
     bound = full.bound
