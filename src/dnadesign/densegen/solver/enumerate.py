@@ -24,7 +24,7 @@ from collections.abc import Generator, Iterator
 
 from ortools.sat.python import cp_model
 
-from .bound import Relaxation, relax
+from .bound import Relaxation, relax, site_values
 from .budget import CLOCKS, Budget, clock_of
 from .cpsat import StallWatch, solver_for
 from .cpsat import run as _run
@@ -110,9 +110,11 @@ def _solve(problem: Problem, options: SolverOptions, n_solutions: int, seeds: tu
     start = layouts[0]
     alternatives: Iterator[Layout] = itertools.chain(layouts[1:], later)
     beam_sites = len(start.library_sites)
-    for seed_layout in seeds:
-        if len(seed_layout.library_sites) > len(start.library_sites):
-            alternatives, start = itertools.chain([start], alternatives), seed_layout
+    if seeds:
+        values = site_values(problem)
+        for seed_layout in seeds:
+            if sum(values[si] for si in seed_layout.library_sites) > sum(values[si] for si in start.library_sites):
+                alternatives, start = itertools.chain([start], alternatives), seed_layout
     relaxation, _spent = _relax(problem, options, len(start.library_sites), first_budget)
     if relaxation.layouts:
         # Layouts from the relaxation beat the beam: start from the best, keep the rest.

@@ -18,7 +18,8 @@ oriented site of the library:
   noisy costs, improve; a worse path is kept with a small probability, and the search returns
   to the best one after a run of moves without a better one.
 
-Only problems without a promoter are searched (the path has no anchors). The best paths are
+Only problems without a promoter are searched (the path has no anchors); a regulator minimum
+pins that many of the regulator's cheapest sites on every path. The best paths are
 realised (``path_layouts.realise``: carried sites, free stretches packed, rules given their say
 by ``drafts.make_valid``), sites that happen to span a junction are added, and a layout is kept
 only when the independent checker accepts it against the full problem.
@@ -26,6 +27,7 @@ only when the independent checker accepts it against the full problem.
 
 from __future__ import annotations
 
+import dataclasses
 import random
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -374,7 +376,6 @@ def _carried(item, spans: list[tuple[int, int]]) -> bool:
 def _spanning(problem: Problem, layout: Layout) -> Layout:
     """``layout`` plus the unused sites its sequence holds anyway (across a junction)."""
     used = set(layout.library_sites)
-    taken = [(t[2], t[2] + len(t[3])) for t in layout.items]
     extra = []
     for si, site in enumerate(problem.sites):
         if si in used:
@@ -383,7 +384,6 @@ def _spanning(problem: Problem, layout: Layout) -> Layout:
             at = layout.sequence.find(seq)
             if at >= 0:
                 extra.append((si, strand, at, seq, ""))
-                taken.append((at, at + len(seq)))
                 break
     if not extra:
         return layout
@@ -432,7 +432,5 @@ def layouts(problem: Problem, values: list[int], starts: list[Layout], stop: Cal
 
 def layout_solution_valued(problem: Problem, layout: Layout, values: list[int]):
     """``layout_solution`` with the objective set to the layout's site value (weights)."""
-    import dataclasses
-
     sol = layout_solution(problem, layout)
     return dataclasses.replace(sol, objective=float(sum(values[si] for si in layout.library_sites)))
