@@ -183,3 +183,15 @@ def test_pooled_solve_with_a_regulator_minimum(big):
     assert check_solution(ruled, sol) == []
     assert sum(p.regulator == "Fis" for p in sol.placements) >= 3
     assert sol.n_sites >= 45
+
+
+def test_unproven_first_layout_of_a_whole_library_is_searched():
+    """200 sites, L=120 (solved whole, not pooled): the held layouts stop below the path bound;
+    the search (first_layouts.searched) reaches it, so the first solution is proven optimal
+    (before: 18 sites under a bound of 19 after 10 CPU seconds; CPU clock, so load does not
+    change the budget)."""
+    problem = Problem(regulondb(200, 1200), 120)
+    sol = next(solve(problem, SolverOptions(time_limit_s=10, seed=0, workers=1, clock="cpu"), 1))
+    assert check_solution(problem, sol) == []
+    assert sol.bound is not None and sol.n_sites == int(sol.bound)
+    assert sol.optimal
