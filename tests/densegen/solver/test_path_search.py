@@ -14,7 +14,15 @@ import random
 import numpy as np
 import pytest
 
-from dnadesign.densegen.solver import Problem, PromoterConstraint, Site, SolverOptions, check_solution, solve
+from dnadesign.densegen.solver import (
+    Problem,
+    PromoterConstraint,
+    RegulatorGroup,
+    Site,
+    SolverOptions,
+    check_solution,
+    solve,
+)
 from dnadesign.densegen.solver import path_search as ps
 from dnadesign.densegen.solver.bound import site_values
 from dnadesign.densegen.solver.constraints.weights import RegulatorWeights
@@ -195,3 +203,16 @@ def test_unproven_first_layout_of_a_whole_library_is_searched():
     assert check_solution(problem, sol) == []
     assert sol.bound is not None and sol.n_sites == int(sol.bound)
     assert sol.optimal
+
+
+def test_groups_are_kept_on_every_path(big):
+    """A group (3 of 4 regulators) pins the best site of its 3 cheapest members: every layout
+    holds 3 of them and passes the checker (the pool route found nothing in 10 s before)."""
+    members = ("Fis", "ArcA", "Lrp", "IHF")
+    grouped = dataclasses.replace(big, groups=(RegulatorGroup("g", members, 3),))
+    found = ps.layouts(grouped, site_values(grouped), [], lambda: False, seed=0, rounds=10)
+    assert found
+    for lay in found:
+        assert len({grouped.sites[si].regulator for si in lay.library_sites} & set(members)) >= 3
+        assert check_solution(grouped, ps.layout_solution_valued(grouped, lay, site_values(grouped))) == []
+    assert _sites(found[0]) >= 45

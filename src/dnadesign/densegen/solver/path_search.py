@@ -19,7 +19,7 @@ oriented site of the library:
   to the best one after a run of moves without a better one.
 
 Only problems without a promoter are searched (the path has no anchors); a regulator minimum
-pins that many of the regulator's cheapest sites on every path. The best paths are
+pins that many of the regulator's cheapest sites on every path (a group: its cheapest members'). The best paths are
 realised (``path_layouts.realise``: carried sites, free stretches packed, rules given their say
 by ``drafts.make_valid``), sites that happen to span a junction are added, and a layout is kept
 only when the independent checker accepts it against the full problem.
@@ -351,9 +351,10 @@ def search(lib: _Library, L: int, starts: list[list[int]], rng: random.Random, s
 
 
 def _pins(problem: Problem, lib: _Library) -> np.ndarray | None:
-    """Sites kept on every path so that each ``min_count_by_regulator`` holds: the ``k`` sites of
-    each such regulator that cost the fewest bases next to their best partners (length minus half
-    the largest overlap in and out, as the pool ranks them); None when a regulator has fewer."""
+    """Sites kept on every path so that each ``min_count_by_regulator`` and group holds: the ``k``
+    sites of each such regulator that cost the fewest bases next to their best partners (length
+    minus half the largest overlap in and out, as the pool ranks them), and the best site of a
+    group's cheapest members; None when there are too few."""
     pinned = np.zeros(len(lib.value), dtype=bool)
     n = lib.n
     item_cost = lib.length[:n] - 0.5 * (lib.ov[:n, :n].max(axis=1) + lib.ov[:n, :n].max(axis=0))
@@ -364,6 +365,17 @@ def _pins(problem: Problem, lib: _Library) -> np.ndarray | None:
         if len(own) < k:
             return None
         pinned[[si for _n, si in own[:k]]] = True
+    for group in problem.groups:  # at least min_required of its members: the cheapest members' best sites
+        have = {problem.sites[si].regulator for si in np.flatnonzero(pinned)} & set(group.members)
+        best: dict[str, tuple[float, int]] = {}
+        for si, s in enumerate(problem.sites):
+            if s.regulator in group.members and s.regulator not in have and np.isfinite(cost[si]):
+                best[s.regulator] = min(best.get(s.regulator, (np.inf, -1)), (float(cost[si]), si))
+        need = group.min_required - len(have)
+        if need > len(best):
+            return None
+        if need > 0:
+            pinned[[si for _c, si in sorted(best.values())[:need]]] = True
     return pinned
 
 
@@ -405,7 +417,7 @@ def layouts(problem: Problem, values: list[int], starts: list[Layout], stop: Cal
     lib = library(problem, values)
     if lib is None:
         return []
-    if problem.min_count_by_regulator:
+    if problem.min_count_by_regulator or problem.groups:
         lib.pinned = _pins(problem, lib)
         if lib.pinned is None:
             return []
