@@ -24,12 +24,12 @@ from collections.abc import Generator, Iterator
 
 from ortools.sat.python import cp_model
 
-from .bound import Relaxation, relax
+from .bound import Relaxation, relax, site_values
 from .budget import CLOCKS, Budget, clock_of
 from .cpsat import StallWatch, solver_for
 from .cpsat import run as _run
 from .drafts import make_valid
-from .first_layouts import best_held, regulator_minimums
+from .first_layouts import best_held, regulator_minimums, searched
 from .heuristics import Layout, greedy_layouts
 from .model import PositionalModel
 from .policies import REQUESTED, DiversePolicy, OptimalPolicy
@@ -40,8 +40,11 @@ from .types import InfeasibleProblemError, NoSolutionFoundError, Problem, Soluti
 BOUND_LIMIT_S = 1.5  # wall-clock cap of the path bound (bound.py) before the first solve
 BOUND_SHARE = 0.15  # ... and at most this share of the per-solve time limit
 BOUND_ITERATIONS = 40  # its iteration cap in deterministic mode (no wall clock there)
+BEAM_RESERVE = 0.5  # the beam stops once less than this share of time_limit_s is left ...
+SEEDED_BEAM_RESERVE = 0.9  # ... or this share when seed layouts are given
 EAGER_FIXES = 8  # beam layouts made rule-valid before the first solve (the fallback screens this many)
 HELD_RESERVE = 0.7  # favoured relaxation runs stop once less than this share of time_limit_s is left
+SEARCH_RESERVE = 0.1  # the local search (large libraries, first layout unproven) stops once less than this share is left
 FIRST_RESERVE = 0.04  # share of time_limit_s kept back from the first CP-SAT solve (it overruns its stop)
 
 
@@ -70,18 +73,20 @@ class Enumeration(Iterator[Solution]):
         self._gen.close()
 
 
-def solve(problem: Problem, options: SolverOptions | None = None, n_solutions: int = 1) -> Enumeration:
+def solve(problem: Problem, options: SolverOptions | None = None, n_solutions: int = 1, seeds: tuple[Layout, ...] = ()) -> Enumeration:
     """Up to ``n_solutions`` distinct sequences for ``problem``, best first (lazily).
 
     Raises (on the first ``next``) ``InfeasibleProblemError`` (from the precheck, or proven by
     CP-SAT on the first solve) and ``NoSolutionFoundError`` when nothing passes the checks within
     ``time_limit_s``. Ends early, without error, when the run budget is spent or no further
-    solution exists at or above the allowed level (see ``Enumeration.end_reason``).
+    solution exists at or above the allowed level (see ``Enumeration.end_reason``). ``seeds``:
+    layouts found before the call (``pool.py``: the search over the full library), held like the
+    beam's (the densest one starts when it beats the beam).
     """
-    return Enumeration(_solve(problem, options or SolverOptions(), n_solutions))
+    return Enumeration(_solve(problem, options or SolverOptions(), n_solutions, seeds))
 
 
-def _solve(problem: Problem, options: SolverOptions, n_solutions: int) -> Generator[Solution, None, str | None]:
+def _solve(problem: Problem, options: SolverOptions, n_solutions: int, seeds: tuple[Layout, ...] = ()) -> Generator[Solution, None, str | None]:
     if options.mode not in ("optimal", "diverse"):
         raise InfeasibleProblemError(f"unknown mode {options.mode!r}", hint="use 'optimal' or 'diverse'")
     if options.clock not in CLOCKS:
@@ -94,7 +99,9 @@ def _solve(problem: Problem, options: SolverOptions, n_solutions: int) -> Genera
     first_budget = Budget(clock, min(options.time_limit_s, run_budget.left()))  # setup, beam, bound, CP-SAT
 
     # Beam layout, then the path relaxation, inside the first solution's budget.
-    layouts = greedy_layouts(problem, options.seed, stop=lambda: first_budget.left() < 0.5 * options.time_limit_s)
+    # With seeds (denser than the beam on large libraries) the beam only supplies alternatives.
+    beam_reserve = SEEDED_BEAM_RESERVE if seeds else BEAM_RESERVE
+    layouts = greedy_layouts(problem, options.seed, stop=lambda: first_budget.left() < beam_reserve * options.time_limit_s)
     # The beam knows the promoter and k-mers; every other rule repairs its layouts (drafts.py):
     # the first few now (the fallback screens them), the rest when an enumeration source asks.
     fix_rng = random.Random(options.seed)
@@ -102,15 +109,20 @@ def _solve(problem: Problem, options: SolverOptions, n_solutions: int) -> Genera
     layouts = [make_valid(problem, lay, fix_rng) for lay in layouts[:EAGER_FIXES]]
     start = layouts[0]
     alternatives: Iterator[Layout] = itertools.chain(layouts[1:], later)
-    relaxation, _spent = _relax(problem, options, len(start.library_sites), first_budget)
     beam_sites = len(start.library_sites)
+    if seeds:
+        values = site_values(problem)
+        for seed_layout in seeds:
+            if sum(values[si] for si in seed_layout.library_sites) > sum(values[si] for si in start.library_sites):
+                alternatives, start = itertools.chain([start], alternatives), seed_layout
+    relaxation, _spent = _relax(problem, options, len(start.library_sites), first_budget)
     if relaxation.layouts:
         # Layouts from the relaxation beat the beam: start from the best, keep the rest.
         alternatives = itertools.chain(relaxation.layouts[1:], layouts, later)
         start = relaxation.layouts[0]
     pm = PositionalModel(problem)
     st = EnumState(problem, options, pm, relaxation, random.Random(options.seed), run_budget, beam_sites, alternatives)
-    recorded, bound_value = _first(st, start, layouts, first_budget, clock)
+    recorded, bound_value = _first(st, start, layouts, first_budget, clock, search=not seeds)
     sol = st.emit(recorded)
     st.bound_sites = math.floor(bound_value / pm.bias_scale + 1e-9)
     if problem.weighted:
@@ -126,8 +138,10 @@ def _solve(problem: Problem, options: SolverOptions, n_solutions: int) -> Genera
     return (yield from policy.run(st, n_solutions))
 
 
-def _first(st: EnumState, start: Layout, layouts: list[Layout], first_budget: Budget, clock) -> tuple[Recorded, float]:
-    """The first solution (recorded, not yet emitted) and the bound value (objective units)."""
+def _first(st: EnumState, start: Layout, layouts: list[Layout], first_budget: Budget, clock, search: bool = True) -> tuple[Recorded, float]:
+    """The first solution (recorded, not yet emitted) and the bound value (objective units).
+    ``search``: run the local search (``first_layouts.searched``) when no held layout reaches
+    the bound (off when the caller seeded the solve with its own search)."""
     problem, options, pm, relaxation = st.problem, st.options, st.pm, st.relaxation
     scale = pm.bias_scale
     path_bound = relaxation.bound if not problem.weighted else None  # a site count (stops CP-SAT at it)
@@ -149,6 +163,8 @@ def _first(st: EnumState, start: Layout, layouts: list[Layout], first_budget: Bu
             if tighter is not None and tighter < path_bound:
                 path_bound = value_bound = tighter
                 held = best_held(st, [held[2]], path_bound, first_budget, math.inf)  # re-marked against it
+        if search:
+            held = searched(st, held, path_bound, first_budget, SEARCH_RESERVE * options.time_limit_s)
         if held is not None:
             if held[0].n_sites >= path_bound:
                 return st.record(held[0], held[1]), float(path_bound * scale)

@@ -23,13 +23,19 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from .bound import site_values
 from .budget import Budget
 from .heuristics import Layout
+from .path_search import MIN_SECONDS
+from .path_search import layouts as searched_layouts
 from .state import EnumState
 from .types import Problem
 
 MAX_FAVOURED_RUNS = 12  # favoured relaxation runs before the first CP-SAT solve
 MAX_SCREENED_BELOW = 8  # held layouts below the bound screened for the hint
+SEARCH_MIN_SITES = 50  # libraries this large (no promoter) get the local search when no held layout reaches the bound
+SEARCH_SHARE = 0.25  # ... for at most this share of time_limit_s
+SEARCH_ROUNDS = 40  # ... or this many perturbation rounds in deterministic mode
 
 
 def required_site_sets(problem: Problem) -> list[set[int]]:
@@ -94,3 +100,28 @@ def best_held(st: EnumState, held: Iterable[Layout], bound: int, budget: Budget,
             if consider(lay):
                 return best
     return best
+
+
+def searched(st: EnumState, held, bound: int, budget: Budget, share_left: float):
+    """``held`` (as ``best_held`` returns it), or the local search's best layout
+    (``path_search``) when it is denser, screened the same way. Runs only on libraries of
+    ``SEARCH_MIN_SITES`` or more without a promoter whose held layout is below ``bound``, until
+    a layout reaches ``bound``, ``SEARCH_SHARE`` of the limit is spent or ``budget.left()``
+    falls below ``share_left``."""
+    problem, options = st.problem, st.options
+    if len(problem.sites) < SEARCH_MIN_SITES or problem.promoters or (held is not None and held[0].n_sites >= bound):
+        return held
+    if min(SEARCH_SHARE * options.time_limit_s, budget.left() - share_left) < MIN_SECONDS:
+        return held
+    stop_at = budget.clock() + SEARCH_SHARE * options.time_limit_s
+    starts = [held[2]] if held is not None else []
+    found = searched_layouts(problem, site_values(problem), starts,
+                             lambda: budget.clock() > stop_at or budget.left() < share_left, options.seed,
+                             rounds=SEARCH_ROUNDS if options.deterministic else None, enough=bound)
+    for lay in found:
+        if held is not None and len(lay.library_sites) <= held[0].n_sites:
+            break
+        got = st.screen(lay, 0, bound)
+        if got is not None:
+            return (*got, lay)
+    return held

@@ -29,7 +29,10 @@ from .budget import Budget, clock_of
 from .dna import oriented_sequences, revcomp
 from .enumerate import Enumeration
 from .enumerate import solve as enumerate_solve
+from .heuristics import Layout
 from .overlaps import largest_overlaps
+from .path_search import MIN_SECONDS as SEARCH_MIN_S
+from .path_search import layouts as searched_layouts
 from .precheck import precheck
 from .types import Problem, Solution, SolverOptions
 
@@ -42,6 +45,9 @@ BOUND_CAP_S = 1.2  # ... and at most this many seconds
 FIXING_SHARE = 0.08  # share the reduced-cost fixing after it may use (``bound_fixing.tighten``)
 FIXING_CAP_S = 0.8  # ... and at most this many seconds (2 s for the bound in all, as before the fixing)
 FIXING_STEPS = 40  # DP passes of the fixing when ``deterministic``
+SEARCH_SHARE = 0.3  # share of the first-solution limit the search over the full library may use
+SEARCH_ROUNDS = 40  # ... its perturbation rounds instead, in deterministic mode
+INNER_MARGIN_S = 0.3  # kept back from the pool's solve: its CP-SAT stops a little after its limit
 TIE_BREAK_ROOM = 0.999999  # side-bias tie-break room above the site bound (objective units)
 
 
@@ -119,6 +125,27 @@ def solve(problem: Problem, options: SolverOptions, n_solutions: int) -> Enumera
     return Enumeration(_pooled(problem, options, n_solutions))
 
 
+def _in_pool(layout: Layout, pool: list[int]) -> Layout:
+    """``layout`` with its site indices those of the pool (every site of it is in the pool)."""
+    at = {si: k for k, si in enumerate(pool)}
+    return Layout(layout.sequence, tuple((at[t[0]] if t[0] >= 0 else t[0], *t[1:]) for t in layout.items))
+
+
+def _searched(problem: Problem, options: SolverOptions, full, bound: int | None, clock) -> list[Layout]:
+    """The densest checked layout of the local search over every site (``path_search``), which
+    joins the pool with its sites and starts the pool's solve; [] when it finds none or the
+    share of the limit is too small for it. The search stops early once it reaches ``bound``."""
+    search_s = SEARCH_SHARE * options.time_limit_s
+    if search_s < SEARCH_MIN_S:
+        return []
+    end = clock() + search_s
+    cancel = options.cancel
+    return searched_layouts(problem, site_values(problem), list(full.layouts[:2]),
+                            lambda: clock() > end or (cancel is not None and cancel.is_set()), options.seed,
+                            rounds=SEARCH_ROUNDS if options.deterministic else None,
+                            enough=bound if bound is not None else math.inf)[:1]
+
+
 def _pooled(problem: Problem, options: SolverOptions, n_solutions: int) -> Generator[Solution, None, str | None]:
     precheck(problem)  # reasons on the full library first (a pool could hide the real cause)
     clock = clock_of(options.clock)
@@ -130,10 +157,11 @@ def _pooled(problem: Problem, options: SolverOptions, n_solutions: int) -> Gener
         share = min(BOUND_CAP_S, BOUND_SHARE * options.time_limit_s)
         full = relax(problem, time_budget_s=share, max_iterations=10_000, seed=options.seed, clock=clock, fill_best=0)
         bound = tighten(problem, full, clock=clock, deadline=clock() + min(FIXING_CAP_S, FIXING_SHARE * options.time_limit_s))
-    pool = choose_pool(problem, visits=full.visits)
+    found = _searched(problem, options, full, bound, clock)
+    pool = sorted(set(choose_pool(problem, visits=full.visits)).union(*(lay.library_sites for lay in found)))
     sub = dataclasses.replace(problem, sites=tuple(problem.sites[i] for i in pool))
-    sub_options = dataclasses.replace(options, time_limit_s=max(0.05, first.left()))
-    inner = enumerate_solve(sub, sub_options, n_solutions)
+    sub_options = dataclasses.replace(options, time_limit_s=max(0.05, first.left() - INNER_MARGIN_S))
+    inner = enumerate_solve(sub, sub_options, n_solutions, seeds=tuple(_in_pool(lay, pool) for lay in found))
     for sol in inner:
         if bound is None:
             yield dataclasses.replace(sol, optimal=False, bound=None)

@@ -1,0 +1,218 @@
+"""The orienteering local search over the full library (``solver/path_search.py``).
+
+Real RegulonDB binding sites (``../shared/data/regulondb_tfbs.csv``), drawn as the scale
+benchmark draws them (``bench/solver_scale.py``: distinct 6-30 bp sequences, seeded shuffle).
+The search runs by rounds (no clock), so the figures are reproducible.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import random
+
+import numpy as np
+import pytest
+
+from dnadesign.densegen.solver import (
+    Problem,
+    PromoterConstraint,
+    RegulatorGroup,
+    Site,
+    SolverOptions,
+    check_solution,
+    solve,
+)
+from dnadesign.densegen.solver import path_search as ps
+from dnadesign.densegen.solver.bound import site_values
+from dnadesign.densegen.solver.constraints.weights import RegulatorWeights
+from dnadesign.densegen.solver.heuristics import Layout
+from dnadesign.densegen.solver.path_layouts import Piece, realise
+
+from ...conftest import SHARED, require_component
+
+TFBS = SHARED / "data" / "regulondb_tfbs.csv"
+
+
+def regulondb(n: int, seed: int) -> tuple[Site, ...]:
+    """``n`` distinct RegulonDB sites of 6-30 bp, seeded shuffle (the benchmark's draw)."""
+    require_component(TFBS.exists(), f"{TFBS} (shared RegulonDB data) is missing")
+    with open(TFBS, newline="") as fh:
+        rows = [(r["tf"], r["tfbs"].strip().upper()) for r in csv.DictReader(fh)]
+    order = list(range(len(rows)))
+    random.Random(seed).shuffle(order)
+    seen: set[str] = set()
+    out: list[Site] = []
+    for i in order:
+        tf, seq = rows[i]
+        if seq in seen or not 6 <= len(seq) <= 30 or set(seq) - set("ACGT"):
+            continue
+        seen.add(seq)
+        out.append(Site(f"r{i}", seq, tf))
+        if len(out) == n:
+            break
+    return tuple(out)
+
+
+@pytest.fixture(scope="module")
+def big() -> Problem:
+    return Problem(regulondb(1000, 1000), 200)
+
+
+@pytest.fixture(scope="module")
+def big_lib(big):
+    lib = ps.library(big, site_values(big))
+    assert lib is not None
+    return lib
+
+
+def _sites(lay: Layout) -> int:
+    return len(lay.library_sites)
+
+
+def test_layouts_pass_the_checker_and_beat_the_pool_route(big):
+    """1000 sites, L=200: the pool + CP-SAT route's first solution had 48 sites (bench, commit
+    0825cff); 30 rounds of the search give more, and every layout passes the checker against
+    the full library."""
+    found = ps.layouts(big, site_values(big), [], lambda: False, seed=0, rounds=30)
+    assert found
+    for lay in found:
+        sol = ps.layout_solution_valued(big, lay, site_values(big))
+        assert check_solution(big, sol) == []
+        assert len(lay.sequence) == big.length
+    assert _sites(found[0]) >= 51
+    assert [_sites(lay) for lay in found] == sorted((_sites(lay) for lay in found), reverse=True)
+
+
+def test_perturbation_beats_insertion_alone(big, big_lib):
+    """Cheapest insertion then the shortening moves stop at 50 sites; the perturbation rounds
+    (ruin and recreate) get past it."""
+    start = ps._Path(big_lib, [])
+    ps.improve(big_lib, start, big.length, lambda: False)
+    best = ps.search(big_lib, big.length, [], random.Random(0), lambda: False, rounds=30)[0]
+    assert best.cost <= big.length
+    assert best.value > start.value
+
+
+def test_improve_raises_a_weak_start(big, big_lib):
+    """A weak start (the first 10 items of the library end to end) becomes a dense path: the
+    moves keep it within L, never lose value, and the realised layout passes the checker."""
+    weak = ps._Path(big_lib, list(range(0, 20, 2)))
+    assert weak.cost <= big.length
+    before = weak.value
+    ps.improve(big_lib, weak, big.length, lambda: False)
+    assert weak.cost <= big.length
+    assert weak.value >= before + 25
+    assert len({int(big_lib.site[k]) for k in weak.items}) == len(weak.items)  # each site once
+    chain = [Piece(int(big_lib.site[k]), big_lib.strand[k], big_lib.seqs[k], tuple(int(s) for s in big_lib.inside[k]))
+             for k in weak.items]
+    lay = realise(big, [chain], [], random.Random(0))
+    assert lay is not None and _sites(lay) >= weak.value
+    assert check_solution(big, ps.layout_solution_valued(big, lay, site_values(big))) == []
+
+
+def test_each_move_shortens_or_adds_value(big, big_lib):
+    """Random paths: every shortening move ends shorter at equal or higher value (the path's
+    cost is recomputed from the overlaps, not trusted)."""
+    rng = random.Random(3)
+    for _ in range(15):
+        items = rng.sample(range(0, big_lib.n, 2), 12)
+        path = ps._Path(big_lib, items)
+        before = path.score()
+        if ps._shorten_once(big_lib, path):
+            assert path.score() > before
+            again = ps._Path(big_lib, path.items)
+            assert (again.value, again.cost) == (path.value, path.cost)
+
+
+def test_strand_flip_reverses_overlaps(big_lib):
+    """The reversal move relies on ov(a, b) == ov(rc(b), rc(a)) for every pair."""
+    n = big_lib.n
+    ov = big_lib.ov[:n, :n]
+    flip = big_lib.flip
+    assert (flip >= 0).all()
+    assert np.array_equal(ov, ov[np.ix_(flip, flip)].T)
+
+
+def test_weighted_value_is_searched_and_checked(big):
+    regs = sorted({s.regulator for s in big.sites})
+    weighted = dataclasses.replace(big, rules=(RegulatorWeights(tuple((r, 1 + k % 3) for k, r in enumerate(regs) if k % 3)),))
+    values = site_values(weighted)
+    found = ps.layouts(weighted, values, [], lambda: False, seed=0, rounds=10)
+    assert found
+    plain_best = ps.layouts(big, site_values(big), [], lambda: False, seed=0, rounds=10)[0]
+    for lay in found:
+        assert check_solution(weighted, ps.layout_solution_valued(weighted, lay, values)) == []
+    value = sum(values[si] for si in found[0].library_sites)
+    assert value > sum(values[si] for si in plain_best.library_sites)  # it chases value, not count
+
+
+def test_promoter_problems_are_not_searched(big):
+    prom = dataclasses.replace(big, promoters=(PromoterConstraint("sigma70", "TTGACA", "TATAAT", 16, 18),))
+    assert ps.layouts(prom, site_values(prom), [], lambda: False, rounds=2) == []
+
+
+def test_sites_across_a_junction_are_added():
+    """A site that spans the junction of two placed sites is placed too (it costs nothing)."""
+    sites = (Site("a", "ACGTTGCA", "X"), Site("b", "GGATCCTT", "Y"), Site("c", "GCAGGA", "Z"))
+    problem = Problem(sites, 16, strands="single")
+    lay = Layout("ACGTTGCAGGATCCTT", ((0, "+", 0, "ACGTTGCA", ""), (1, "+", 8, "GGATCCTT", "")))
+    got = ps._spanning(problem, lay)
+    assert sorted(got.library_sites) == [0, 1, 2]
+    assert check_solution(problem, ps.layout_solution_valued(problem, got, [1, 1, 1])) == []
+
+
+def test_pooled_solve_starts_from_the_search(big):
+    """The pool route (1000 sites) returns the search's density, checked against the full library."""
+    sol = next(solve(big, SolverOptions(time_limit_s=10, seed=0, workers=1, deterministic=True), 1))
+    assert check_solution(big, sol) == []
+    assert sol.n_sites >= 51
+    assert sol.bound is not None and sol.n_sites <= sol.bound
+
+
+def test_regulator_minimums_are_kept_on_every_path(big):
+    """A regulator minimum pins that many of its sites on the path: the layouts hold them and
+    pass the checker (the rule is the checker's, not the search's)."""
+    ruled = dataclasses.replace(big, min_count_by_regulator={"Fis": 3, "ArcA": 2})
+    found = ps.layouts(ruled, site_values(ruled), [], lambda: False, seed=0, rounds=10)
+    assert found
+    for lay in found:
+        regs = [ruled.sites[si].regulator for si in lay.library_sites]
+        assert regs.count("Fis") >= 3 and regs.count("ArcA") >= 2
+        assert check_solution(ruled, ps.layout_solution_valued(ruled, lay, site_values(ruled))) == []
+    assert _sites(found[0]) >= 42
+
+
+def test_pooled_solve_with_a_regulator_minimum(big):
+    """1000 sites with a regulator minimum: before the search the pool route found nothing in
+    10 s (NoSolutionFoundError); now the first solution holds the minimum and is checked."""
+    ruled = dataclasses.replace(big, min_count_by_regulator={"Fis": 3})
+    sol = next(solve(ruled, SolverOptions(time_limit_s=10, seed=0, workers=1, deterministic=True), 1))
+    assert check_solution(ruled, sol) == []
+    assert sum(p.regulator == "Fis" for p in sol.placements) >= 3
+    assert sol.n_sites >= 45
+
+
+def test_unproven_first_layout_of_a_whole_library_is_searched():
+    """200 sites, L=120 (solved whole, not pooled): the held layouts stop below the path bound;
+    the search (first_layouts.searched) reaches it, so the first solution is proven optimal
+    (before: 18 sites under a bound of 19 after 10 CPU seconds; CPU clock, so load does not
+    change the budget)."""
+    problem = Problem(regulondb(200, 1200), 120)
+    sol = next(solve(problem, SolverOptions(time_limit_s=10, seed=0, workers=1, clock="cpu"), 1))
+    assert check_solution(problem, sol) == []
+    assert sol.bound is not None and sol.n_sites == int(sol.bound)
+    assert sol.optimal
+
+
+def test_groups_are_kept_on_every_path(big):
+    """A group (3 of 4 regulators) pins the best site of its 3 cheapest members: every layout
+    holds 3 of them and passes the checker (the pool route found nothing in 10 s before)."""
+    members = ("Fis", "ArcA", "Lrp", "IHF")
+    grouped = dataclasses.replace(big, groups=(RegulatorGroup("g", members, 3),))
+    found = ps.layouts(grouped, site_values(grouped), [], lambda: False, seed=0, rounds=10)
+    assert found
+    for lay in found:
+        assert len({grouped.sites[si].regulator for si in lay.library_sites} & set(members)) >= 3
+        assert check_solution(grouped, ps.layout_solution_valued(grouped, lay, site_values(grouped))) == []
+    assert _sites(found[0]) >= 45
