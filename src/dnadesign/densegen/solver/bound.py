@@ -417,6 +417,33 @@ class Relaxation:
             mu = np.maximum(0.0, mu - step * g_mu)
         return None if best == math.inf else max(0, math.floor(best + 1e-6))
 
+    def restricted(self, banned: set[int], *, at_least: int, iterations: int = STEER_ITERATIONS) -> tuple[int | None, Layout | None]:
+        """Over the solutions without the ``banned`` sites: an upper bound on their site value
+        (None when not computed) and a layout with at least ``at_least`` value, or None. One DP
+        pass with the final multipliers first (its Lagrangian value is already a bound: when it is
+        below ``at_least`` nothing is sought, else its path is realised, unchecked); then a short
+        subgradient run (``steered`` without usage: a checked layout), whose best dual tightens
+        the bound. Diverse mode goes through the site sets of a small library with it."""
+        search, lam = self._search, self._lam
+        if search is None or lam is None:
+            return None, None
+        offset = self._offset(banned, {}, 0.0)
+        value, _sites, plan = search.parts.solve(search.values - lam + offset)
+        if value <= NEG / 2:
+            return None, None
+        free = search.items.free_value
+        bound = max(0, math.floor(value + lam.sum() + 1e-6)) + free
+        if bound < at_least:
+            return bound, None
+        if plan is not None:
+            lay = realise(search.problem, plan[0], plan[1], search.rng, banned=frozenset(banned), fill=True)
+            if lay is not None and sum(search.site_value[si] for si in lay.library_sites) >= at_least:
+                return bound, lay
+        best, _lam, layouts = search.run(lam.copy(), at_least - 1, iterations, None, offset, frozenset(banned), enough=at_least + 1)
+        if best is not None:
+            bound = min(bound, max(0, math.floor(best + 1e-6)) + free)
+        return bound, (layouts[0] if layouts else None)
+
     def _offset(self, banned, usage: dict[int, int], penalty: float) -> np.ndarray:
         """Site-weight shifts: ``-penalty`` per earlier use, and a ban for ``banned`` sites."""
         assert self._search is not None

@@ -6,8 +6,9 @@ millisecond each, up to ``MAX_FAST_TRIES`` per solution), then ``OptimalSearch``
 
 Diverse mode (a new site set per solution, level first, then spread): ``SteeredRelaxation`` at
 the level, then ``Held``, ``DeferredPool``, ``Neighbours`` (relaxation variants only) and
-``Alternatives`` (screened in Python; the most spread of a few is taken), then ``DiverseSearch``
-(CP-SAT at the level, one solution per new site set).
+``Alternatives`` (screened in Python; the most spread of a few is taken), then ``LevelSets`` (small
+libraries: each new site set of the level probed by the relaxation, the most spread first), then
+``DiverseSearch`` (CP-SAT at the level, one solution per new site set).
 
 ``run`` of either is a generator of solutions whose return value says why it ended:
 ``"requested"`` (the number asked for), ``"budget"`` (``run_time_limit_s`` spent) or
@@ -24,6 +25,7 @@ from .sources import (
     DeferredPool,
     DiverseSearch,
     Held,
+    LevelSets,
     Neighbours,
     Nudged,
     OptimalSearch,
@@ -128,8 +130,8 @@ class DiversePolicy(_Policy):
     Sources: steered relaxation layouts at the level, then the candidates held from earlier
     rounds, the deferred pool, the relaxation variants of the solutions and the other layouts
     (screened in Python); up to ``PICK_FROM`` screened candidates are compared (fewer when one
-    already shares at most two thirds with each of the last three solutions); then the CP-SAT
-    search at the level."""
+    already shares at most two thirds with each of the last three solutions); then, on small
+    libraries, the level's new site sets probed one by one; then the CP-SAT search at the level."""
 
     def __init__(self, st: EnumState) -> None:
         self.steered = SteeredRelaxation()
@@ -138,7 +140,8 @@ class DiversePolicy(_Policy):
         self.neighbours = Neighbours(st, variants)
         self.nudged = Nudged()
         self.sources = (self.held, self.deferred, self.nudged, self.neighbours, Alternatives())
-        self.search = DiverseSearch(st)
+        self.level_sets = LevelSets(st)
+        self.search = DiverseSearch(st, self.level_sets)
         self.fast_tries = 0
         self._level = st.level
         self._top = st.level  # the densest solution so far
@@ -181,8 +184,14 @@ class DiversePolicy(_Policy):
             cand, hit = self.steered.take(st)  # the sources are dry: a subgradient run at the level
             if hit is not None and cand is not None:
                 hits.append((st.closeness(set(cand.library_sites)), cand, hit))
-        if not hits:
-            return None
+        while not hits:
+            # small libraries: the level's new site sets one by one, the most spread first
+            cand = self.level_sets.take(st)
+            if cand is None:
+                return None
+            hit = st.screen(cand, st.level, st.bound_sites)
+            if hit is not None:
+                hits.append((st.closeness(set(cand.library_sites)), cand, hit))
         hits.sort(key=lambda h: h[0])
         for _key, cand, _hit in hits[1:]:
             self.held.put(cand)

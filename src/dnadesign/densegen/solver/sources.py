@@ -12,6 +12,7 @@ All of them work on the one ``EnumState``.
 from __future__ import annotations
 
 import itertools
+import math
 import time
 from collections.abc import Iterator
 
@@ -30,6 +31,7 @@ MAX_DEFERRED = 5000  # candidates kept for lower levels (and rearrangements kept
 DIVERSE_LEVEL_LIMIT_S = 3.0  # diverse mode: a CP-SAT search at the level finding nothing in this long drops the level
 NUDGE_TRIES = 8  # diverse mode: nudged relaxation layouts per solution
 MAX_STEER_FAILURES = 1  # diverse mode: steered rounds in a row without a layout at the level before steering pauses
+MAX_LEVEL_SETS = 300  # diverse mode: site sets of a level probed one by one when the library has at most this many
 
 
 def moves(st: EnumState, lay: Layout) -> Iterator[Layout]:
@@ -170,6 +172,61 @@ class SteeredRelaxation:
         return cand, hit
 
 
+class LevelSets:
+    """Diverse mode, small libraries: every site set of the level, one at a time. When the
+    placeable sites have at most ``MAX_LEVEL_SETS`` subsets of the level's size, each one that is
+    new (no emitted set inside it) is probed, the most spread first, by the path relaxation with
+    every other site banned (``Relaxation.restricted``: one DP pass, then a short subgradient run):
+    either a layout with exactly that site set, or a proof that no solution within it reaches the
+    level. When every new subset is proven, the level holds no new site set at all (a new set
+    with more sites would contain a new subset of the level's size that reaches it), so it is
+    given up without a CP-SAT search (``proven_empty``). Measured on 10 RegulonDB sites, L=120
+    with sigma70: 31 of the 45 8-site sets found in 2.3 s CPU (CP-SAT, one solve per set: 27,
+    about a second each, 18 undecided after 10 s) and 2 of the 9-site sets the 3 s searches left."""
+
+    def __init__(self, st: EnumState) -> None:
+        self.sites = [si for si, pvs in enumerate(st.pm.by_site) if pvs]  # placeable sites
+        self.prove = not st.problem.weighted  # the relaxation bounds the site count only unweighted
+        self.level: int | None = None
+        self.pending: list[frozenset[int]] = []
+        self.unproven: list[frozenset[int]] = []  # subsets of the level probed without a proof (a layout or neither)
+        self.complete = False  # the level's subsets were all listed
+
+    def take(self, st: EnumState) -> Layout | None:
+        """A layout of the most spread untried new site set of the level, or None when none is left
+        (or the library has too many site sets to go through)."""
+        self._start(st)
+        while self.pending and st.remaining() > 0:
+            self.pending = [s for s in self.pending if st.new_site_set(set(s))]
+            if not self.pending:
+                break
+            best = min(range(len(self.pending)), key=lambda i: st.closeness(set(self.pending[i])))
+            sites = self.pending.pop(best)
+            bound, cand = st.relaxation.restricted(set(self.sites) - sites, at_least=st.level)
+            if cand is not None and set(cand.library_sites) == sites:
+                self.unproven.append(sites)  # open until emitted (the screen may still reject it)
+                return cand
+            if not (self.prove and bound is not None and bound < st.level):
+                self.unproven.append(sites)
+        return None
+
+    def proven_empty(self, st: EnumState) -> bool:
+        """True when every new site set of the level's size was proven below the level."""
+        self._start(st)
+        self.pending = [s for s in self.pending if st.new_site_set(set(s))]
+        self.unproven = [s for s in self.unproven if st.new_site_set(set(s))]
+        return self.complete and self.prove and not self.pending and not self.unproven
+
+    def _start(self, st: EnumState) -> None:
+        """List the level's subsets when the level changed."""
+        if self.level == st.level:
+            return
+        k, n = st.level, len(self.sites)
+        self.level, self.unproven = k, []
+        self.complete = 0 < k <= n and math.comb(n, k) <= MAX_LEVEL_SETS
+        self.pending = [frozenset(c) for c in itertools.combinations(self.sites, k)] if self.complete else []
+
+
 class OptimalSearch:
     """Optimal mode's last source: a global CP-SAT search at the level, hinted with the last
     solution. On models up to ``COLLECT_MAX_PLACEMENTS`` placements it enumerates and hands over
@@ -245,6 +302,15 @@ class DiverseSearch(OptimalSearch):
 
     level_limit_s = DIVERSE_LEVEL_LIMIT_S
 
-    def __init__(self, st: EnumState) -> None:
+    def __init__(self, st: EnumState, level_sets: LevelSets | None = None) -> None:
         super().__init__(st)
         self.collect_ok = False
+        self.level_sets = level_sets
+
+    def search(self, st: EnumState, n_solutions: int) -> Iterator[Solution]:
+        """As ``OptimalSearch.search``; a level that ``LevelSets`` proved empty is dropped
+        without a solve."""
+        if self.level_sets is not None and self.level_sets.proven_empty(st):
+            st.drop_level(proven_empty=True)
+            return iter(())
+        return super().search(st, n_solutions)
