@@ -59,3 +59,24 @@ def test_deterministic_solves_give_the_same_sequences_quiet_and_on_saturated_cor
     for name, _p, _o, n in cases:
         assert len(quiet[name]) == n, name
         assert busy[name] == quiet[name], f"{name}: the busy run differs"
+
+
+def test_work_clock_moves_only_on_charged_work():
+    """A counted budget's ``left()`` depends on the work charged, never on elapsed time; a
+    charge to a wall-clock budget changes nothing."""
+    from dnadesign.densegen.solver.budget import Budget, WorkClock, clock_of, solve_clock
+
+    clock = solve_clock(True, "wall")
+    assert isinstance(clock, WorkClock)
+    budget = Budget(clock, 1.0)
+    sum(range(200_000))  # time passes, no work is charged
+    assert budget.left() == 1.0 and budget.counted
+    budget.charge(0.25)
+    budget.charge(-1.0)  # negative charges are ignored
+    assert budget.left() == 0.75 and not budget.spent()
+    budget.charge(0.75)
+    assert budget.spent()
+    wall = Budget(clock_of("wall"), 10.0)
+    before = wall.left()
+    wall.charge(5.0)
+    assert not wall.counted and wall.left() > before - 1.0
