@@ -505,7 +505,7 @@ class SolverConfig(Strict):
     workers: int | None = Field(default=None, ge=1)  # None: the scheduler's CPU allocation
     strands: Literal["single", "double"] = "double"
     solutions_per_library: int = Field(default=5, ge=1)
-    deterministic: bool = False  # use CP-SAT deterministic time instead of wall clock
+    deterministic: bool = False  # limits count work, not time: reproducible whatever the load (solver/budget.py)
     min_objective_fraction: float = Field(default=0.0, ge=0.0, le=1.0)
     # End a library's first (optimising) solve after this many seconds without improvement;
     # null = use the whole time_limit_s. The benchmark's 13x figure uses 1 s.

@@ -7,8 +7,12 @@
   that gets a fifth of a core still gets its full budget of computation, so a limit that finds a
   solution on an idle machine finds the same one there, only later in wall time.
 
-``deterministic=True`` (CP-SAT's deterministic time, iteration caps elsewhere) overrides both for
-CP-SAT and the relaxation; the Python phases (beam, screening) still stop on the chosen clock.
+``deterministic=True`` overrides both: the solve runs on a ``WorkClock``, which does not read
+any clock but advances only when a phase charges the work it has done, in seconds of an idle
+machine (``solve_clock``): beam expansions (``EXPANSION_S`` each), CP-SAT's deterministic time,
+and the iteration- or round-capped phases (relaxation, favoured runs, local search, reduced-cost
+fixing) their nominal share of the limit. Every ``Budget.left()`` then depends on counted work
+only, so the same problem, options and seed give the same solutions whatever the load.
 
 CP-SAT only knows wall and deterministic limits, so under ``"cpu"`` a watcher thread stops the
 search once the process has used its CPU share; the wall limit is then only a generous backstop.
@@ -33,6 +37,50 @@ def clock_of(name: str) -> Callable[[], float]:
     return time.monotonic
 
 
+# Counted work in idle-machine seconds (measured on RegulonDB libraries, docs/solver.md):
+EXPANSION_S = 2.5e-6  # one beam candidate expansion
+PLACEMENT_S = 3e-5  # building the positional model, per placement literal
+DTIME_PER_S = 0.33  # CP-SAT deterministic time done per CPU second
+
+
+class WorkClock:
+    """A clock of counted work (``deterministic=True``): it reads the seconds charged so far, in
+    seconds an idle machine would take for that work, and never the system clock."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def charge(self, seconds: float) -> None:
+        """Advance by ``seconds`` of counted work."""
+        self.now += max(0.0, seconds)
+
+
+def solve_clock(deterministic: bool, name: str) -> Callable[[], float]:
+    """The clock one solve's budgets run on: a fresh ``WorkClock`` when ``deterministic``,
+    otherwise the ``"wall"`` or ``"cpu"`` clock."""
+    return WorkClock() if deterministic else clock_of(name)
+
+
+def charge(clock: Callable[[], float], seconds: float) -> None:
+    """Charge ``seconds`` of counted work to ``clock`` (a no-op on the wall and CPU clocks,
+    which measure the work themselves)."""
+    if isinstance(clock, WorkClock):
+        clock.charge(seconds)
+
+
+def charge_cpsat(clock: Callable[[], float], solver) -> None:
+    """Charge a finished CP-SAT solve's deterministic time (converted to seconds) to ``clock``."""
+    charge(clock, solver.deterministic_time / DTIME_PER_S)
+
+
+def counted(clock: Callable[[], float]) -> bool:
+    """True when ``clock`` counts work (``deterministic=True``) instead of measuring time."""
+    return isinstance(clock, WorkClock)
+
+
 class Budget:
     """A deadline on one clock: ``left()`` seconds remain (``inf`` without a limit)."""
 
@@ -47,6 +95,15 @@ class Budget:
     def spent(self) -> bool:
         """True once the deadline has passed."""
         return self.left() <= 0
+
+    def charge(self, seconds: float) -> None:
+        """Charge counted work to this budget's clock (no-op on a wall or CPU clock)."""
+        charge(self.clock, seconds)
+
+    @property
+    def counted(self) -> bool:
+        """True when this budget counts work instead of reading a clock."""
+        return counted(self.clock)
 
 
 class CpuWatch:

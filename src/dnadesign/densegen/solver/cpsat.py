@@ -13,7 +13,7 @@ import time
 
 from ortools.sat.python import cp_model
 
-from .budget import CPU_WALL_BACKSTOP, CpuWatch
+from .budget import CPU_WALL_BACKSTOP, DTIME_PER_S, CpuWatch
 from .model import PositionalModel
 from .types import SolverOptions
 
@@ -117,7 +117,7 @@ def solver_for(options: SolverOptions, limit_s: float, placements: int = 0) -> c
     p.num_workers = 1 if 0 < placements <= ONE_WORKER_MAX_PLACEMENTS else max(1, options.workers)
     p.random_seed = options.seed
     if options.deterministic:
-        p.max_deterministic_time = max(0.01, limit_s)
+        p.max_deterministic_time = max(0.01, limit_s) * DTIME_PER_S  # about limit_s seconds of work
     elif options.clock == "cpu":
         p.max_time_in_seconds = max(0.01, limit_s) * CPU_WALL_BACKSTOP  # the CpuWatch stops it first
     else:

@@ -25,7 +25,7 @@ from collections.abc import Generator, Iterator
 from ortools.sat.python import cp_model
 
 from .bound import Relaxation, relax, site_values
-from .budget import CLOCKS, Budget, clock_of
+from .budget import CLOCKS, EXPANSION_S, PLACEMENT_S, Budget, charge_cpsat, solve_clock
 from .cpsat import StallWatch, solver_for
 from .cpsat import run as _run
 from .drafts import make_valid
@@ -94,14 +94,15 @@ def _solve(problem: Problem, options: SolverOptions, n_solutions: int, seeds: tu
     if n_solutions <= 0:
         return REQUESTED
     precheck(problem)
-    clock = clock_of(options.clock)
+    clock = solve_clock(options.deterministic, options.clock)  # counts work when deterministic (budget.py)
     run_budget = Budget(clock, options.run_time_limit_s or None)
     first_budget = Budget(clock, min(options.time_limit_s, run_budget.left()))  # setup, beam, bound, CP-SAT
 
     # Beam layout, then the path relaxation, inside the first solution's budget.
     # With seeds (denser than the beam on large libraries) the beam only supplies alternatives.
     beam_reserve = SEEDED_BEAM_RESERVE if seeds else BEAM_RESERVE
-    layouts = greedy_layouts(problem, options.seed, stop=lambda: first_budget.left() < beam_reserve * options.time_limit_s)
+    layouts = greedy_layouts(problem, options.seed, stop=lambda: first_budget.left() < beam_reserve * options.time_limit_s,
+                             work=lambda n: first_budget.charge(n * EXPANSION_S))
     # The beam knows the promoter and k-mers; every other rule repairs its layouts (drafts.py):
     # the first few now (the fallback screens them), the rest when an enumeration source asks.
     fix_rng = random.Random(options.seed)
@@ -121,6 +122,7 @@ def _solve(problem: Problem, options: SolverOptions, n_solutions: int, seeds: tu
         alternatives = itertools.chain(relaxation.layouts[1:], layouts, later)
         start = relaxation.layouts[0]
     pm = PositionalModel(problem)
+    first_budget.charge(len(pm.placements) * PLACEMENT_S)  # counted budgets: the model's build
     st = EnumState(problem, options, pm, relaxation, random.Random(options.seed), run_budget, beam_sites, alternatives)
     recorded, bound_value = _first(st, start, layouts, first_budget, clock, search=not seeds)
     sol = st.emit(recorded)
@@ -218,6 +220,7 @@ def _optimise(pm: PositionalModel, options: SolverOptions, start: Layout, path_b
         status = _run(solver, m, options, limit, watch)
     finally:
         watch.finish()
+    charge_cpsat(clock, solver)  # counted budgets: CP-SAT's deterministic time
     if status == cp_model.INFEASIBLE:
         raise InfeasibleProblemError(
             "CP-SAT proved the constraints cannot all hold together",
@@ -247,10 +250,11 @@ def _relax(problem: Problem, options: SolverOptions, known: int, budget: Budget)
     iterations only, so the bound (and hence the search) is reproducible.
     """
     t0 = time.monotonic()
-    if options.deterministic:
+    share = min(BOUND_LIMIT_S, BOUND_SHARE * options.time_limit_s, max(0.0, budget.left()))
+    if budget.counted:
         out = relax(problem, known=known, time_budget_s=None, max_iterations=BOUND_ITERATIONS, seed=options.seed)
+        budget.charge(share)  # its nominal share: the iteration cap does about that much work
     else:
-        share = min(BOUND_LIMIT_S, BOUND_SHARE * options.time_limit_s, max(0.0, budget.left()))
         out = relax(problem, known=known, time_budget_s=share, max_iterations=10_000, seed=options.seed, clock=budget.clock,
                     cancel=options.cancel)
     if out.bound is not None and out.bound < problem.min_total_sites:

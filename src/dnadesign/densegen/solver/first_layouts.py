@@ -36,6 +36,7 @@ MAX_SCREENED_BELOW = 8  # held layouts below the bound screened for the hint
 SEARCH_MIN_SITES = 50  # libraries this large (no promoter) get the local search when no held layout reaches the bound
 SEARCH_SHARE = 0.25  # ... for at most this share of time_limit_s
 SEARCH_ROUNDS = 40  # ... or this many perturbation rounds in deterministic mode
+FAVOURED_RUN_S = 0.05  # idle-machine seconds of one favoured run, charged to counted budgets
 
 
 def required_site_sets(problem: Problem) -> list[set[int]]:
@@ -96,6 +97,7 @@ def best_held(st: EnumState, held: Iterable[Layout], bound: int, budget: Budget,
     for sites in required_site_sets(st.problem)[:MAX_FAVOURED_RUNS]:
         if budget.left() < share_left:
             break
+        budget.charge(FAVOURED_RUN_S)  # counted budgets: one run's work (iteration-capped)
         for lay in st.relaxation.favoured(sites, enough=bound):
             if consider(lay):
                 return best
@@ -111,13 +113,15 @@ def searched(st: EnumState, held, bound: int, budget: Budget, share_left: float)
     problem, options = st.problem, st.options
     if len(problem.sites) < SEARCH_MIN_SITES or problem.promoters or (held is not None and held[0].n_sites >= bound):
         return held
-    if min(SEARCH_SHARE * options.time_limit_s, budget.left() - share_left) < MIN_SECONDS:
+    share = min(SEARCH_SHARE * options.time_limit_s, budget.left() - share_left)
+    if share < MIN_SECONDS:
         return held
     stop_at = budget.clock() + SEARCH_SHARE * options.time_limit_s
     starts = [held[2]] if held is not None else []
     found = searched_layouts(problem, site_values(problem), starts,
                              lambda: budget.clock() > stop_at or budget.left() < share_left, options.seed,
-                             rounds=SEARCH_ROUNDS if options.deterministic else None, enough=bound)
+                             rounds=SEARCH_ROUNDS if budget.counted else None, enough=bound)
+    budget.charge(share)  # counted budgets: the round cap does about its share's work
     for lay in found:
         if held is not None and len(lay.library_sites) <= held[0].n_sites:
             break

@@ -48,6 +48,7 @@ def pack_segment(
     alternatives: list | None = None,
     beam_width: int = BEAM_WIDTH,
     stop: Callable[[], bool] | None = None,
+    work: Callable[[int], None] | None = None,
 ):
     """Beam search for a dense chain inside [lo, hi).
 
@@ -55,6 +56,7 @@ def pack_segment(
     agreeing overlap (shorter than both), so it never conflicts with earlier sites. States are
     ranked by (sites, -length); the best ``beam_width`` distinct states survive each step.
     When ``stop()`` turns true the search ends with the best chain so far (a time budget).
+    ``work(n)`` is told the candidate expansions of each step (counted budgets, ``budget.py``).
     """
     cands = []
     for si in sorted(unused):
@@ -68,6 +70,8 @@ def pack_segment(
     best = beam[0]
     while beam and not (stop is not None and best[0] > 0 and stop()):
         nxt: dict[tuple[frozenset[int], int], State] = {}
+        if work is not None:
+            work(len(beam) * len(cands))
         for count, neg_len, chain, used in beam:
             length = -neg_len
             last = cands[chain[-1]][2] if chain else ""
@@ -112,7 +116,8 @@ def greedy_layout(problem: Problem, seed: int) -> Layout:
 
 
 def greedy_layouts(
-    problem: Problem, seed: int, exclude: frozenset[int] = frozenset(), stop: Callable[[], bool] | None = None
+    problem: Problem, seed: int, exclude: frozenset[int] = frozenset(), stop: Callable[[], bool] | None = None,
+    work: Callable[[int], None] | None = None,
 ) -> list[Layout]:
     """The best beam layout first, then alternatives with as many sites in the widest segment.
 
@@ -121,21 +126,23 @@ def greedy_layouts(
     Sites in ``exclude`` are not used (diverse mode steers away from used sites this way).
     With promoters, the first, middle and last allowed promoter positions are tried (an element
     at an end leaves one wide free segment) and the layouts of the densest one are returned.
-    ``stop()`` (a time budget) ends each segment's search early and skips the other positions.
+    ``stop()`` (a time budget) ends each segment's search early and skips the other positions;
+    ``work(n)`` is told each beam step's candidate expansions.
     """
     if not problem.promoters:
-        return _greedy_layouts(problem, seed, exclude, lambda n: n // 2, stop)
-    best = _greedy_layouts(problem, seed, exclude, lambda n: n // 2, stop)
+        return _greedy_layouts(problem, seed, exclude, lambda n: n // 2, stop, work)
+    best = _greedy_layouts(problem, seed, exclude, lambda n: n // 2, stop, work)
     for pick in (lambda n: 0, lambda n: n - 1):
         if stop is not None and stop():
             break
-        out = _greedy_layouts(problem, seed, exclude, pick, stop)
+        out = _greedy_layouts(problem, seed, exclude, pick, stop, work)
         if len(out[0].library_sites) > len(best[0].library_sites):
             best = out
     return best
 
 
-def _greedy_layouts(problem: Problem, seed: int, exclude: frozenset[int], pick, stop: Callable[[], bool] | None = None) -> list[Layout]:
+def _greedy_layouts(problem: Problem, seed: int, exclude: frozenset[int], pick, stop: Callable[[], bool] | None = None,
+                    work: Callable[[int], None] | None = None) -> list[Layout]:
     rng = random.Random(seed)
     L = problem.length
     bases = [rng.choice("ACGT") for _ in range(L)]
@@ -170,7 +177,8 @@ def _greedy_layouts(problem: Problem, seed: int, exclude: frozenset[int], pick, 
     first_seg: tuple[int, int] = (0, 0)
     rest: list = []
     for n_seg, (lo, hi) in enumerate(segments):
-        placed, text = pack_segment(problem, lo, hi, unused, rng, forbidden, alternatives if n_seg == 0 else None, stop=stop)
+        placed, text = pack_segment(problem, lo, hi, unused, rng, forbidden, alternatives if n_seg == 0 else None, stop=stop,
+                                    work=work)
         for k, ch in enumerate(text):
             bases[lo + k] = ch
         items.extend(placed)

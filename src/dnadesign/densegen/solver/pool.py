@@ -25,7 +25,7 @@ from collections.abc import Generator, Mapping
 
 from .bound import relax, site_values
 from .bound_fixing import tighten
-from .budget import Budget, clock_of
+from .budget import Budget, charge, counted, solve_clock
 from .dna import oriented_sequences, revcomp
 from .enumerate import Enumeration
 from .enumerate import solve as enumerate_solve
@@ -140,21 +140,24 @@ def _searched(problem: Problem, options: SolverOptions, full, bound: int | None,
         return []
     end = clock() + search_s
     cancel = options.cancel
-    return searched_layouts(problem, site_values(problem), list(full.layouts[:2]),
-                            lambda: clock() > end or (cancel is not None and cancel.is_set()), options.seed,
-                            rounds=SEARCH_ROUNDS if options.deterministic else None,
-                            enough=bound if bound is not None else math.inf)[:1]
+    found = searched_layouts(problem, site_values(problem), list(full.layouts[:2]),
+                             lambda: clock() > end or (cancel is not None and cancel.is_set()), options.seed,
+                             rounds=SEARCH_ROUNDS if counted(clock) else None,
+                             enough=bound if bound is not None else math.inf)[:1]
+    charge(clock, search_s)  # counted budgets: the round cap does about its share's work
+    return found
 
 
 def _pooled(problem: Problem, options: SolverOptions, n_solutions: int) -> Generator[Solution, None, str | None]:
     precheck(problem)  # reasons on the full library first (a pool could hide the real cause)
-    clock = clock_of(options.clock)
+    clock = solve_clock(options.deterministic, options.clock)  # counts work when deterministic (budget.py)
     first = Budget(clock, options.time_limit_s)
-    if options.deterministic:
+    share = min(BOUND_CAP_S, BOUND_SHARE * options.time_limit_s)
+    if first.counted:
         full = relax(problem, time_budget_s=None, max_iterations=8, seed=options.seed, fill_best=0)
         bound = tighten(problem, full, clock=clock, max_steps=FIXING_STEPS)
+        first.charge(share + min(FIXING_CAP_S, FIXING_SHARE * options.time_limit_s))  # their nominal shares
     else:
-        share = min(BOUND_CAP_S, BOUND_SHARE * options.time_limit_s)
         full = relax(problem, time_budget_s=share, max_iterations=10_000, seed=options.seed, clock=clock, fill_best=0)
         bound = tighten(problem, full, clock=clock, deadline=clock() + min(FIXING_CAP_S, FIXING_SHARE * options.time_limit_s))
     found = _searched(problem, options, full, bound, clock)

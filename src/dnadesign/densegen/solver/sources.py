@@ -18,6 +18,7 @@ from collections.abc import Iterator
 
 from ortools.sat.python import cp_model
 
+from .budget import charge_cpsat
 from .cpsat import Collect, StopAtTarget, run, solver_for
 from .first_layouts import required_site_sets
 from .heuristics import Layout, neighbour_layouts
@@ -257,6 +258,7 @@ class OptimalSearch:
         solver = solver_for(options, limit, len(pm.placements))
         ts = time.monotonic()
         status = run(solver, pm.model, options, limit, StopAtTarget(pm.n_sites_expr, st.level))
+        charge_cpsat(st.run.clock, solver)  # counted budgets (deterministic=True)
         dt = time.monotonic() - ts
         if status in (cp_model.OPTIMAL, cp_model.FEASIBLE):
             recorded = st.accept(solver.value, dt, int(solver.value(pm.n_sites_expr)) >= st.bound_sites, float(st.bound_sites))
@@ -274,6 +276,7 @@ class OptimalSearch:
         solver.parameters.enumerate_all_solutions = True
         ts = time.monotonic()
         status = run(solver, pm.model, options, limit, coll)
+        charge_cpsat(st.run.clock, solver)
         dt = time.monotonic() - ts
         got = 0
         for seq, placements, chosen, obj in coll.found:

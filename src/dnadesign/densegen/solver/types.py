@@ -118,8 +118,9 @@ class SolverOptions:
     ``time_limit_s`` bounds each CP-SAT solve; ``run_time_limit_s`` bounds the whole
     enumeration (checked between solves and used to shorten the last solve). ``mode`` is
     ``"optimal"`` (best-first; distinct placements) or ``"diverse"`` (a new site set per
-    solution, densest level first, spread across sites and regulators within a level). ``deterministic=True`` replaces wall-clock limits
-    by CP-SAT's deterministic time so that runs that hit a limit are reproducible too.
+    solution, densest level first, spread across sites and regulators within a level). ``deterministic=True`` measures every limit in
+    counted work instead of a clock (``budget.WorkClock``), so that runs that hit a limit give the same
+    solutions whatever the load (with ``workers=1``).
     ``stall_time_s`` ends the first (optimising) solve early when the incumbent has not improved
     for that long (wall clock; the bound and ``optimal`` flag stay honest).
     ``min_objective_fraction`` stops enumeration below that fraction of the first solution's sites.
