@@ -43,7 +43,7 @@ from .check import check_solution
 from .constraints import constraints_of
 from .constraints.base import site_values as rule_site_values
 from .cores import max_overlap
-from .dna import occurrences, oriented_sequences, revcomp
+from .dna import occurrences, placeable_orientations
 from .heuristics import Layout
 from .hub_dp import HubDP, TableReads
 from .overlaps import containers, overlap_hubs, overlap_matrix
@@ -137,13 +137,7 @@ class _Items:
 def _items(problem: Problem, elements: tuple[str, ...], values: list[int], hashed: bool = False) -> _Items:
     """The oriented items; ``hashed`` (large libraries): containment and overlaps found by
     hashing, overlaps kept as hubs (``hub_dp``) instead of a pairwise cost table."""
-    forbidden = set(problem.forbid_kmers) | {revcomp(k) for k in problem.forbid_kmers}
-    oriented: list[tuple[int, str, str]] = []
-    for si, site in enumerate(problem.sites):
-        if len(site.sequence) <= problem.length:
-            for strand, seq in oriented_sequences(site.sequence, problem.strands):
-                if not any(f in seq for f in forbidden):
-                    oriented.append((si, strand, seq))
+    oriented = placeable_orientations(problem)
     # A site holding both elements can sit across the whole promoter: counted as free.
     free = {si for si, _, seq in oriented if len(elements) > 1 and all(e in seq for e in elements)}
     kept = [(si, strand, seq) for si, strand, seq in oriented if si not in free]

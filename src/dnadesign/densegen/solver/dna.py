@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .types import Problem
+
 BASES = "ACGT"
 _COMPLEMENT = str.maketrans("ACGT", "TGCA")
 
@@ -37,3 +42,14 @@ def oriented_sequences(seq: str, strands: str) -> list[tuple[str, str]]:
         if rc != seq:
             out.append(("-", rc))
     return out
+
+
+def placeable_orientations(problem: Problem) -> list[tuple[int, str, str]]:
+    """(site index, strand, sequence as read on +) for every orientation of a library site that
+    can be placed at all: not longer than the sequence and holding no forbidden k-mer (either
+    strand of it). The items the relaxation, the pool's ranking and the local search share."""
+    forbidden = set(problem.forbid_kmers) | {revcomp(k) for k in problem.forbid_kmers}
+    return [(si, strand, seq)
+            for si, site in enumerate(problem.sites) if len(site.sequence) <= problem.length
+            for strand, seq in oriented_sequences(site.sequence, problem.strands)
+            if not any(f in seq for f in forbidden)]

@@ -35,7 +35,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .check import check_solution
-from .dna import oriented_sequences, revcomp
+from .dna import oriented_sequences, placeable_orientations
 from .heuristics import Layout
 from .overlaps import containers, overlap_matrix
 from .path_layouts import Piece, layout_solution, realise
@@ -74,16 +74,10 @@ class _Library:
 
 def library(problem: Problem, values: list[int]) -> _Library | None:
     """The oriented items (no forbidden k-mer, not longer than L); None when there are none."""
-    forbidden = set(problem.forbid_kmers) | {revcomp(k) for k in problem.forbid_kmers}
-    seqs: list[str] = []
-    site: list[int] = []
-    strand: list[str] = []
-    for si, s in enumerate(problem.sites):
-        for st, seq in oriented_sequences(s.sequence, problem.strands):
-            if len(seq) <= problem.length and not any(f in seq for f in forbidden):
-                seqs.append(seq)
-                site.append(si)
-                strand.append(st)
+    oriented = placeable_orientations(problem)
+    seqs = [seq for _si, _st, seq in oriented]
+    site = [si for si, _st, _seq in oriented]
+    strand = [st for _si, st, _seq in oriented]
     n = len(seqs)
     if not n:
         return None

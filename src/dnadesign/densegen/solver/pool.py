@@ -26,7 +26,7 @@ from collections.abc import Generator, Mapping
 from .bound import relax, site_values
 from .bound_fixing import tighten
 from .budget import Budget, charge, counted, solve_clock
-from .dna import oriented_sequences, revcomp
+from .dna import oriented_sequences, placeable_orientations
 from .enumerate import Enumeration
 from .enumerate import solve as enumerate_solve
 from .heuristics import Layout
@@ -54,14 +54,9 @@ TIE_BREAK_ROOM = 0.999999  # side-bias tie-break room above the site bound (obje
 def site_scores(problem: Problem) -> list[float]:
     """Per site: length minus half its largest in- and out-overlap with other sites (best
     orientation; sites whose every orientation holds a forbidden k-mer score infinity)."""
-    forbidden = set(problem.forbid_kmers) | {revcomp(k) for k in problem.forbid_kmers}
-    seqs: list[str] = []
-    owner: list[int] = []
-    for si, site in enumerate(problem.sites):
-        for _strand, seq in oriented_sequences(site.sequence, problem.strands):
-            if len(seq) <= problem.length and not any(f in seq for f in forbidden):
-                seqs.append(seq)
-                owner.append(si)
+    oriented = placeable_orientations(problem)
+    seqs = [seq for _si, _strand, seq in oriented]
+    owner = [si for si, _strand, _seq in oriented]
     out, into = largest_overlaps(seqs, owner)
     scores = [float("inf")] * len(problem.sites)
     for k, si in enumerate(owner):
