@@ -14,39 +14,22 @@ of CPU seconds (deterministic / wall; about 1 means the counts match the wall li
 from __future__ import annotations
 
 import argparse
-import csv
-import json
 import os
-import random
 import statistics
-import subprocess
 import time
-from pathlib import Path
+
+from child_runs import commit_label, write_line  # bench/ is on sys.path when run as a script
+from solver_vs_dense_arrays import DATA as TFBS
+from solver_vs_dense_arrays import draw_library, load_rows
 
 from dnadesign.densegen.solver import Problem, PromoterConstraint, Site, SolverOptions, solve
 
-REPO = Path(__file__).resolve().parents[1]
-TFBS = REPO.parent / "shared" / "data" / "regulondb_tfbs.csv"
 SIGMA70 = PromoterConstraint("sigma70", "TTGACA", "TATAAT", 16, 18)
 
 
 def regulondb(n: int, seed: int) -> tuple[Site, ...]:
-    """``n`` distinct RegulonDB sites of 6-30 bp, seeded shuffle (the tests' draw)."""
-    with open(TFBS, newline="") as fh:
-        rows = [(r["tf"], r["tfbs"].strip().upper()) for r in csv.DictReader(fh)]
-    order = list(range(len(rows)))
-    random.Random(seed).shuffle(order)
-    seen: set[str] = set()
-    out: list[Site] = []
-    for i in order:
-        tf, seq = rows[i]
-        if seq in seen or not 6 <= len(seq) <= 30 or set(seq) - set("ACGT"):
-            continue
-        seen.add(seq)
-        out.append(Site(f"r{i}", seq, tf))
-        if len(out) == n:
-            break
-    return tuple(out)
+    """``n`` distinct RegulonDB sites of 6-30 bp, seeded shuffle (the peer benchmark's draw)."""
+    return tuple(draw_library(load_rows(TFBS), n, seed))
 
 
 def instances():
@@ -84,17 +67,12 @@ def main() -> None:
         det = measure(problem, dataclasses.replace(options, deterministic=True), n)
         rows.append({"instance": name, "time_limit_s": options.time_limit_s, "n_solutions": n, "wall": wall,
                      "deterministic": det, "cpu_ratio": round(det["cpu_s"] / max(wall["cpu_s"], 1e-9), 2)})
-    commit = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
-    dirty = bool(subprocess.run(["git", "-C", str(REPO), "status", "--porcelain", "src"], capture_output=True, text=True).stdout.strip())
-    out = {"bench": "deterministic_budget", "commit": commit + ("-dirty" if dirty else ""), "workers": 1,
+    out = {"bench": "deterministic_budget", "commit": commit_label("src"), "workers": 1,
            "load_before": load_before,
            "mean_cpu_ratio": round(statistics.mean(r["cpu_ratio"] for r in rows), 2),
            "first_sites_wall_minus_det": sum(r["wall"]["first_sites"] - r["deterministic"]["first_sites"] for r in rows),
            "rows": rows}
-    line = json.dumps(out)
-    print(line)
-    if args.out:
-        Path(args.out).write_text(line + "\n")
+    write_line(out, args.out)
 
 
 if __name__ == "__main__":

@@ -26,11 +26,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+from child_runs import commit_label, peak_rss_mb, run_child, write_line  # bench/ is on sys.path when run as a script
+from cli_startup import checkout
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = REPO.parent / "shared" / "data"
@@ -61,7 +63,6 @@ def pwm_library(n: int, seed: int) -> list[tuple[str, str, str]]:
 
 
 def regulondb_library(n: int, seed: int) -> list[tuple[str, str, str]]:
-    sys.path.insert(0, str(Path(__file__).resolve().parent))
     from solver_vs_dense_arrays import draw_library, load_rows
 
     return [(s.id, s.sequence, s.regulator) for s in draw_library(load_rows(DATA / "regulondb_tfbs.csv"), n, seed=seed)]
@@ -69,8 +70,6 @@ def regulondb_library(n: int, seed: int) -> list[tuple[str, str, str]]:
 
 def child(args) -> None:
     """Run one instance in this process; print one JSON line."""
-    import resource
-
     import dnadesign.densegen.solver.enumerate  # noqa: F401  (OR-Tools import outside the figure)
     from dnadesign.core.errors import DnadesignError
     from dnadesign.densegen.solver import Problem, Site, SolverOptions, check_solution, solve
@@ -94,7 +93,7 @@ def child(args) -> None:
     print(json.dumps({
         "sites_in_library": len(lib),
         "cpu_to_first_s": round(cpu, 3),
-        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        "peak_rss_mb": peak_rss_mb(),
         "sites": sol.n_sites,
         "bound": sol.bound,
         "value": int(sol.objective + 1e-9),
@@ -124,15 +123,7 @@ def main() -> None:
         return
     load_before = [round(x, 2) for x in os.getloadavg()]
     base_dir = tempfile.TemporaryDirectory() if args.baseline else None
-    if base_dir is not None:
-        archive = subprocess.run(["git", "-C", str(REPO), "archive", args.baseline, "src"], capture_output=True, check=True).stdout
-        subprocess.run(["tar", "-x", "-C", base_dir.name], input=archive, check=True)
-
-    def run(cmd: list[str], src: str | None) -> dict:
-        env = dict(os.environ, PYTHONPATH=src) if src else None
-        proc = subprocess.run(cmd, capture_output=True, text=True, check=False, env=env)
-        lines = proc.stdout.strip().splitlines()
-        return json.loads(lines[-1]) if lines else {"error": proc.stderr.strip().splitlines()[-1:]}
+    base_src = checkout(args.baseline, Path(base_dir.name)) if base_dir is not None else None
 
     rows = []
     for source in args.sources.split(","):
@@ -140,21 +131,16 @@ def main() -> None:
             for length in (int(x) for x in args.lengths.split(",")):
                 cmd = [sys.executable, __file__, "--child", "--source", source, "--n", str(n), "--length", str(length),
                        "--time-limit", str(args.time_limit), "--seed", str(args.seed)] + (["--weighted"] if args.weighted else [])
-                base = run(cmd, str(Path(base_dir.name) / "src")) if base_dir is not None else None
-                row = {"name": f"{source}-n{n}-L{length}" + ("-weighted" if args.weighted else ""), **run(cmd, None)}
+                base = run_child(cmd, base_src) if base_src is not None else None
+                row = {"name": f"{source}-n{n}-L{length}" + ("-weighted" if args.weighted else ""), **run_child(cmd)}
                 if base is not None:
                     row["baseline"] = base
                 rows.append(row)
                 print(json.dumps(row), file=sys.stderr)
-    commit = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
-    dirty = subprocess.run(["git", "-C", str(REPO), "status", "--porcelain", "src/dnadesign/densegen/solver"], capture_output=True, text=True).stdout.strip()
-    out = {"bench": "solver_scale", "commit": commit + ("-dirty" if dirty else ""), "time_limit_s": args.time_limit,
+    out = {"bench": "solver_scale", "commit": commit_label("src/dnadesign/densegen/solver"), "time_limit_s": args.time_limit,
            "clock": "cpu", "workers": 1, "weighted": args.weighted, "load_before": load_before,
            "load_after": [round(x, 2) for x in os.getloadavg()], "baseline": args.baseline, "instances": rows}
-    line = json.dumps(out)
-    print(line)
-    if args.out:
-        Path(args.out).write_text(line + "\n")
+    write_line(out, args.out)
 
 
 if __name__ == "__main__":

@@ -50,14 +50,16 @@ def demo_problem(rows, promoters=()) -> Problem:
                    min_count_by_regulator={"LexA": 1}, min_total_sites=3)
 
 
-def cpsat_best(problem: Problem, seconds: float = 5.0) -> int:
-    """The most library sites CP-SAT finds within ``seconds`` (one worker; at L=100 it cannot
-    prove these optima within 30 s, which the path relaxation does in milliseconds)."""
+def cpsat_best(problem: Problem, work: float = 5.0) -> int:
+    """The most library sites CP-SAT finds within ``work`` units of deterministic time (one
+    worker, so reproducible whatever the load: a wall-clock limit found nothing on saturated
+    cores; 5 units are about 2 CPU s here). At L=100 it cannot prove these optima within 30 s,
+    which the path relaxation does in milliseconds."""
     pm = PositionalModel(problem)
     pm.model.maximize(pm.n_sites_expr)
     solver = cp_model.CpSolver()
     solver.parameters.num_workers = 1
-    solver.parameters.max_time_in_seconds = seconds
+    solver.parameters.max_deterministic_time = work
     assert solver.solve(pm.model) in (cp_model.OPTIMAL, cp_model.FEASIBLE)
     return round(solver.objective_value)
 

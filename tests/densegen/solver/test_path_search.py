@@ -7,7 +7,6 @@ The search runs by rounds (no clock), so the figures are reproducible.
 
 from __future__ import annotations
 
-import csv
 import dataclasses
 import random
 
@@ -29,29 +28,7 @@ from dnadesign.densegen.solver.constraints.weights import RegulatorWeights
 from dnadesign.densegen.solver.heuristics import Layout
 from dnadesign.densegen.solver.path_layouts import Piece, realise
 
-from ...conftest import SHARED, require_component
-
-TFBS = SHARED / "data" / "regulondb_tfbs.csv"
-
-
-def regulondb(n: int, seed: int) -> tuple[Site, ...]:
-    """``n`` distinct RegulonDB sites of 6-30 bp, seeded shuffle (the benchmark's draw)."""
-    require_component(TFBS.exists(), f"{TFBS} (shared RegulonDB data) is missing")
-    with open(TFBS, newline="") as fh:
-        rows = [(r["tf"], r["tfbs"].strip().upper()) for r in csv.DictReader(fh)]
-    order = list(range(len(rows)))
-    random.Random(seed).shuffle(order)
-    seen: set[str] = set()
-    out: list[Site] = []
-    for i in order:
-        tf, seq = rows[i]
-        if seq in seen or not 6 <= len(seq) <= 30 or set(seq) - set("ACGT"):
-            continue
-        seen.add(seq)
-        out.append(Site(f"r{i}", seq, tf))
-        if len(out) == n:
-            break
-    return tuple(out)
+from .regulondb import regulondb
 
 
 @pytest.fixture(scope="module")

@@ -72,8 +72,10 @@ def charge(clock: Callable[[], float], seconds: float) -> None:
 
 
 def charge_cpsat(clock: Callable[[], float], solver) -> None:
-    """Charge a finished CP-SAT solve's deterministic time (converted to seconds) to ``clock``."""
-    charge(clock, solver.deterministic_time / DTIME_PER_S)
+    """Charge a finished CP-SAT solve's deterministic time (converted to seconds) to ``clock``
+    (read only when ``clock`` counts work: a solve stopped before it ran has no response)."""
+    if isinstance(clock, WorkClock):
+        clock.charge(solver.deterministic_time / DTIME_PER_S)
 
 
 def counted(clock: Callable[[], float]) -> bool:

@@ -121,7 +121,7 @@ def _solve(problem: Problem, options: SolverOptions, n_solutions: int, seeds: tu
         # Layouts from the relaxation beat the beam: start from the best, keep the rest.
         alternatives = itertools.chain(relaxation.layouts[1:], layouts, later)
         start = relaxation.layouts[0]
-    pm = PositionalModel(problem)
+    pm = PositionalModel(problem, lazy=True)  # the CP-SAT model is built when a solve needs it
     first_budget.charge(len(pm.placements) * PLACEMENT_S)  # counted budgets: the model's build
     st = EnumState(problem, options, pm, relaxation, random.Random(options.seed), run_budget, beam_sites, alternatives)
     recorded, bound_value = _first(st, start, layouts, first_budget, clock, search=not seeds)
@@ -134,7 +134,7 @@ def _solve(problem: Problem, options: SolverOptions, n_solutions: int, seeds: tu
     st.min_level = max(problem.min_total_sites, math.ceil(options.min_objective_fraction * st.level))
     if st.diverse:
         st.min_level = max(st.min_level, 1)  # distinct site sets need at least one site
-    pm.model.clear_objective()
+    pm.clear_objective()
     pm.release_left_packing()
     policy = DiversePolicy(st) if st.diverse else OptimalPolicy(st)
     return (yield from policy.run(st, n_solutions))

@@ -14,6 +14,9 @@ regulator weights), scaled, plus a small side-bias tie-break.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 from ortools.sat.python import cp_model
 
 from .constraints import PlacementVar, bias_table, constraints_of
@@ -26,21 +29,45 @@ from .types import Placement, Problem
 __all__ = ["BIAS_STEPS", "PlacementVar", "PositionalModel"]
 
 
-class PositionalModel:
-    """Builds and holds the CP-SAT model for one ``Problem``.
+# What exists only once the CP-SAT model is built (``PositionalModel._build``).
+BUILT = frozenset({"model", "base", "used", "n_sites_expr", "used_by_regulator", "value_expr", "present", "_false",
+                   "left_packing", "covered", "left_packing_on", "objective_expr"})
 
+
+class PositionalModel:
+    """The placements of one ``Problem`` and, once a solve needs it, its CP-SAT model.
+
+    The placements (which site may start where, on which strand; the promoter elements), the
+    site values and the tie-break are listed at once: screening a layout needs only them. The
+    CP-SAT model is built on first use of one of its parts (``BUILT``: ``pm.model``,
+    ``pm.n_sites_expr``, ...), so a solve whose first solution is proven without CP-SAT
+    (``first_layouts.py``) never pays for it (~40 ms per 10-site library at L=100). Changes
+    made before that (no-goods, the objective cleared, left packing released) are kept in order
+    and applied by the build, so the model is the one an eager build would have made.
     The model is built once; enumeration adds no-goods to it between solves.
     """
 
-    def __init__(self, problem: Problem, *, core_packing: bool = True):
+    model: cp_model.CpModel
+    base: list[list[cp_model.IntVar]]
+    used: list[cp_model.IntVar]
+    n_sites_expr: Any
+    used_by_regulator: dict[str, list]
+    value_expr: Any
+    present: dict[str, cp_model.IntVar]  # regulator presence literals (see ``presence``)
+    _false: cp_model.IntVar | None
+    left_packing: cp_model.IntVar
+    covered: list
+    left_packing_on: int | None
+    objective_expr: Any
+
+    def __init__(self, problem: Problem, *, core_packing: bool = True, lazy: bool = False):
+        self._built = False
+        self._building = False
+        self._pending: list[Callable[[], object]] = []  # changes made before the build, in order
+        self._core_packing = core_packing
         self.problem = problem
-        self.model = cp_model.CpModel()
         self.constraints = constraints_of(problem)
         L = problem.length
-        m = self.model
-        self.base = [[m.new_bool_var(f"b{i}{c}") for c in BASES] for i in range(L)]
-        for row in self.base:
-            m.add_exactly_one(row)
 
         # Library placements (those a rule refuses are never created).
         self.placements: list[PlacementVar] = []
@@ -57,12 +84,39 @@ class PositionalModel:
                 if not all(c.allows(problem, site, seq) for c in by_seq):
                     continue  # can never appear in a valid sequence
                 for start in starts:
-                    lit = m.new_bool_var(f"x{si}{strand}{start}")
-                    m.add_bool_and([self.base[start + j][BASES.index(ch)] for j, ch in enumerate(seq)]).only_enforce_if(lit)
-                    pv = PlacementVar(si, site.id, site.regulator, strand, start, seq, lit)
+                    pv = PlacementVar(si, site.id, site.regulator, strand, start, seq)
                     self.placements.append(pv)
                     self.by_site[si].append(pv)
-        if core_packing:
+        self.site_weights = site_values(problem, self.constraints)
+        self._fixed = [c.fixed_elements(problem) for c in self.constraints]
+        self.promoter_placements: list[PlacementVar] = [pv for pvs in self._fixed for pv in pvs]
+        if not lazy:
+            self._build()
+
+    @property
+    def built(self) -> bool:
+        """True once the CP-SAT model exists."""
+        return self._built
+
+    def __getattr__(self, name: str) -> Any:
+        # Only reached for attributes not set yet: a part of the CP-SAT model builds it.
+        if name in BUILT and not self.__dict__.get("_built", True) and not self.__dict__.get("_building", True):
+            self._build()
+            return getattr(self, name)
+        raise AttributeError(f"{type(self).__name__!s} has no attribute {name!r}")
+
+    def _build(self) -> None:
+        """Build the CP-SAT model over the listed placements, then apply the pending changes."""
+        self._building = True
+        problem, L = self.problem, self.problem.length
+        self.model = m = cp_model.CpModel()
+        self.base = [[m.new_bool_var(f"b{i}{c}") for c in BASES] for i in range(L)]
+        for row in self.base:
+            m.add_exactly_one(row)
+        for pv in self.placements:
+            pv.literal = lit = m.new_bool_var(f"x{pv.site_index}{pv.strand}{pv.start}")
+            m.add_bool_and([self.base[pv.start + j][BASES.index(ch)] for j, ch in enumerate(pv.sequence)]).only_enforce_if(lit)
+        if self._core_packing:
             self._add_core_packing()
         self.used = []
         for si, pvs in enumerate(self.by_site):
@@ -70,17 +124,15 @@ class PositionalModel:
             m.add(sum(p.literal for p in pvs) == u)
             self.used.append(u)
         self.n_sites_expr = sum(self.used)
-        self.used_by_regulator: dict[str, list] = {}
+        self.used_by_regulator = {}
         for si, site in enumerate(problem.sites):
             self.used_by_regulator.setdefault(site.regulator, []).append(self.used[si])
-        self.site_weights = site_values(problem, self.constraints)
         weighted = any(w != 1 for w in self.site_weights)
         # Site value: the site count, or the sum of the regulator weights of the placed sites.
         self.value_expr = sum(w * u for w, u in zip(self.site_weights, self.used, strict=True)) if weighted else self.n_sites_expr
 
-        self.promoter_placements: list[PlacementVar] = []  # filled by the promoter constraints
-        self.present: dict[str, cp_model.IntVar] = {}  # regulator presence literals (see ``presence``)
-        self._false: cp_model.IntVar | None = None
+        self.present = {}
+        self._false = None
         for c in self.constraints:
             c.encode(self)
 
@@ -88,9 +140,27 @@ class PositionalModel:
 
         # Objective: scale * site value (weight) + side-bias tie-break.
         terms = [self.bias_scale * self.site_weights[p.site_index] * p.literal for p in self.placements]
-        terms += [w * p.literal for p in self.placements if (w := bias(p))]
+        terms += [w * p.literal for p in self.placements if (w := self.bias_of(p))]
         self.objective_expr = sum(terms)
         m.maximize(self.objective_expr)
+        self._built, self._building = True, False
+        for change in self._pending:
+            change()
+        self._pending.clear()
+
+    def _apply(self, change: Callable[[], object]) -> None:
+        """Apply a change to the model now, or at its build when it does not exist yet."""
+        if self._built:
+            change()
+        else:
+            self._pending.append(change)
+
+    def fixed_elements_of(self, rule) -> list[PlacementVar]:
+        """The fixed placements ``rule`` (one of ``self.constraints``) added (its ``fixed_elements``)."""
+        for c, pvs in zip(self.constraints, self._fixed, strict=True):
+            if c is rule:
+                return pvs
+        raise KeyError(rule)
 
     def placement_value(self, p: PlacementVar) -> int:
         """Integer objective contribution of one chosen placement (0 for promoter elements)."""
@@ -155,10 +225,17 @@ class PositionalModel:
 
     def release_left_packing(self) -> None:
         """Allow gaps anywhere again (used after the first, optimising solve)."""
+        self._apply(self._release_left_packing)
+
+    def _release_left_packing(self) -> None:
         if self.left_packing_on is not None:
             self.model.proto.constraints[self.left_packing_on].clear_linear()
             self.model.add(self.left_packing == 0)
             self.left_packing_on = None
+
+    def clear_objective(self) -> None:
+        """Drop the objective (enumeration after the first, optimising solve)."""
+        self._apply(lambda: self.model.clear_objective())
 
     def _add_core_packing(self) -> None:
         """One at-most-one per position over placements whose core covers it (see cores.py)."""
@@ -240,15 +317,16 @@ class PositionalModel:
 
     def forbid_placements(self, chosen: list[PlacementVar]) -> None:
         """No-good: not this exact set of library placements (supersets excluded too)."""
-        lits = [p.literal.Not() for p in chosen if not p.fixed]
-        if lits:
-            self.model.add_bool_or(lits)
+        library = [p for p in chosen if not p.fixed]
+        if library:
+            self._apply(lambda: self.model.add_bool_or([p.literal.Not() for p in library]))
 
     def forbid_sequence(self, seq: str) -> None:
         """No-good: never this exact sequence again."""
-        self.model.add_bool_or([self.base[i][BASES.index(ch)].Not() for i, ch in enumerate(seq)])
+        self._apply(lambda: self.model.add_bool_or([self.base[i][BASES.index(ch)].Not() for i, ch in enumerate(seq)]))
 
     def forbid_site_set(self, site_indices: list[int]) -> None:
         """No-good: not all of these sites together again."""
         if site_indices:
-            self.model.add_bool_or([self.used[i].Not() for i in site_indices])
+            sites = list(site_indices)
+            self._apply(lambda: self.model.add_bool_or([self.used[i].Not() for i in sites]))

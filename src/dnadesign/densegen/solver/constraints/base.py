@@ -29,9 +29,13 @@ if TYPE_CHECKING:  # the model imports OR-Tools; constraints only use it when en
     from ..model import PositionalModel
 
 
-@dataclass(frozen=True)
+@dataclass(eq=False)
 class PlacementVar:
-    """A candidate placement of the model and its CP-SAT literal."""
+    """A candidate placement of the model and its CP-SAT literal.
+
+    The placement exists before the CP-SAT model does (``model.PositionalModel`` lists them
+    first and builds the model only when a solve needs it): ``literal`` is None until then and
+    set once, by the build. One object per placement, compared by identity."""
 
     site_index: int  # -1 for promoter elements
     site_id: str
@@ -39,7 +43,7 @@ class PlacementVar:
     strand: str
     start: int
     sequence: str  # as read on the + strand
-    literal: Any  # cp_model.IntVar
+    literal: Any = None  # cp_model.IntVar, once the model is built
     fixed: bool = False
 
 
@@ -57,6 +61,11 @@ class Constraint:
     def allows_start(self, problem: Problem, site: Site, start: int) -> bool:
         """May ``site`` be placed starting at offset ``start``?"""
         return True
+
+    def fixed_elements(self, problem: Problem) -> list[PlacementVar]:
+        """The fixed placements this rule adds to the model (promoter elements), without
+        literals; ``encode`` gives each its literal (``pm.fixed_elements_of(self)``)."""
+        return []
 
     def validate(self, problem: Problem) -> None:
         """Raise ``InfeasibleProblemError`` for a malformed rule (run before ``allows`` is used)."""

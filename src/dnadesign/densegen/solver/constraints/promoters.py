@@ -63,21 +63,27 @@ class Promoter(Constraint):
                 f"promoter {prom.name!r} cannot be placed: its position windows and spacer range are incompatible with length {L}"
             )
 
+    def fixed_elements(self, problem: Problem) -> list[PlacementVar]:
+        """Every allowed start of the upstream element, then of the downstream one."""
+        prom = self.prom
+        pairs = start_pairs(prom, problem.length)
+        return [
+            PlacementVar(-1, f"{prom.name}:{role}", PROMOTER_REGULATOR, "+", start, seq, fixed=True)
+            for role, seq, starts in (("upstream", prom.upstream, sorted({u for u, _ in pairs})),
+                                      ("downstream", prom.downstream, sorted({d for _, d in pairs})))
+            for start in starts
+        ]
+
     def encode(self, pm: Any) -> None:
         m, pi, prom = pm.model, self.index, self.prom
         pairs = start_pairs(prom, pm.problem.length)
         ups: dict[int, Any] = {}
         downs: dict[int, Any] = {}
-        for role, seq, starts, store in (
-            ("upstream", prom.upstream, sorted({u for u, _ in pairs}), ups),
-            ("downstream", prom.downstream, sorted({d for _, d in pairs}), downs),
-        ):
-            for start in starts:
-                lit = m.new_bool_var(f"p{pi}{role[0]}{start}")
-                m.add_bool_and([pm.base[start + j][BASES.index(ch)] for j, ch in enumerate(seq)]).only_enforce_if(lit)
-                pv = PlacementVar(-1, f"{prom.name}:{role}", PROMOTER_REGULATOR, "+", start, seq, lit, fixed=True)
-                store[start] = pv
-                pm.promoter_placements.append(pv)
+        for pv in pm.fixed_elements_of(self):
+            upstream = pv.site_id.endswith(":upstream")
+            pv.literal = m.new_bool_var(f"p{pi}{'u' if upstream else 'd'}{pv.start}")
+            m.add_bool_and([pm.base[pv.start + j][BASES.index(ch)] for j, ch in enumerate(pv.sequence)]).only_enforce_if(pv.literal)
+            (ups if upstream else downs)[pv.start] = pv
         m.add_exactly_one(p.literal for p in ups.values())
         m.add_exactly_one(p.literal for p in downs.values())
         for down_start, pv in downs.items():
