@@ -30,6 +30,7 @@ from .dna import oriented_sequences, placeable_orientations
 from .enumerate import Enumeration
 from .enumerate import solve as enumerate_solve
 from .heuristics import Layout
+from .hub_dp import load_kernels
 from .overlaps import largest_overlaps
 from .path_search import MIN_SECONDS as SEARCH_MIN_S
 from .path_search import layouts as searched_layouts
@@ -147,6 +148,8 @@ def _pooled(problem: Problem, options: SolverOptions, n_solutions: int) -> Gener
     precheck(problem)  # reasons on the full library first (a pool could hide the real cause)
     clock = solve_clock(options.deterministic, options.clock)  # counts work when deterministic (budget.py)
     first = Budget(clock, options.time_limit_s)
+    if not first.counted:
+        load_kernels()  # numba's import and cache (~1 s of CPU once per process) outside the bound's share
     share = min(BOUND_CAP_S, BOUND_SHARE * options.time_limit_s)
     if first.counted:
         full = relax(problem, time_budget_s=None, max_iterations=8, seed=options.seed, fill_best=0)
