@@ -253,23 +253,30 @@ def test_fixing_leaves_promoter_bounds_alone():
 
 def test_restricted_hub_program_equals_one_built_on_the_survivors():
     """Fixing drops sites by filtering the hub rows (no hashing again): the tables over the kept
-    items, forwards and on the reversed strings, equal those of the survivors' own program."""
+    items, forwards and on the reversed strings, equal those of the survivors' own program, and
+    the reversed program (forward hubs, ends and starts swapped) equals one on hashed reversed strings."""
     import numpy as np
 
     from dnadesign.densegen.solver.bound import _items, _Plain
     from dnadesign.densegen.solver.bound_fixing import ForcedPaths, _restrict
+    from dnadesign.densegen.solver.hub_dp import HubDP
+    from dnadesign.densegen.solver.overlaps import overlap_hubs
 
     problem = Problem(lib100(), 120)
     values = [1] * len(problem.sites)
     items = _items(problem, (), values, hashed=True)
-    full = ForcedPaths(items, _Plain(items, 120).dp, 120)
     keep = np.random.default_rng(0).random(items.n_sites) < 0.4
-    sub_items, rev = _restrict(items, full.rev_hubs, keep)
+    sub_items = _restrict(items, keep)
     kept = [problem.sites[i] for i in sorted(sub_items.site_origin)]
     fresh = _items(dataclasses.replace(problem, sites=tuple(kept)), (), [1] * len(kept), hashed=True)
     assert sub_items.seqs == fresh.seqs and sub_items.inside == fresh.inside
     w = np.random.default_rng(1).uniform(-0.5, 1.0, sub_items.n_sites)
-    ours = ForcedPaths(sub_items, _Plain(sub_items, 120).dp, 120, rev)
+    ours = ForcedPaths(sub_items, _Plain(sub_items, 120).dp, 120)
     theirs = ForcedPaths(fresh, _Plain(fresh, 120).dp, 120)
     assert np.allclose(ours.site_values(w), theirs.site_values(w))
     assert np.allclose(ours.fwd.best, theirs.fwd.best) and np.allclose(ours.rev.best, theirs.rev.best)
+    # the reversed program reads the forward hubs swapped: the same tables as hashing the reversed strings
+    plain = sub_items.plain
+    hashed = HubDP(plain, *overlap_hubs([s[::-1] for s in sub_items.seqs]), plain, 120, plain, False, sub_items.site)
+    hashed.run(sub_items.weights(w))
+    assert np.allclose(hashed.best, ours.rev.best)

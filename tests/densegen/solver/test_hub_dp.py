@@ -1,8 +1,11 @@
 """Overlap hubs (solver/overlaps.py, hub_dp.py): the hub program computes the tables of the
 path program's definition with items sharing sites (no item right after one of its own site,
-through a hub or not), forwards and backwards, and its trace is such a path of that value; the overlap matrix built from hubs equals the pairwise ``max_overlap``."""
+through a hub or not), forwards and backwards, and its trace is such a path of that value; the
+overlap matrix built from hubs equals the pairwise ``max_overlap``."""
 
 from __future__ import annotations
+
+import itertools
 
 import numpy as np
 from hypothesis import given, settings
@@ -56,7 +59,7 @@ def test_hub_tables_equal_pairwise_tables(seqs, horizon, backward, rnd):
     if b >= 0 and reach[c, b]:
         path = hub.trace(b, c)
         assert path and abs(sum(w[i] for i in path) - hub.best[c, b]) < 1e-6
-        assert all(site[x] != site[y] for x, y in zip(path, path[1:], strict=False))
+        assert all(site[x] != site[y] for x, y in itertools.pairwise(path))
 
 
 @settings(max_examples=80, deadline=None)

@@ -31,7 +31,6 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from .hub_dp import NEG, HubDP
-from .overlaps import overlap_hubs
 
 if TYPE_CHECKING:
     from .bound import Relaxation, _Items, _PathDP
@@ -63,9 +62,9 @@ def _hubs_of(hubs: tuple[np.ndarray, np.ndarray, int], new_item: np.ndarray) -> 
     return out[0], out[1], len(both)
 
 
-def _restrict(items: _Items, rev: tuple[np.ndarray, np.ndarray, int] | None, keep: np.ndarray):
-    """``items`` (no promoter) without the sites where ``keep`` (per remapped site) is False, and
-    the reversed strings' hubs likewise: no hashing again."""
+def _restrict(items: _Items, keep: np.ndarray) -> _Items:
+    """``items`` (no promoter) without the sites where ``keep`` (per remapped site) is False:
+    hub rows filtered, no hashing again."""
     from .bound import _Items
 
     new_site = np.full(items.n_sites, -1, dtype=np.int64)
@@ -83,24 +82,24 @@ def _restrict(items: _Items, rev: tuple[np.ndarray, np.ndarray, int] | None, kee
         site_origin=[items.site_origin[s] for s in np.nonzero(keep)[0]],
         hubs=None if items.hubs is None else _hubs_of(items.hubs, new_item),
     )
-    return sub, (None if rev is None else _hubs_of(rev, new_item))
+    return sub
 
 
 class ForcedPaths:
     """Best relaxed path through each site, for site weights: a forward program over the items
     and one over their reversed strings (a path starting with an item, read backwards)."""
 
-    def __init__(self, items: _Items, fwd, L: int, rev_hubs: tuple[np.ndarray, np.ndarray, int] | None = None):
+    def __init__(self, items: _Items, fwd, L: int):
         self.items, self.fwd, self.L = items, fwd, L
         plain = items.plain
-        self.rev_hubs: tuple[np.ndarray, np.ndarray, int] | None
         self.rev: HubDP | _PathDP
         if items.hubs is not None:
-            self.rev_hubs = rev_hubs if rev_hubs is not None else overlap_hubs([s[::-1] for s in items.seqs])
-            self.rev = HubDP(plain, *self.rev_hubs, plain, L, plain, False, items.site)
+            # The reversed strings' hubs are the hubs reversed: an item ending in x starts its
+            # reversed string with rev(x) and vice versa (the same hubs, ends and starts swapped).
+            ends, starts, n_hubs = items.hubs
+            self.rev = HubDP(plain, starts, ends, n_hubs, plain, L, plain, False, items.site)
         else:
             assert items.cost is not None
-            self.rev_hubs = None
             # rev(b) then rev(a) overlap as a then b: the reversed program runs on the transposed costs
             from .bound import _PathDP as PathDP
 
@@ -143,9 +142,9 @@ class _Round:
         """This round without the sites where ``keep`` is False."""
         from .bound import _Plain
 
-        items, rev = _restrict(self.items, self.forced.rev_hubs, keep)
+        items = _restrict(self.items, keep)
         parts = _Plain(items, L)
-        return _Round(list(items.site_origin), items, parts, ForcedPaths(items, parts.dp, L, rev), self.values[keep])
+        return _Round(list(items.site_origin), items, parts, ForcedPaths(items, parts.dp, L), self.values[keep])
 
 
 def tighten(

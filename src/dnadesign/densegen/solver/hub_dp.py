@@ -80,7 +80,7 @@ class HubDP(TableReads):
             np.zeros(len(order)) if backward else lengths[out[order, 0]] - out[order, 2], dtype=np.int64)
         self._out_ptr = np.searchsorted(out[order, 0], np.arange(n + 1)).astype(np.int64)
 
-    def _edges(self) -> tuple[np.ndarray, ...]:
+    def _edges(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         return (self.first, self.plain, self.site, self._in_item, self._in_off, self._in_ptr,
                 self._out_hub, self._out_off, self._out_ptr)
 
