@@ -192,7 +192,7 @@ def _dp(items: _Items, first: np.ndarray, horizon: int, backward: bool = False) 
     assert items.plain is not None
     if items.hubs is not None:
         ends, starts, n_hubs = items.hubs
-        return HubDP(items.plain, ends, starts, n_hubs, first, horizon, items.plain, backward)
+        return HubDP(items.plain, ends, starts, n_hubs, first, horizon, items.plain, backward, items.site)
     assert items.cost is not None
     cost = items.cost.T.copy() if backward else items.cost
     return _PathDP(cost, first, horizon, items.plain, backward)

@@ -31,7 +31,6 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from .hub_dp import NEG, HubDP
-from .overlaps import overlap_hubs
 
 if TYPE_CHECKING:
     from .bound import Relaxation, _Items, _PathDP
@@ -39,7 +38,6 @@ if TYPE_CHECKING:
 
 FIX_EVERY = 6  # subgradient steps between two fixing passes on the survivors
 REBUILD_SHARE = 0.7  # rebuild the survivors' program once they are below this share of its sites
-PAIRWISE_ITEMS = 600  # survivors' oriented sites up to which the pairwise program (no site right after itself) runs
 MIN_THETA = 1e-3  # give a target up once the Polyak scale is this small
 # Polyak steps of an attempt at target T aim at AIM * T, from scale THETA0: aiming at T - 1 itself
 # gave steps too short to get there (RegulonDB 1000 sites, L=200: stuck at 55.1 for T = 55).
@@ -64,9 +62,9 @@ def _hubs_of(hubs: tuple[np.ndarray, np.ndarray, int], new_item: np.ndarray) -> 
     return out[0], out[1], len(both)
 
 
-def _restrict(items: _Items, rev: tuple[np.ndarray, np.ndarray, int] | None, keep: np.ndarray):
-    """``items`` (no promoter) without the sites where ``keep`` (per remapped site) is False, and
-    the reversed strings' hubs likewise: no hashing again."""
+def _restrict(items: _Items, keep: np.ndarray) -> _Items:
+    """``items`` (no promoter) without the sites where ``keep`` (per remapped site) is False:
+    hub rows filtered, no hashing again."""
     from .bound import _Items
 
     new_site = np.full(items.n_sites, -1, dtype=np.int64)
@@ -84,24 +82,24 @@ def _restrict(items: _Items, rev: tuple[np.ndarray, np.ndarray, int] | None, kee
         site_origin=[items.site_origin[s] for s in np.nonzero(keep)[0]],
         hubs=None if items.hubs is None else _hubs_of(items.hubs, new_item),
     )
-    return sub, (None if rev is None else _hubs_of(rev, new_item))
+    return sub
 
 
 class ForcedPaths:
     """Best relaxed path through each site, for site weights: a forward program over the items
     and one over their reversed strings (a path starting with an item, read backwards)."""
 
-    def __init__(self, items: _Items, fwd, L: int, rev_hubs: tuple[np.ndarray, np.ndarray, int] | None = None):
+    def __init__(self, items: _Items, fwd, L: int):
         self.items, self.fwd, self.L = items, fwd, L
         plain = items.plain
-        self.rev_hubs: tuple[np.ndarray, np.ndarray, int] | None
         self.rev: HubDP | _PathDP
         if items.hubs is not None:
-            self.rev_hubs = rev_hubs if rev_hubs is not None else overlap_hubs([s[::-1] for s in items.seqs])
-            self.rev = HubDP(plain, *self.rev_hubs, plain, L, plain, False)
+            # The reversed strings' hubs are the hubs reversed: an item ending in x starts its
+            # reversed string with rev(x) and vice versa (the same hubs, ends and starts swapped).
+            ends, starts, n_hubs = items.hubs
+            self.rev = HubDP(plain, starts, ends, n_hubs, plain, L, plain, False, items.site)
         else:
             assert items.cost is not None
-            self.rev_hubs = None
             # rev(b) then rev(a) overlap as a then b: the reversed program runs on the transposed costs
             from .bound import _PathDP as PathDP
 
@@ -140,36 +138,25 @@ class _Round:
     forced: ForcedPaths
     values: np.ndarray
 
-    def restrict(self, keep: np.ndarray, L: int, pairwise_items: int = PAIRWISE_ITEMS) -> _Round:
-        """This round without the sites where ``keep`` is False (on the pairwise program once
-        at most ``pairwise_items`` oriented sites are left)."""
+    def restrict(self, keep: np.ndarray, L: int) -> _Round:
+        """This round without the sites where ``keep`` is False."""
         from .bound import _Plain
 
-        items, rev = _restrict(self.items, self.forced.rev_hubs, keep)
-        if items.hubs is not None and len(items.seqs) <= pairwise_items:
-            # few survivors: the pairwise program, which forbids a site right after itself
-            from .bound import BIG
-            from .overlaps import overlap_matrix
-
-            cost = items.plain[None, :] - overlap_matrix(items.seqs)
-            cost[items.site[:, None] == items.site[None, :]] = BIG
-            items.cost, items.hubs, rev = cost, None, None
+        items = _restrict(self.items, keep)
         parts = _Plain(items, L)
-        return _Round(list(items.site_origin), items, parts, ForcedPaths(items, parts.dp, L, rev), self.values[keep])
+        return _Round(list(items.site_origin), items, parts, ForcedPaths(items, parts.dp, L), self.values[keep])
 
 
 def tighten(
     problem: Problem, relaxation: Relaxation, *, known: int = 0, deadline: float | None = None,
-    clock: Callable[[], float], max_steps: int = 200, pairwise_items: int = PAIRWISE_ITEMS,
+    clock: Callable[[], float], max_steps: int = 200,
 ) -> int | None:
     """The relaxation's bound, lowered by reduced-cost fixing while ``clock()`` is before
     ``deadline`` (``None``: at most ``max_steps`` DP passes in all, for reproducible runs);
     never below ``known`` (a value some layout already reaches). None when not computed.
 
     Each attempt at a target ``T`` (first the bound) gives ``max(T - 1, bound on the
-    survivors)``; when that proves ``T - 1``, the next attempt aims one lower. Survivors of at
-    most ``pairwise_items`` oriented sites are bounded by the pairwise program (which, unlike
-    the hub program, never puts a site right after itself: tighter)."""
+    survivors)``; when that proves ``T - 1``, the next attempt aims one lower."""
     bound = relaxation.bound
     search = relaxation._search
     lam_full = search.best_lam if search is not None and search.best_lam is not None else relaxation._lam
@@ -184,7 +171,7 @@ def tighten(
         # survivors from the relaxation's own multipliers (an attempt's are tuned to its survivors)
         ub = full.forced.site_values(full.values - lam_full) + float(lam_full.sum())
         budget.steps += 1
-        surv = _attempt(full, ub >= target - 1e-6, target, warm, budget, problem.length, pairwise_items)
+        surv = _attempt(full, ub >= target - 1e-6, target, warm, budget, problem.length)
         bound = min(bound, max(target - 1, surv))
         if surv > target - 1:
             break
@@ -204,8 +191,7 @@ class _Steps:
         return self.steps >= self.max_steps
 
 
-def _attempt(full: _Round, alive: np.ndarray, target: int, warm: dict[int, float], budget: _Steps, L: int,
-             pairwise_items: int) -> int:
+def _attempt(full: _Round, alive: np.ndarray, target: int, warm: dict[int, float], budget: _Steps, L: int) -> int:
     """Subgradient steps on the survivors (``alive``, per site of ``full``) of ``target``,
     dropping more of them as the multipliers improve: the lowest floor of their dual met
     (``-1`` once none survive). ``warm`` (problem site -> multiplier) starts the steps and
@@ -217,7 +203,7 @@ def _attempt(full: _Round, alive: np.ndarray, target: int, warm: dict[int, float
     aim = AIM * target
     rnd = full
     while alive.any() and not budget.out():
-        rnd = rnd.restrict(alive, L, pairwise_items)
+        rnd = rnd.restrict(alive, L)
         lam = np.array([warm.get(si, 0.0) for si in rnd.sites])
         banned = np.zeros(len(rnd.sites))
         for step in range(1 << 30):
