@@ -74,7 +74,7 @@ def test_layouts_pass_the_checker_and_beat_the_pool_route(big):
     """1000 sites, L=200: the pool + CP-SAT route's first solution had 48 sites (bench, commit
     0825cff); 30 rounds of the search give more, and every layout passes the checker against
     the full library."""
-    found = ps.layouts(big, site_values(big), [], lambda: False, seed=0, rounds=30)
+    found = ps.layouts(big, site_values(big), [], lambda: False, seed=0, rounds=300)
     assert found
     for lay in found:
         sol = ps.layout_solution_valued(big, lay, site_values(big))
@@ -89,7 +89,7 @@ def test_perturbation_beats_insertion_alone(big, big_lib):
     (ruin and recreate) get past it."""
     start = ps._Path(big_lib, [])
     ps.improve(big_lib, start, big.length, lambda: False)
-    best = ps.search(big_lib, big.length, [], random.Random(0), lambda: False, rounds=30)[0]
+    best = ps.search(big_lib, big.length, [], random.Random(0), lambda: False, rounds=300)[0]
     assert best.cost <= big.length
     assert best.value > start.value
 
