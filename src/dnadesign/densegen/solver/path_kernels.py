@@ -22,6 +22,7 @@ from .jit import kernel
 
 BIG = 1 << 20
 EPS = 1e-9
+SEGMENT_MOVE = 3  # longest run of items the or-opt move relocates
 
 
 @kernel
@@ -432,9 +433,64 @@ def exchange_once(lib, P, cnt, pcnt, val, gain, top3, top3p):
 
 
 @kernel
+def move_segment_once(lib, P, max_len):
+    """Or-opt: the move of a run of 1..``max_len`` consecutive items to another edge, as it is or
+    reversed with its strands flipped, that shortens ``P`` most; True when one did. The items
+    stay the same sites (a flip keeps the site and its carried sites), so only the length moves."""
+    ov, flip = lib[0], lib[4]
+    n = len(lib[3])
+    m = P[0]
+    can_flip = True
+    for r in range(m):
+        if flip[P[2 + r]] < 0:
+            can_flip = False
+    top = 0
+    t_i = -1
+    t_k = 0
+    t_e = -1
+    t_rev = False
+    for k in range(1, max_len + 1):
+        for i in range(m - k + 1):
+            j = i + k - 1
+            a = P[2 + i - 1] if i > 0 else n
+            b = P[2 + j + 1] if j + 1 < m else n
+            si = P[2 + i]
+            sj = P[2 + j]
+            out_gain = ov[a, b] - ov[a, si] - ov[sj, b]  # bases saved by taking the run out (<= 0 usually)
+            fi = flip[si] if can_flip else -1
+            fj = flip[sj] if can_flip else -1
+            for e in range(m + 1):
+                if i <= e <= j + 1:
+                    continue
+                u, v = _edge(lib, P, e)
+                g = out_gain + ov[u, si] + ov[sj, v] - ov[u, v]
+                if g > top:
+                    top, t_i, t_k, t_e, t_rev = g, i, k, e, False
+                if can_flip:
+                    g = out_gain + ov[u, fj] + ov[fi, v] - ov[u, v]
+                    if g > top:
+                        top, t_i, t_k, t_e, t_rev = g, i, k, e, True
+    if t_i < 0:
+        return False
+    seg = P[2 + t_i : 2 + t_i + t_k].copy()
+    if t_rev:
+        seg = flip[seg[::-1]]
+    rest = np.concatenate((P[2 : 2 + t_i], P[2 + t_i + t_k : 2 + m]))
+    at = t_e if t_e < t_i else t_e - t_k  # the edge's index once the run is out
+    P[2 : 2 + at] = rest[:at]
+    P[2 + at : 2 + at + t_k] = seg
+    P[2 + at + t_k : 2 + m] = rest[at:]
+    P[1] -= top
+    return True
+
+
+@kernel
 def shorten_once(lib, P, cnt, pcnt, val, gain, top3, top3p):
-    """One move that shortens ``P`` at equal or higher value (a reversal, else an exchange)."""
+    """One move that shortens ``P`` at equal or higher value (a reversal, else a run moved, else
+    an exchange)."""
     if reverse_once(lib, P):
+        return True
+    if move_segment_once(lib, P, SEGMENT_MOVE):
         return True
     return exchange_once(lib, P, cnt, pcnt, val, gain, top3, top3p)
 
@@ -558,7 +614,7 @@ def rounds(lib, L, cur, top, trial, ints, rng, params, pool, pool_val, pool_key,
             cc[:] = tc
             cp[:] = tp
             cv[0] = tv[0]
-        if ints[0] >= restart_after:
+        if ints[0] >= restart_after:  # back to the best path
             cP[:] = bP
             cc[:] = bc
             cp[:] = bp
