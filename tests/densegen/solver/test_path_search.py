@@ -51,7 +51,7 @@ def test_layouts_pass_the_checker_and_beat_the_pool_route(big):
     """1000 sites, L=200: the pool + CP-SAT route's first solution had 48 sites (bench, commit
     0825cff); 30 rounds of the search give more, and every layout passes the checker against
     the full library."""
-    found = ps.layouts(big, site_values(big), [], lambda: False, seed=0, rounds=30)
+    found = ps.layouts(big, site_values(big), [], lambda: False, seed=0, rounds=300)
     assert found
     for lay in found:
         sol = ps.layout_solution_valued(big, lay, site_values(big))
@@ -66,7 +66,7 @@ def test_perturbation_beats_insertion_alone(big, big_lib):
     (ruin and recreate) get past it."""
     start = ps._Path(big_lib, [])
     ps.improve(big_lib, start, big.length, lambda: False)
-    best = ps.search(big_lib, big.length, [], random.Random(0), lambda: False, rounds=30)[0]
+    best = ps.search(big_lib, big.length, [], random.Random(0), lambda: False, rounds=300)[0]
     assert best.cost <= big.length
     assert best.value > start.value
 
@@ -193,3 +193,113 @@ def test_groups_are_kept_on_every_path(big):
         assert len({grouped.sites[si].regulator for si in lay.library_sites} & set(members)) >= 3
         assert check_solution(grouped, ps.layout_solution_valued(grouped, lay, site_values(grouped))) == []
     assert _sites(found[0]) >= 45
+
+
+def _plain(lib, items: list[int]) -> tuple[int, float, list[int]]:
+    """Length, value and per-site coverage of ``items``, recomputed with numpy (no kernel)."""
+    path = ps._Path(lib, items)
+    cover = np.zeros(len(lib.value), dtype=np.int64)
+    for k in items:
+        cover[lib.site[k]] += 1
+        cover[lib.inside[k]] += 1
+    return path.cost, path.value, cover.tolist()
+
+
+def _assert_consistent(lib, state) -> None:
+    cost, value, cover = _plain(lib, state.items())
+    assert int(state.P[1]) == cost
+    assert float(state.val[0]) == pytest.approx(value)
+    assert state.cnt.tolist() == cover
+    placed = np.zeros(len(lib.value), dtype=np.int64)
+    np.add.at(placed, lib.site[state.items()], 1)
+    assert state.pcnt.tolist() == placed.tolist()
+
+
+def test_kernel_moves_keep_length_and_value_consistent(big, big_lib):
+    """Every compiled move (add, drop, noisy insertion, reversal, run move, exchange, ruin) leaves the
+    path's length, value and coverage counts equal to a plain recomputation from its items;
+    insertions stay within L and the shortening moves never lose (value, -length)."""
+    from dnadesign.densegen.solver import path_kernels as pk
+
+    L = big.length
+    klib = ps._kernel_library(big_lib)
+    cap = ps._capacity(big_lib, L)
+    w = ps._Scratch(big_lib.n)
+    krng = np.array([12345], dtype=np.uint64)
+    rng = random.Random(7)
+    moved = {"reverse": 0, "segment": 0, "exchange": 0}
+    for _ in range(25):
+        st = ps._State(big_lib, [], cap)
+        for x in rng.sample(range(big_lib.n), 40):  # a random path of distinct sites within L
+            if st.pcnt[big_lib.site[x]] == 0 and st.P[1] + big_lib.length[x] <= L:
+                pk.add(klib, *st.args(), x, rng.randint(0, int(st.P[0])))
+                _assert_consistent(big_lib, st)
+        pk.drop(klib, *st.args(), rng.randrange(int(st.P[0])))
+        _assert_consistent(big_lib, st)
+        pk.insert_greedy(klib, *st.args(), L, 0.35, krng, w.gain, w.best, w.bestp)
+        _assert_consistent(big_lib, st)
+        assert st.P[1] <= L
+        before = st.score()
+        if pk.reverse_once(klib, st.P):
+            moved["reverse"] += 1
+            _assert_consistent(big_lib, st)
+            assert st.score() > before
+        before = st.score()
+        if pk.move_segment_once(klib, st.P, 3):
+            moved["segment"] += 1
+            _assert_consistent(big_lib, st)
+            assert st.score() > before
+        before = st.score()
+        if pk.exchange_once(klib, *st.args(), w.gain, w.top3, w.top3p):
+            moved["exchange"] += 1
+            _assert_consistent(big_lib, st)
+            assert st.score() > before
+        pk._perturb(klib, *st.args(), krng, 2, 8)
+        _assert_consistent(big_lib, st)
+        pk.improve(klib, *st.args(), L, krng, w.gain, w.best, w.bestp, w.top3, w.top3p)
+        _assert_consistent(big_lib, st)
+        assert st.P[1] <= L
+        assert len({int(big_lib.site[k]) for k in st.items()}) == int(st.P[0])  # each site once
+    assert min(moved.values()) > 0  # every move was exercised
+
+
+def test_rounds_do_not_depend_on_how_they_are_chunked(big, big_lib):
+    """The search runs its rounds in compiled chunks between polls of ``stop()``: 120 rounds in one
+    call and in chunks of 7 give the same best paths (the kernel's random state is carried)."""
+    one = ps.search(big_lib, big.length, [], random.Random(5), lambda: False, rounds=120)
+    calls = iter(range(10**6))
+    chunked_stop = lambda: next(calls) < 0  # noqa: E731  (never stops; polled between chunks)
+    old = ps.CHUNK_S
+    try:
+        ps.CHUNK_S = 0.0  # chunks stay at their first size
+        two = ps.search(big_lib, big.length, [], random.Random(5), chunked_stop, rounds=120)
+    finally:
+        ps.CHUNK_S = old
+    assert [p.items for p in one] == [p.items for p in two]
+    assert one[0].cost <= big.length
+
+
+def test_rounds_raise_a_weak_start(big, big_lib):
+    """The compiled rounds alone, from a weak path (the first 10 even items end to end, 12 sites,
+    not improved first): ruin and recreate reach 51 sites or more in 300 rounds, within L, with
+    length and value equal to a plain recomputation."""
+    from dnadesign.densegen.solver import path_kernels as pk
+
+    L = big.length
+    klib = ps._kernel_library(big_lib)
+    cap = ps._capacity(big_lib, L)
+    weak = list(range(0, 20, 2))
+    cur, top, trial = (ps._State(big_lib, weak, cap) for _ in range(3))
+    assert top.val[0] <= 12 and top.P[1] <= L  # 10 placed, 2 carried
+    keep = 4
+    pool, pool_val = np.zeros((keep, cap + 2), dtype=np.int64), np.zeros(keep)
+    pool_key, pool_used = np.zeros(keep, dtype=np.uint64), np.zeros(keep, dtype=np.bool_)
+    ints = np.zeros(2, dtype=np.int64)
+    params = (ps.NOISE, ps.WORSE_ACCEPT, float(ps.RESTART_AFTER), float(ps.MIN_SEGMENT), float(ps.MAX_SEGMENT), np.inf)
+    done = pk.rounds(klib, L, cur.args(), top.args(), trial.args(), ints, np.array([99], dtype=np.uint64), params,
+                     pool, pool_val, pool_key, pool_used, 300)
+    assert done == 300 and ints[1] == 300
+    assert top.val[0] >= 51 and top.P[1] <= L
+    _assert_consistent(big_lib, top)
+    best = int(np.argmax(pool_val))
+    assert pool_val[best] == top.val[0]

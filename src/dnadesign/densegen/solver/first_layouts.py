@@ -26,7 +26,7 @@ from collections.abc import Iterable
 from .bound import site_values
 from .budget import Budget
 from .heuristics import Layout
-from .path_search import MIN_SECONDS
+from .path_search import MIN_SECONDS, counted_rounds
 from .path_search import layouts as searched_layouts
 from .state import EnumState
 from .types import Problem
@@ -35,7 +35,6 @@ MAX_FAVOURED_RUNS = 12  # favoured relaxation runs before the first CP-SAT solve
 MAX_SCREENED_BELOW = 8  # held layouts below the bound screened for the hint
 SEARCH_MIN_SITES = 50  # libraries this large (no promoter) get the local search when no held layout reaches the bound
 SEARCH_SHARE = 0.25  # ... for at most this share of time_limit_s
-SEARCH_ROUNDS = 40  # ... or this many perturbation rounds in deterministic mode
 FAVOURED_RUN_S = 0.05  # idle-machine seconds of one favoured run, charged to counted budgets
 
 
@@ -120,7 +119,7 @@ def searched(st: EnumState, held, bound: int, budget: Budget, share_left: float)
     starts = [held[2]] if held is not None else []
     found = searched_layouts(problem, site_values(problem), starts,
                              lambda: budget.clock() > stop_at or budget.left() < share_left, options.seed,
-                             rounds=SEARCH_ROUNDS if budget.counted else None, enough=bound)
+                             rounds=counted_rounds(share) if budget.counted else None, enough=bound)
     budget.charge(share)  # counted budgets: the round cap does about its share's work
     for lay in found:
         if held is not None and len(lay.library_sites) <= held[0].n_sites:

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import dataclasses
 import random
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -48,6 +49,8 @@ RESTART_AFTER = 60  # perturbations without a new best before returning to the b
 MAX_ITEMS = 3000  # oriented sites searched at most (overlap tables: 4 x 3000^2 bytes each, 8 while built)
 MIN_SECONDS = 0.5  # callers skip the search when they can give it less (the tables take ~0.3 s at 2000)
 KEEP_BEST = 4  # distinct best paths realised at the end
+ROUNDS_PER_S = 1000  # perturbation rounds per second of an idle machine (1000 sites, L=200: ~1700)
+CHUNK_S = 0.02  # seconds of compiled rounds between two polls of ``stop()``
 
 
 @dataclass
@@ -145,149 +148,99 @@ class _Path:
         return np.array([n, *seq], dtype=np.int64), np.array([*seq, n], dtype=np.int64)
 
 
-def _insertion_costs(lib: _Library, prev: np.ndarray, nxt: np.ndarray) -> np.ndarray:
-    """``delta[p, x]``: added length when item ``x`` goes between ``prev[p]`` and ``nxt[p]``."""
-    joined = lib.ov[prev, nxt][:, None]
-    return lib.length[None, :-1] - lib.ov[prev, :-1] - lib.ov_t[nxt, :-1] + joined
+def counted_rounds(seconds: float) -> int:
+    """Perturbation rounds that stand for ``seconds`` of search in deterministic mode."""
+    return max(1, int(ROUNDS_PER_S * seconds))
 
 
-def _gains(lib: _Library, path: _Path) -> np.ndarray:
-    """Per item: the value it adds (its own site unless covered, plus uncovered sites inside)."""
-    open_value = np.where(path.covered, 0.0, lib.value)
-    inner = np.add.reduceat(np.append(open_value[lib.in_flat], 0.0), lib.in_start[:-1]) if len(lib.in_flat) else 0.0
-    inner = np.where(lib.in_start[1:] > lib.in_start[:-1], inner, 0.0)
-    own = open_value[lib.site]
-    return np.where(path.placed[lib.site], -1.0, own + inner)
+def _kernel_library(lib: _Library) -> tuple:
+    """The library as the kernels read it (``path_kernels``: arrays only, index ``n`` no item)."""
+    n_sites = len(lib.value)
+    pinned = np.zeros(n_sites, dtype=np.bool_) if lib.pinned is None else np.asarray(lib.pinned, dtype=np.bool_)
+    site_hash = np.random.default_rng(0).integers(1, 2**63 - 1, size=n_sites, dtype=np.int64).astype(np.uint64)
+    n = lib.n
+    # Fewest bases an item can add anywhere (its length minus its largest overlaps in and out).
+    low = (lib.length[:n] - lib.ov[:n, :n].max(axis=0) - lib.ov[:n, :n].max(axis=1)).astype(np.int64)
+    by_low = np.argsort(low, kind="stable").astype(np.int64)
+    return (lib.ov, lib.ov_t, lib.length, lib.site, lib.flip, lib.value, lib.in_flat, lib.in_start, pinned, site_hash,
+            low, by_low)
+
+
+def _capacity(lib: _Library, L: int) -> int:
+    """Items a path of at most ``L`` bases can hold (each adds a base at least), plus slack."""
+    return min(lib.n, L) + 2
+
+
+class _State:
+    """A path as the kernels hold it: ``P`` (count, length, items), coverage counts, value."""
+
+    def __init__(self, lib: _Library, items: list[int], cap: int):
+        from . import path_kernels as pk
+
+        self.P = np.zeros(cap + 2, dtype=np.int64)
+        self.P[0] = len(items)
+        self.P[2 : 2 + len(items)] = items
+        self.cnt = np.zeros(len(lib.value), dtype=np.int32)
+        self.pcnt = np.zeros(len(lib.value), dtype=np.int32)
+        self.val = np.zeros(1)
+        pk.rebuild(_kernel_library(lib), self.P, self.cnt, self.pcnt, self.val)
+
+    def args(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        return self.P, self.cnt, self.pcnt, self.val
+
+    def score(self) -> tuple[float, int]:
+        return float(self.val[0]), -int(self.P[1])
+
+    def items(self) -> list[int]:
+        return [int(x) for x in self.P[2 : 2 + self.P[0]]]
+
+
+class _Scratch:
+    """Per-item work arrays of the kernels."""
+
+    def __init__(self, n: int):
+        self.gain = np.empty(n)
+        self.best = np.empty(n, dtype=np.int64)
+        self.bestp = np.empty(n, dtype=np.int64)
+        self.top3 = np.empty((n, 3), dtype=np.int64)
+        self.top3p = np.empty((n, 3), dtype=np.int64)
+
+
+def _kernel_rng(rng: random.Random | None) -> np.ndarray:
+    return np.array([(rng.getrandbits(64) if rng is not None else 0x9E3779B97F4A7C15) | 1], dtype=np.uint64)
+
+
+def _on_kernels(lib: _Library, path: _Path, L: int, move: Callable[[tuple, _State, _Scratch], object]) -> bool:
+    """Run ``move(klib, state, scratch)`` on ``path`` through the kernels; write the result back."""
+    state = _State(lib, path.items, max(_capacity(lib, L), len(path.items)))
+    done = bool(move(_kernel_library(lib), state, _Scratch(lib.n)))
+    path.items = state.items()
+    path.refresh()
+    return done
 
 
 def insert_greedy(lib: _Library, path: _Path, L: int, rng: random.Random | None = None, noise: float = 0.0) -> None:
     """Cheapest insertion (length per unit of value) until nothing more fits in ``L``."""
-    while True:
-        gain = _gains(lib, path)
-        ok_item = gain > 0
-        if not ok_item.any():
-            return
-        prev, nxt = path.ends()
-        delta = _insertion_costs(lib, prev, nxt)
-        cheapest = delta.min(axis=0)  # each item at its cheapest position
-        fits = (cheapest <= L - path.cost) & ok_item
-        if not fits.any():
-            return
-        ratio = np.maximum(cheapest, 0.25) / np.where(ok_item, gain, 1.0)
-        if noise and rng is not None:
-            ratio = ratio * (1.0 + noise * np.random.default_rng(rng.getrandbits(32)).random(lib.n))
-        x = int(np.argmin(np.where(fits, ratio, np.inf)))
-        p = int(np.argmin(delta[:, x]))
-        path.items.insert(int(p), int(x))
-        path.refresh()
+    from . import path_kernels as pk
+
+    krng = _kernel_rng(rng)
+    _on_kernels(lib, path, L, lambda k, s, w: pk.insert_greedy(k, *s.args(), L, noise if rng is not None else 0.0, krng,
+                                                                w.gain, w.best, w.bestp))
 
 
 def _shorten_once(lib: _Library, path: _Path) -> bool:
     """One move that shortens the path at equal or higher value; True when one was made."""
-    items = path.items
-    m = len(items)
-    if m == 0:
-        return False
-    # Reversal of a segment with its strands flipped: only the two boundary arcs change.
-    if m >= 2 and (lib.flip >= 0).all():
-        prev, nxt = path.ends()
-        first = np.asarray(items, dtype=np.int64)
-        rc = lib.flip[first]
-        i, j = np.triu_indices(m)
-        before = lib.ov[prev[i], first[i]] + lib.ov[first[j], nxt[j + 1]]
-        after = lib.ov[prev[i], rc[j]] + lib.ov[rc[i], nxt[j + 1]]
-        gain = after - before
-        k = int(np.argmax(gain))
-        if gain[k] > 0:
-            a, b = int(i[k]), int(j[k])
-            path.items[a : b + 1] = [int(lib.flip[x]) for x in reversed(items[a : b + 1])]
-            path.refresh()
-            return True
-    return _exchange(lib, path)
+    from . import path_kernels as pk
 
-
-def _exchange(lib: _Library, path: _Path) -> bool:
-    """Exchange (or relocate, or drop) one placed item for the cheapest item at least as
-    valuable, at any position: the move that shortens the path most, if any."""
-    items = path.items
-    m = len(items)
-    prev, nxt = path.ends()
-    here = np.asarray(items, dtype=np.int64)
-    # Value each placed item alone holds (its site and carried sites no other item covers).
-    count = np.zeros(len(lib.value), dtype=np.int32)
-    for k in items:
-        count[lib.site[k]] += 1
-        count[lib.inside[k]] += 1
-    lost = np.array([lib.value[lib.site[k]] * (count[lib.site[k]] == 1) + float(lib.value[lib.inside[k]][count[lib.inside[k]] == 1].sum())
-                     for k in items])
-    merged = _insertion_costs(lib, prev[:m], nxt[1:])  # (m, N): into the edge left when r goes
-    saving = merged[np.arange(m), here]  # length r's removal frees
-    edges = _insertion_costs(lib, prev, nxt)  # (m + 1, N): into the other edges
-    # Cheapest other edge when r goes (edges r and r + 1 become the merged one): the smaller
-    # of the running minimum over edges before r and the one over edges after r + 1.
-    big = np.full((1, lib.n), 1 << 20, dtype=edges.dtype)
-    before_r = np.concatenate([big, np.minimum.accumulate(edges, axis=0)[: m - 1]])  # edges < r
-    after_r = np.concatenate([np.minimum.accumulate(edges[::-1], axis=0)[::-1][2:], big])  # edges > r + 1
-    other = np.minimum(before_r, after_r)
-    gain = _gains(lib, path)
-    same_site = lib.site[None, :] == lib.site[here][:, None]
-    eligible = ((gain[None, :] >= lost[:, None] - 1e-9) & (gain[None, :] > 0)) | same_site
-    if lib.pinned is not None:
-        kept = lib.pinned[lib.site[here]]
-        eligible[kept] = same_site[kept]  # a pinned site may move, never leave
-        lost = np.where(kept, np.inf, lost)
-    cost = np.where(eligible, np.minimum(merged, other), 1 << 20)
-    x = np.argmin(cost, axis=1)
-    best_cost = cost[np.arange(m), x]
-    best_cost = np.where(lost <= 1e-9, np.minimum(best_cost, 0), best_cost)  # dropping it loses nothing
-    improvement = saving - best_cost
-    order = np.argsort(-improvement, kind="stable")
-    before = path.score()
-    for rr in order[:3]:
-        if improvement[rr] <= 0:
-            return False
-        rr = int(rr)
-        trial = path.items[:rr] + path.items[rr + 1 :]
-        xx = int(x[rr])
-        if not (lost[rr] <= 1e-9 and best_cost[rr] == 0 and cost[rr, xx] > 0):
-            if merged[rr, xx] <= other[rr, xx]:
-                at = rr
-            else:
-                column = edges[:, xx].copy()
-                column[rr : rr + 2] = 1 << 20
-                at = int(np.argmin(column))
-            trial.insert(at if at <= rr else at - 1, xx)
-        old = path.items
-        path.items = trial
-        path.refresh()
-        if path.score() > before:
-            return True
-        path.items = old
-        path.refresh()
-    return False
+    return _on_kernels(lib, path, max(path.cost, 1), lambda k, s, w: pk.shorten_once(k, *s.args(), w.gain, w.top3, w.top3p))
 
 
 def improve(lib: _Library, path: _Path, L: int, stop: Callable[[], bool]) -> None:
-    """Shorten, then insert, until neither helps (or ``stop()``)."""
-    insert_greedy(lib, path, L)
-    while not stop() and _shorten_once(lib, path):
-        insert_greedy(lib, path, L)
+    """Shorten, then insert, until neither helps (a kernel: ``stop`` is not polled inside)."""
+    from . import path_kernels as pk
 
-
-def _perturb(lib: _Library, path: _Path, rng: random.Random) -> _Path:
-    out = path.copy()
-    m = len(out.items)
-    if m == 0:
-        return out
-    k = min(m, rng.randint(MIN_SEGMENT, MAX_SEGMENT))
-    if rng.random() < 0.5:
-        at = rng.randrange(m - k + 1)
-        drop = set(range(at, at + k))
-    else:
-        drop = set(rng.sample(range(m), k))
-    out.items = [x for r, x in enumerate(out.items) if r not in drop or _is_pinned(lib, x)]
-    out.refresh()
-    return out
+    krng = _kernel_rng(None)
+    _on_kernels(lib, path, L, lambda k, s, w: pk.improve(k, *s.args(), L, krng, w.gain, w.best, w.bestp, w.top3, w.top3p))
 
 
 def _is_pinned(lib: _Library, item: int) -> bool:
@@ -298,15 +251,20 @@ def search(lib: _Library, L: int, starts: list[list[int]], rng: random.Random, s
            keep: int = KEEP_BEST, rounds: int | None = None, enough: float = np.inf) -> list[_Path]:
     """Iterated local search from ``starts`` (item paths; cheapest insertion from an empty path is
     always one of them) until ``stop()``, after ``rounds`` perturbations or once a path is worth
-    ``enough``: the best distinct paths found, best first."""
-    best: dict[tuple[int, ...], _Path] = {}
+    ``enough``: the best distinct paths found, best first. The rounds run in compiled chunks
+    (``path_kernels.rounds``) with ``stop()`` polled between them; the chunking does not change
+    the result."""
+    from . import path_kernels as pk
 
-    def remember(p: _Path) -> None:
-        key = tuple(sorted(int(lib.site[k]) for k in p.items))
-        if key not in best or p.score() > best[key].score():
-            best[key] = p.copy()
-
-    current: _Path | None = None
+    klib = _kernel_library(lib)
+    cap = _capacity(lib, L)
+    scratch = _Scratch(lib.n)
+    krng = _kernel_rng(rng)
+    pool = np.zeros((keep, cap + 2), dtype=np.int64)
+    pool_val = np.zeros(keep)
+    pool_key = np.zeros(keep, dtype=np.uint64)
+    pool_used = np.zeros(keep, dtype=np.bool_)
+    current: _State | None = None
     pins = [] if lib.pinned is None else [int(np.flatnonzero(lib.site == si)[0]) for si in np.flatnonzero(lib.pinned)]
     for items in [[], *starts]:
         p = _Path(lib, [k for k in items if 0 <= k < lib.n])
@@ -317,31 +275,28 @@ def search(lib: _Library, L: int, starts: list[list[int]], rng: random.Random, s
             p.refresh()
         if p.cost > L:
             return []  # the pinned sites alone do not fit
-        improve(lib, p, L, stop)
-        remember(p)
-        if current is None or p.score() > current.score():
-            current = p
+        st = _State(lib, p.items, cap)  # within L: at most one item per base
+        pk.improve(klib, *st.args(), L, krng, scratch.gain, scratch.best, scratch.bestp, scratch.top3, scratch.top3p)
+        pk.remember(klib, st.P, st.val, pool, pool_val, pool_key, pool_used)
+        if current is None or st.score() > current.score():
+            current = st
         if stop():
             break
     assert current is not None
-    top = current.copy()
-    stale = 0
-    done = 0
-    while top.value < enough - 1e-9 and not stop() and (rounds is None or done < rounds):
-        done += 1
-        trial = _perturb(lib, current, rng)
-        insert_greedy(lib, trial, L, rng, NOISE)
-        improve(lib, trial, L, stop)
-        remember(trial)
-        if trial.score() > top.score():
-            top, stale = trial.copy(), 0
-        else:
-            stale += 1
-        if trial.score() >= current.score() or (trial.value >= current.value - 1 and rng.random() < WORSE_ACCEPT):
-            current = trial
-        if stale >= RESTART_AFTER:
-            current, stale = top.copy(), 0
-    return sorted(best.values(), key=lambda p: p.score(), reverse=True)[:keep]
+    top = _State(lib, current.items(), cap)
+    trial = _State(lib, [], cap)
+    ints = np.zeros(2, dtype=np.int64)
+    params = (NOISE, WORSE_ACCEPT, float(RESTART_AFTER), float(MIN_SEGMENT), float(MAX_SEGMENT), float(enough))
+    chunk = 2
+    while top.val[0] < enough - 1e-9 and not stop() and (rounds is None or ints[1] < rounds):
+        todo = chunk if rounds is None else min(chunk, rounds - int(ints[1]))
+        t0 = time.perf_counter()
+        pk.rounds(klib, L, current.args(), top.args(), trial.args(), ints, krng, params, pool, pool_val, pool_key,
+                  pool_used, todo)
+        if time.perf_counter() - t0 < CHUNK_S and chunk < 1 << 12:
+            chunk *= 2  # chunks of about CHUNK_S seconds: stop() is polled between them
+    order = sorted((k for k in range(keep) if pool_used[k]), key=lambda k: (-pool_val[k], pool[k, 1]))
+    return [_Path(lib, [int(x) for x in pool[k, 2 : 2 + pool[k, 0]]]) for k in order]
 
 
 def _pins(problem: Problem, lib: _Library) -> np.ndarray | None:

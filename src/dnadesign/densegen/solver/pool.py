@@ -33,6 +33,7 @@ from .heuristics import Layout
 from .hub_dp import load_kernels
 from .overlaps import largest_overlaps
 from .path_search import MIN_SECONDS as SEARCH_MIN_S
+from .path_search import counted_rounds
 from .path_search import layouts as searched_layouts
 from .precheck import precheck
 from .types import Problem, Solution, SolverOptions
@@ -50,7 +51,6 @@ FIXING_SHARE = 0.06  # share the reduced-cost fixing after it may use (``bound_f
 FIXING_CAP_S = 0.6  # ... and at most this many seconds
 FIXING_STEPS = 40  # DP passes of the fixing when ``deterministic``
 SEARCH_SHARE = 0.3  # share of the first-solution limit the search over the full library may use
-SEARCH_ROUNDS = 40  # ... its perturbation rounds instead, in deterministic mode
 INNER_MARGIN_S = 0.3  # kept back from the pool's solve: its CP-SAT stops a little after its limit
 TIE_BREAK_ROOM = 0.999999  # side-bias tie-break room above the site bound (objective units)
 
@@ -141,7 +141,7 @@ def _searched(problem: Problem, options: SolverOptions, full, bound: int | None,
     cancel = options.cancel
     found = searched_layouts(problem, site_values(problem), list(full.layouts[:2]),
                              lambda: clock() > end or (cancel is not None and cancel.is_set()), options.seed,
-                             rounds=SEARCH_ROUNDS if counted(clock) else None,
+                             rounds=counted_rounds(search_s) if counted(clock) else None,
                              enough=bound if bound is not None else math.inf)[:1]
     charge(clock, search_s)  # counted budgets: the round cap does about its share's work
     return found
