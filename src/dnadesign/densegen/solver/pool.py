@@ -34,6 +34,8 @@ from .overlaps import largest_overlaps
 from .path_search import MIN_SECONDS as SEARCH_MIN_S
 from .path_search import layouts as searched_layouts
 from .precheck import precheck
+from .promoter_search import bound_problem
+from .promoter_search import layouts as promoter_layouts
 from .types import Problem, Solution, SolverOptions
 
 POOL_MIN_ORIENTED = 600  # libraries with more oriented sites than this are solved on a pool
@@ -135,10 +137,17 @@ def _searched(problem: Problem, options: SolverOptions, full, bound: int | None,
         return []
     end = clock() + search_s
     cancel = options.cancel
-    found = searched_layouts(problem, site_values(problem), list(full.layouts[:2]),
-                             lambda: clock() > end or (cancel is not None and cancel.is_set()), options.seed,
-                             rounds=SEARCH_ROUNDS if counted(clock) else None,
-                             enough=bound if bound is not None else math.inf)[:1]
+
+    def stop() -> bool:
+        return clock() > end or (cancel is not None and cancel.is_set())
+
+    rounds = SEARCH_ROUNDS if counted(clock) else None
+    enough = bound if bound is not None else math.inf
+    if problem.promoters:  # the promoter as a pinned block of the path (promoter_search.py)
+        found = promoter_layouts(problem, site_values(problem), stop, options.seed, rounds=rounds, enough=enough)[:1]
+    else:
+        found = searched_layouts(problem, site_values(problem), list(full.layouts[:2]), stop, options.seed,
+                                 rounds=rounds, enough=enough)[:1]
     charge(clock, search_s)  # counted budgets: the round cap does about its share's work
     return found
 
@@ -148,13 +157,14 @@ def _pooled(problem: Problem, options: SolverOptions, n_solutions: int) -> Gener
     clock = solve_clock(options.deterministic, options.clock)  # counts work when deterministic (budget.py)
     first = Budget(clock, options.time_limit_s)
     share = min(BOUND_CAP_S, BOUND_SHARE * options.time_limit_s)
+    bounded = bound_problem(problem)  # with a promoter: the same problem without it (promoter_search.py)
     if first.counted:
-        full = relax(problem, time_budget_s=None, max_iterations=8, seed=options.seed, fill_best=0)
-        bound = tighten(problem, full, clock=clock, max_steps=FIXING_STEPS)
+        full = relax(bounded, time_budget_s=None, max_iterations=8, seed=options.seed, fill_best=0)
+        bound = tighten(bounded, full, clock=clock, max_steps=FIXING_STEPS)
         first.charge(share + min(FIXING_CAP_S, FIXING_SHARE * options.time_limit_s))  # their nominal shares
     else:
-        full = relax(problem, time_budget_s=share, max_iterations=10_000, seed=options.seed, clock=clock, fill_best=0)
-        bound = tighten(problem, full, clock=clock, deadline=clock() + min(FIXING_CAP_S, FIXING_SHARE * options.time_limit_s))
+        full = relax(bounded, time_budget_s=share, max_iterations=10_000, seed=options.seed, clock=clock, fill_best=0)
+        bound = tighten(bounded, full, clock=clock, deadline=clock() + min(FIXING_CAP_S, FIXING_SHARE * options.time_limit_s))
     found = _searched(problem, options, full, bound, clock)
     pool = sorted(set(choose_pool(problem, visits=full.visits)).union(*(lay.library_sites for lay in found)))
     sub = dataclasses.replace(problem, sites=tuple(problem.sites[i] for i in pool))
