@@ -168,7 +168,8 @@ def _split(items: list) -> tuple[list, list]:
     """(items on the path, by start; items carried inside another placed item). Of several
     items with the same span, the first is on the path and carries the others."""
     placed = sorted((t for t in items if t[0] >= 0), key=lambda t: (t[2], -len(t[3]), t[0]))
-    on_path, carried = [], []
+    on_path: list = []
+    carried: list = []
     for t in placed:
         lo, hi = t[2], t[2] + len(t[3])
         if any(o[2] <= lo and hi <= o[2] + len(o[3]) for o in on_path):
