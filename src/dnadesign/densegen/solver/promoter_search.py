@@ -36,6 +36,7 @@ from .types import Problem, PromoterConstraint, Site
 
 BLOCK_REGULATOR = "__promoter_block__"  # the block's regulator in the searched problem (pinned by a minimum of 1)
 BLOCK_ID = "__promoter_block__"
+FIRST_PLACEMENTS = 12  # greedy spacer completions tried (from the cheapest first placements)
 
 
 def block_spacers(problem: Problem, prom: PromoterConstraint, rng: random.Random) -> list[tuple[int, str, int]]:
@@ -44,45 +45,40 @@ def block_spacers(problem: Problem, prom: PromoterConstraint, rng: random.Random
     the elements and with each other (touching the spacer, inside the block); its other bases are
     random."""
     up, down = prom.upstream, prom.downstream
-    oriented = [(si, seq) for si, _st, seq in placeable_orientations(problem)]
+    oriented = sorted({(si, seq) for si, _st, seq in placeable_orientations(problem)}, key=lambda t: (len(t[1]), t))
     out = []
     for s in range(prom.spacer_min, prom.spacer_max + 1):
         size = len(up) + s + len(down)
-        fixed: list[str | None] = [*up, *([None] * s), *down]
+        lo, hi = len(up), len(up) + s  # the spacer's bases
         cands = []  # (spacer bases used, site, start, seq)
         for si, seq in oriented:
             n = len(seq)
             if n > size:
-                continue
-            for t in range(max(0, len(up) - n + 1), min(size - n, len(up) + s - 1) + 1):
-                if all(fixed[t + k] in (None, ch) for k, ch in enumerate(seq)):
-                    used = sum(1 for k in range(n) if fixed[t + k] is None)
-                    cands.append((used, si, t, seq))
-        best: tuple[int, list[str | None]] = (0, fixed)
-        ranked = sorted(cands)
-        for first in ranked[:40]:  # greedy completions from the cheapest first placements
-            bases, taken = list(fixed), set()
-            for _used, si, t, seq in [first, *ranked]:
-                if si in taken or not all(bases[t + k] in (None, ch) for k, ch in enumerate(seq)):
+                break
+            for t in range(max(0, lo - n + 1), min(size - n, hi - 1) + 1):
+                # agrees with the upstream element where it covers it, and with the downstream one
+                if t < lo and seq[: lo - t] != up[t:]:
                     continue
-                for k, ch in enumerate(seq):
-                    bases[t + k] = ch
+                if t + n > hi and seq[hi - t:] != down[: t + n - hi]:
+                    continue
+                cands.append((min(t + n, hi) - max(t, lo), si, t, seq))
+        cands.sort()
+        best: tuple[int, list[str | None]] = (0, [None] * s)
+        for first in cands[:FIRST_PLACEMENTS]:  # greedy completions from the cheapest first placements
+            bases: list[str | None] = [None] * s  # the spacer
+            taken: set[int] = set()
+            for _used, si, t, seq in [first, *cands]:
+                part = seq[max(0, lo - t): hi - t]
+                at = max(t, lo) - lo
+                if si in taken or any(bases[at + k] not in (None, ch) for k, ch in enumerate(part)):
+                    continue
+                bases[at: at + len(part)] = list(part)
                 taken.add(si)
             if len(taken) > best[0]:
                 best = (len(taken), bases)
-        spacer = "".join(b if b is not None else rng.choice("ACGT") for b in best[1][len(up): len(up) + s])
+        spacer = "".join(b if b is not None else rng.choice("ACGT") for b in best[1])
         out.append((s, spacer, best[0]))
     return sorted(out, key=lambda t: (-t[2], t[0]))
-
-
-def bound_problem(problem: Problem) -> Problem:
-    """The problem whose path relaxation bounds ``problem`` on large libraries: ``problem``
-    itself without a promoter, else the same problem without its promoters. Valid: any layout
-    with a promoter, its elements ignored, is a layout without one with the same library sites
-    (a site holding a forbidden k-mer is never placed either way), and the relaxation without a
-    promoter gets the reduced-cost fixing (``bound_fixing``), which on 1000-site libraries is far
-    tighter than the promoter's own three-chain relaxation in the same seconds."""
-    return dataclasses.replace(problem, promoters=()) if problem.promoters else problem
 
 
 def _flat(problem: Problem, block: str) -> Problem:
