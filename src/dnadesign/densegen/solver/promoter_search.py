@@ -26,6 +26,7 @@ from collections.abc import Callable
 import numpy as np
 
 from .check import check_solution
+from .cores import max_overlap
 from .dna import placeable_orientations, revcomp
 from .heuristics import Layout
 from .path_layouts import Anchored, Piece, layout_solution, realise
@@ -122,8 +123,8 @@ def layouts(problem: Problem, values: list[int], stop: Callable[[], bool], seed:
 def _around_promoter(problem: Problem, flat: Problem, lay: Layout, prom: PromoterConstraint, s: int, block: str,
                      pairs: list[tuple[int, int]], rng: random.Random) -> Layout | None:
     """``lay`` (a layout of ``flat``) realised around the real promoter: the chains left and
-    right of the block, the block's carried sites inside it, the block at the allowed start
-    nearest to where ``lay`` has it."""
+    right of the block, the block's carried sites inside it, the block where ``lay`` has it
+    when that start is allowed, else the chains rotated so that it fits (``_rotate``)."""
     b = len(problem.sites)
     L = problem.length
     items = list(lay.items)
@@ -146,7 +147,10 @@ def _around_promoter(problem: Problem, flat: Problem, lay: Layout, prom: Promote
     starts = sorted({u for u, d in pairs if d - u == len(prom.upstream) + s})
     if not starts:
         return None
-    u = min(starts, key=lambda x: (abs(x - at[2]), x))
+    if at[2] in starts:
+        u = at[2]
+    else:
+        left, right, u = _rotate(left, right, block, starts, L)
     d = u + len(prom.upstream) + s
     if u == at[2]:  # the block is where the promoter may be: the layout as it is
         out = [t for t in items if t[0] != b]
@@ -158,6 +162,33 @@ def _around_promoter(problem: Problem, flat: Problem, lay: Layout, prom: Promote
     up = Anchored(Piece(-1, "+", block, inside), u, prom.upstream, 0, f"{prom.name}:upstream")
     down = Anchored(Piece(-1, "+", block), u, prom.downstream, d - u, f"{prom.name}:downstream")
     return realise(problem, [left, [], right], [up, down], rng, fill=True)
+
+
+def _span(seqs: list[str]) -> int:
+    """Bases a chain takes with each next piece at its largest overlap with the previous one."""
+    return sum(len(x) for x in seqs) - sum(max_overlap(a, b) for a, b in zip(seqs, seqs[1:], strict=False))
+
+
+def _rotate(left: list[Piece], right: list[Piece], block: str, starts: list[int], L: int) -> tuple[list[Piece], list[Piece], int]:
+    """Chains around the block such that it can start at an allowed start, and that start:
+    while the left chain is too long for every allowed start, its first piece moves to the end
+    of the right chain (and the other way round when the right chain does not fit after the
+    block); a path's pieces only change neighbours at the two ends. The start is the first
+    allowed one the left chain fits before (the nearest one when nothing fits)."""
+    for _ in range(len(left) + len(right)):
+        need = _span([p.sequence for p in left] + [block]) - len(block)  # bases before the block
+        tail = _span([block] + [p.sequence for p in right]) - len(block)  # bases after it
+        fit = [u for u in starts if need <= u <= L - len(block) - tail]
+        if fit:
+            return left, right, fit[0]
+        if left and need > starts[-1]:
+            left, right = left[1:], [*right, left[0]]
+        elif right and need <= starts[-1]:
+            left, right = [right[-1], *left], right[:-1]
+        else:
+            break
+    need = _span([p.sequence for p in left] + [block]) - len(block)
+    return left, right, min(starts, key=lambda x: (abs(x - need), x))
 
 
 def _split(items: list) -> tuple[list, list]:
