@@ -86,3 +86,15 @@ def test_pooled_solve_with_a_promoter(big):
     assert check_solution(big, sol) == []
     assert sol.n_sites >= 47
     assert sol.bound is not None and sol.n_sites <= sol.bound <= 57
+
+
+def test_windows_that_leave_one_spacer_length(big):
+    """Windows on both elements that allow only a 16-base spacer: the block takes that length."""
+    prom = dataclasses.replace(SIGMA70, upstream_pos=(30, 40), downstream_pos=(52, 52))
+    problem = dataclasses.replace(big, promoters=(prom,))
+    values = site_values(problem)
+    found = layouts(problem, values, lambda: False, seed=0, rounds=5)
+    assert found
+    for lay in found:
+        assert check_solution(problem, layout_solution_valued(problem, lay, values)) == []
+        assert _elements(problem, lay) == (30, 52)

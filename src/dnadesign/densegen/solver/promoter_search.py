@@ -22,6 +22,7 @@ from __future__ import annotations
 import dataclasses
 import random
 from collections.abc import Callable
+from itertools import pairwise
 
 import numpy as np
 
@@ -105,7 +106,8 @@ def layouts(problem: Problem, values: list[int], stop: Callable[[], bool], seed:
     if not pairs:
         return []
     rng = random.Random(seed)
-    s, spacer, _held = block_spacers(problem, prom, rng)[0]
+    allowed = {d - u - len(prom.upstream) for u, d in pairs}  # spacer lengths the windows leave
+    s, spacer, _held = next(b for b in block_spacers(problem, prom, rng) if b[0] in allowed)
     block = prom.upstream + spacer + prom.downstream
     flat = _flat(problem, block)
     # the block counts 1 in the searched problem (its own checker counts it as a site): pinned
@@ -166,7 +168,7 @@ def _around_promoter(problem: Problem, flat: Problem, lay: Layout, prom: Promote
 
 def _span(seqs: list[str]) -> int:
     """Bases a chain takes with each next piece at its largest overlap with the previous one."""
-    return sum(len(x) for x in seqs) - sum(max_overlap(a, b) for a, b in zip(seqs, seqs[1:], strict=False))
+    return sum(len(x) for x in seqs) - sum(max_overlap(a, b) for a, b in pairwise(seqs))
 
 
 def _rotate(left: list[Piece], right: list[Piece], block: str, starts: list[int], L: int) -> tuple[list[Piece], list[Piece], int]:
