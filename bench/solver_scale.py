@@ -9,10 +9,14 @@ instance runs in its own child process (so peak RSS is its own): one worker, ``c
 import is done before), peak RSS of the child, library sites of the first solution, its
 reported bound, and the checker's verdict. ``--weighted`` adds a weights rule (issue 14): the
 library's regulators, sorted, weigh 1, 2, 3, 1, 2, 3, ...; sites and bound are then reported
-in weighted value (``value``, ``gap`` in value units), next to the site count.
+in weighted value (``value``, ``gap`` in value units), next to the site count. ``--promoter``
+adds the sigma70 promoter users design with (-35 ``TTGACA``, -10 ``TATAAT``, spacer 16-18, both
+on +; ``--upstream-pos LO,HI`` adds a window for the -35's start); instance names end in
+``-sigma70``.
 
     uv run python bench/solver_scale.py [--sizes 100,1000] [--lengths 200] [--sources regulondb,pwm]
-        [--weighted] [--baseline COMMIT] [--out bench/results/solver_scale.json]
+        [--weighted] [--promoter [--upstream-pos 20,60]] [--seed 1] [--baseline COMMIT]
+        [--out bench/results/solver_scale.json]
 
 ``--baseline COMMIT`` runs every instance a second time, right before the current code, on that
 commit's ``src`` (``git archive`` into a temporary directory, first on ``PYTHONPATH``): the row's
@@ -81,7 +85,13 @@ def child(args) -> None:
 
         regs = sorted({r for _i, _s, r in lib})
         rules = (RegulatorWeights(tuple((r, 1 + k % 3) for k, r in enumerate(regs) if k % 3)),)
-    problem = Problem(tuple(Site(i, s, r) for i, s, r in lib), args.length, rules=rules)
+    promoters: tuple = ()
+    if args.promoter:
+        from dnadesign.densegen.solver import PromoterConstraint
+
+        window = tuple(int(x) for x in args.upstream_pos.split(",")) if args.upstream_pos else None
+        promoters = (PromoterConstraint("sigma70", "TTGACA", "TATAAT", 16, 18, upstream_pos=window),)
+    problem = Problem(tuple(Site(i, s, r) for i, s, r in lib), args.length, rules=rules, promoters=promoters)
     options = SolverOptions(time_limit_s=args.time_limit, seed=args.seed, workers=1, clock="cpu")
     t0 = time.process_time()
     try:
@@ -111,6 +121,8 @@ def main() -> None:
     ap.add_argument("--time-limit", type=float, default=10.0)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--weighted", action="store_true", help="per-regulator weights 1-3 (issue 14)")
+    ap.add_argument("--promoter", action="store_true", help="with the sigma70 promoter (TTGACA / TATAAT, spacer 16-18)")
+    ap.add_argument("--upstream-pos", default=None, help="with --promoter: window LO,HI of the -35 element's start")
     ap.add_argument("--baseline", default=None, help="also run each instance on this commit's src, side by side")
     ap.add_argument("--out", default=None)
     ap.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
@@ -131,14 +143,19 @@ def main() -> None:
             for length in (int(x) for x in args.lengths.split(",")):
                 cmd = [sys.executable, __file__, "--child", "--source", source, "--n", str(n), "--length", str(length),
                        "--time-limit", str(args.time_limit), "--seed", str(args.seed)] + (["--weighted"] if args.weighted else [])
+                if args.promoter:
+                    cmd += ["--promoter"] + (["--upstream-pos", args.upstream_pos] if args.upstream_pos else [])
                 base = run_child(cmd, base_src) if base_src is not None else None
-                row = {"name": f"{source}-n{n}-L{length}" + ("-weighted" if args.weighted else ""), **run_child(cmd)}
+                suffix = ("-weighted" if args.weighted else "") + ("-sigma70" if args.promoter else "")
+                row = {"name": f"{source}-n{n}-L{length}{suffix}", **run_child(cmd)}
                 if base is not None:
                     row["baseline"] = base
                 rows.append(row)
                 print(json.dumps(row), file=sys.stderr)
     out = {"bench": "solver_scale", "commit": commit_label("src/dnadesign/densegen/solver"), "time_limit_s": args.time_limit,
-           "clock": "cpu", "workers": 1, "weighted": args.weighted, "load_before": load_before,
+           "clock": "cpu", "workers": 1, "weighted": args.weighted,
+           "promoter": "sigma70 TTGACA/TATAAT spacer 16-18" + (f" upstream_pos {args.upstream_pos}" if args.upstream_pos else "") if args.promoter else None,
+           "seed": args.seed, "load_before": load_before,
            "load_after": [round(x, 2) for x in os.getloadavg()], "baseline": args.baseline, "instances": rows}
     write_line(out, args.out)
 

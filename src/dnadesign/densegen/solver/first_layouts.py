@@ -28,12 +28,13 @@ from .budget import Budget
 from .heuristics import Layout
 from .path_search import MIN_SECONDS, counted_rounds
 from .path_search import layouts as searched_layouts
+from .promoter_search import layouts as promoter_layouts
 from .state import EnumState
 from .types import Problem
 
 MAX_FAVOURED_RUNS = 12  # favoured relaxation runs before the first CP-SAT solve
 MAX_SCREENED_BELOW = 8  # held layouts below the bound screened for the hint
-SEARCH_MIN_SITES = 50  # libraries this large (no promoter) get the local search when no held layout reaches the bound
+SEARCH_MIN_SITES = 50  # libraries this large get the local search when no held layout reaches the bound
 SEARCH_SHARE = 0.25  # ... for at most this share of time_limit_s
 FAVOURED_RUN_S = 0.05  # idle-machine seconds of one favoured run, charged to counted budgets
 
@@ -106,20 +107,27 @@ def best_held(st: EnumState, held: Iterable[Layout], bound: int, budget: Budget,
 def searched(st: EnumState, held, bound: int, budget: Budget, share_left: float):
     """``held`` (as ``best_held`` returns it), or the local search's best layout
     (``path_search``) when it is denser, screened the same way. Runs only on libraries of
-    ``SEARCH_MIN_SITES`` or more without a promoter whose held layout is below ``bound``, until
+    ``SEARCH_MIN_SITES`` or more (at most one promoter: ``promoter_search``) whose held layout is
+    below ``bound``, until
     a layout reaches ``bound``, ``SEARCH_SHARE`` of the limit is spent or ``budget.left()``
     falls below ``share_left``."""
     problem, options = st.problem, st.options
-    if len(problem.sites) < SEARCH_MIN_SITES or problem.promoters or (held is not None and held[0].n_sites >= bound):
+    if len(problem.sites) < SEARCH_MIN_SITES or len(problem.promoters) > 1 or (held is not None and held[0].n_sites >= bound):
         return held
     share = min(SEARCH_SHARE * options.time_limit_s, budget.left() - share_left)
     if share < MIN_SECONDS:
         return held
     stop_at = budget.clock() + SEARCH_SHARE * options.time_limit_s
     starts = [held[2]] if held is not None else []
-    found = searched_layouts(problem, site_values(problem), starts,
-                             lambda: budget.clock() > stop_at or budget.left() < share_left, options.seed,
-                             rounds=counted_rounds(share) if budget.counted else None, enough=bound)
+
+    def stop() -> bool:
+        return budget.clock() > stop_at or budget.left() < share_left
+
+    rounds = counted_rounds(share) if budget.counted else None
+    if problem.promoters:  # the promoter as a pinned block of the path
+        found = promoter_layouts(problem, site_values(problem), stop, options.seed, rounds=rounds, enough=bound)
+    else:
+        found = searched_layouts(problem, site_values(problem), starts, stop, options.seed, rounds=rounds, enough=bound)
     budget.charge(share)  # counted budgets: the round cap does about its share's work
     for lay in found:
         if held is not None and len(lay.library_sites) <= held[0].n_sites:

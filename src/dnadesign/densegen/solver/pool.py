@@ -36,6 +36,8 @@ from .path_search import MIN_SECONDS as SEARCH_MIN_S
 from .path_search import counted_rounds
 from .path_search import layouts as searched_layouts
 from .precheck import precheck
+from .promoter_bound import bound_problem, warm_bound
+from .promoter_search import layouts as promoter_layouts
 from .types import Problem, Solution, SolverOptions
 
 POOL_MIN_ORIENTED = 600  # libraries with more oriented sites than this are solved on a pool
@@ -50,7 +52,10 @@ BOUND_CAP_S = 0.8  # ... and at most this many seconds
 FIXING_SHARE = 0.06  # share the reduced-cost fixing after it may use (``bound_fixing.tighten``)
 FIXING_CAP_S = 0.6  # ... and at most this many seconds
 FIXING_STEPS = 40  # DP passes of the fixing when ``deterministic``
+PROMOTER_BOUND_SHARE = 0.08  # share for the promoter's own relaxation after that (``promoter_bound.warm_bound``)
+PROMOTER_BOUND_CAP_S = 0.8  # ... and at most this many seconds
 SEARCH_SHARE = 0.3  # share of the first-solution limit the search over the full library may use
+PROMOTER_SEARCH_SHARE = 0.25  # ... with a promoter (after the warm bound; the pool's solve, on a larger pool, builds longer)
 INNER_MARGIN_S = 0.3  # kept back from the pool's solve: its CP-SAT stops a little after its limit
 TIE_BREAK_ROOM = 0.999999  # side-bias tie-break room above the site bound (objective units)
 
@@ -134,15 +139,22 @@ def _searched(problem: Problem, options: SolverOptions, full, bound: int | None,
     """The densest checked layout of the local search over every site (``path_search``), which
     joins the pool with its sites and starts the pool's solve; [] when it finds none or the
     share of the limit is too small for it. The search stops early once it reaches ``bound``."""
-    search_s = SEARCH_SHARE * options.time_limit_s
+    search_s = (PROMOTER_SEARCH_SHARE if problem.promoters else SEARCH_SHARE) * options.time_limit_s
     if search_s < SEARCH_MIN_S:
         return []
     end = clock() + search_s
     cancel = options.cancel
-    found = searched_layouts(problem, site_values(problem), list(full.layouts[:2]),
-                             lambda: clock() > end or (cancel is not None and cancel.is_set()), options.seed,
-                             rounds=counted_rounds(search_s) if counted(clock) else None,
-                             enough=bound if bound is not None else math.inf)[:1]
+
+    def stop() -> bool:
+        return clock() > end or (cancel is not None and cancel.is_set())
+
+    rounds = counted_rounds(search_s) if counted(clock) else None
+    enough = bound if bound is not None else math.inf
+    if problem.promoters:  # the promoter as a pinned block of the path (promoter_search.py)
+        found = promoter_layouts(problem, site_values(problem), stop, options.seed, rounds=rounds, enough=enough)[:1]
+    else:
+        found = searched_layouts(problem, site_values(problem), list(full.layouts[:2]), stop, options.seed,
+                                 rounds=rounds, enough=enough)[:1]
     charge(clock, search_s)  # counted budgets: the round cap does about its share's work
     return found
 
@@ -154,13 +166,19 @@ def _pooled(problem: Problem, options: SolverOptions, n_solutions: int) -> Gener
     if not first.counted:
         load_kernels()  # numba's import and cache (~1 s of CPU once per process) outside the bound's share
     share = min(BOUND_CAP_S, BOUND_SHARE * options.time_limit_s)
+    bounded = bound_problem(problem)  # with a promoter: the same problem without it (promoter_bound.py)
     if first.counted:
-        full = relax(problem, time_budget_s=None, max_iterations=8, seed=options.seed, fill_best=0)
-        bound = tighten(problem, full, clock=clock, max_steps=FIXING_STEPS)
+        full = relax(bounded, time_budget_s=None, max_iterations=8, seed=options.seed, fill_best=0)
+        bound = tighten(bounded, full, clock=clock, max_steps=FIXING_STEPS)
         first.charge(share + min(FIXING_CAP_S, FIXING_SHARE * options.time_limit_s))  # their nominal shares
     else:
-        full = relax(problem, time_budget_s=share, max_iterations=10_000, seed=options.seed, clock=clock, fill_best=0)
-        bound = tighten(problem, full, clock=clock, deadline=clock() + min(FIXING_CAP_S, FIXING_SHARE * options.time_limit_s))
+        full = relax(bounded, time_budget_s=share, max_iterations=10_000, seed=options.seed, clock=clock, fill_best=0)
+        bound = tighten(bounded, full, clock=clock, deadline=clock() + min(FIXING_CAP_S, FIXING_SHARE * options.time_limit_s))
+    if problem.promoters:  # the promoter's own relaxation, from the multipliers above
+        warm_s = min(PROMOTER_BOUND_CAP_S, PROMOTER_BOUND_SHARE * options.time_limit_s)
+        bound = warm_bound(problem, full, bound, clock=clock, time_budget_s=None if first.counted else warm_s, seed=options.seed)
+        if first.counted:
+            first.charge(warm_s)
     found = _searched(problem, options, full, bound, clock)
     pool = sorted(set(choose_pool(problem, visits=full.visits)).union(*(lay.library_sites for lay in found)))
     sub = dataclasses.replace(problem, sites=tuple(problem.sites[i] for i in pool))
