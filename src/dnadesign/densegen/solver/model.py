@@ -98,6 +98,11 @@ class PositionalModel:
         """True once the CP-SAT model exists."""
         return self._built
 
+    def build(self) -> None:
+        """Build the CP-SAT model now, when it is not built yet (a caller that times it)."""
+        if not self._built and not self._building:
+            self._build()
+
     def __getattr__(self, name: str) -> Any:
         # Only reached for attributes not set yet: a part of the CP-SAT model builds it.
         if name in BUILT and not self.__dict__.get("_built", True) and not self.__dict__.get("_building", True):
