@@ -102,3 +102,50 @@ def test_union_drops_files_a_compaction_retired(usr_root):
     u = union(a, b)
     u.save(ds.paths.manifest)
     assert ds.scan().select("sequence").collect().height == 7 and validate(ds).ok
+
+
+def _appended(ds: Dataset, batches: int) -> list[str]:
+    ids: list[str] = []
+    for b in range(batches):
+        stem = f"{b:05b}".replace("0", "A").replace("1", "T")
+        ids += ds.append(make_records([f"GG{stem}CCA", f"CA{stem}GTG"])).ids
+    return ids
+
+
+def test_a_reader_survives_a_merge_of_the_runs_it_listed(usr_root, monkeypatch):
+    """Readers take no lock, so another task's append may merge (and unlink) the runs a reader
+    has just listed before it maps them: a Slurm array task died of that (FileNotFoundError on
+    `_index/base-*.run`). The reader lists again and answers exactly."""
+    ds = Dataset.create(usr_root, "test/race")
+    ids = _appended(ds, 3)
+    real = idx.list_runs
+    merged: list[int] = []
+
+    def listed_then_merged(index_dir, group):
+        runs = real(index_dir, group)
+        if not merged and len(runs) > 1:  # the other writer's merge lands right after the listing
+            want = {(e.file, e.sha256) for e in ds.manifest().parts}
+            theirs = real(index_dir, group)  # the other process's own copies (ours stay unmapped)
+            assert idx.merge_runs(index_dir, group, theirs, want) is not None
+            for run in theirs:
+                run.path.unlink()
+            merged.append(len(runs))
+        return runs
+
+    monkeypatch.setattr(idx, "list_runs", listed_then_merged)
+    assert ds.has_ids([*ids, "0" * 40]) == set(ids)
+    assert merged and merged[0] > 1  # the fault was injected: the listed runs were gone
+    assert len(real(ds.paths.index_dir, "base")) == 1  # the merged run was used, not a rescan
+    assert validate(ds).ok
+
+
+def test_mapped_runs_outlive_their_unlink(usr_root):
+    """A reader that built its index keeps answering after a writer removes the run files."""
+    ds = Dataset.create(usr_root, "test/unlinked")
+    ids = _appended(ds, 3)
+    gi = idx.GroupIndex(ds.dir, ds.paths.index_dir, idx.BASE_GROUP, ds.manifest().parts)
+    for run in _runs(ds):
+        run.path.unlink()
+    keys, _ = id_keys(pa.array(ids))
+    assert gi.may_contain(keys).all()
+    assert validate(ds).ok

@@ -51,6 +51,7 @@ RELEASE_AFTER = 16_384  # a lookup of this many keys touches up to that many pag
 BIG_RUN_BYTES = 64 << 20  # runs bigger than this are searched in slices of RELEASE_AFTER keys
 RELEASE_MIN_KEYS = 1024  # smaller lookups leave the (few) pages they touched mapped
 BASE_GROUP = "base"
+ADOPT_ATTEMPTS = 8  # listings of a group's runs tried when a concurrent merge removes one (then: scan parts)
 
 
 def overlay_group(namespace: str) -> str:
@@ -83,6 +84,11 @@ class Run:
     @property
     def entries(self) -> np.ndarray:
         """All entries, memory-mapped (point lookups touch a few pages)."""
+        return self.mapped()
+
+    def mapped(self) -> np.ndarray:
+        """Map the entries now (FileNotFoundError if the run is gone). A mapping outlives the
+        file's unlink, so a reader that mapped its runs is safe from a writer merging them."""
         if self._entries is None:
             if self.n == 0:
                 self._entries = np.zeros(0, np.uint64)
@@ -306,21 +312,37 @@ class GroupIndex:
         self.runs: list[tuple[Run, np.ndarray]] = []  # (run, manifest position of each run part or -1)
         want = {(e.file, e.sha256): i for i, e in enumerate(self.entries)}
         covered = np.zeros(len(self.entries), bool)
+        for _attempt in range(ADOPT_ATTEMPTS):
+            # Readers take no lock: another process may merge the listed runs (and unlink them)
+            # before they are mapped. Then the merged run is on disk: list again.
+            try:
+                self.runs, covered = self._adopt(list_runs(index_dir, group), want)
+                break
+            except FileNotFoundError:
+                continue
+        missing = [self.entries[i] for i in np.flatnonzero(~covered)]
+        if missing:
+            self._index_missing(missing, want, save and not env_disabled())
+
+    def _adopt(self, runs: list[Run], want: dict[tuple[str, str], int]) -> tuple[list[tuple[Run, np.ndarray]], np.ndarray]:
+        """The runs covering the most live parts, without overlaps, each mapped at once; and the
+        parts they cover (the others are indexed on demand)."""
+        covered = np.zeros(len(self.entries), bool)
         candidates = []
-        for run in list_runs(index_dir, group):
+        for run in runs:
             live = np.array([want.get((p.file, p.sha256), -1) for p in run.parts], dtype=np.int64)
             n_live = int((live >= 0).sum())
             if n_live:
                 candidates.append((n_live, -len(run.parts), run, live))
+        adopted = []
         for _, _, run, live in sorted(candidates, key=lambda c: (-c[0], -c[1])):
             mine = live[live >= 0]
             if covered[mine].any():
                 continue
+            run.mapped()
             covered[mine] = True
-            self.runs.append((run, live))
-        missing = [self.entries[i] for i in np.flatnonzero(~covered)]
-        if missing:
-            self._index_missing(missing, want, save and not env_disabled())
+            adopted.append((run, live))
+        return adopted, covered
 
     def _index_missing(self, missing: list[FileEntry], want: dict[tuple[str, str], int], save: bool) -> None:
         items = [scan_part(self.dataset_dir, e) for e in missing]
