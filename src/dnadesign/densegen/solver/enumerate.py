@@ -172,11 +172,10 @@ def _first(st: EnumState, start: Layout, layouts: list[Layout], first_budget: Bu
                 return st.record(held[0], held[1]), float(path_bound * scale)
             start, start_value = held[2], sum(pm.site_weights[si] for si in held[2].library_sites)
     reserve = FIRST_RESERVE * options.time_limit_s  # CP-SAT stops a little late
-    if not first_budget.counted and not pm.built:
-        # The model's build (seconds on a large pool) comes out of CP-SAT's limit, not on top of
-        # it; with no room for it, the held layouts answer (counted budgets charged it already).
-        if first_budget.left() - reserve > len(pm.placements) * PLACEMENT_S:
-            pm.build()
+    # The model's build (seconds on a large pool) comes out of CP-SAT's limit, not on top of it;
+    # with no room for it, the held layouts answer (counted budgets charged it already).
+    if not first_budget.counted and not pm.built and first_budget.left() - reserve > len(pm.placements) * PLACEMENT_S:
+        pm.build()
     limit = first_budget.left() - reserve if pm.built or first_budget.counted else 0.0
     found = _optimise(pm, options, start, path_bound, limit, clock) if limit > 0 else None
     if found is not None and found[0].value(pm.value_expr) >= start_value:
