@@ -20,13 +20,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
+from child_runs import commit_label, run_child, write_line  # bench/ is on sys.path when run as a script
+from cli_startup import checkout
 
 
 def child(args) -> None:
@@ -79,15 +79,7 @@ def main() -> None:
         return
     load_before = [round(x, 2) for x in os.getloadavg()]
     base_dir = tempfile.TemporaryDirectory() if args.baseline else None
-    if base_dir is not None:
-        archive = subprocess.run(["git", "-C", str(REPO), "archive", args.baseline, "src"], capture_output=True, check=True).stdout
-        subprocess.run(["tar", "-x", "-C", base_dir.name], input=archive, check=True)
-
-    def run(cmd: list[str], src: str | None) -> dict:
-        env = dict(os.environ, PYTHONPATH=src) if src else None
-        proc = subprocess.run(cmd, capture_output=True, text=True, check=False, env=env)
-        lines = proc.stdout.strip().splitlines()
-        return json.loads(lines[-1]) if lines else {"error": proc.stderr.strip().splitlines()[-1:]}
+    base_src = checkout(args.baseline, Path(base_dir.name)) if base_dir is not None else None
 
     rows = []
     for source in args.sources.split(","):
@@ -97,19 +89,14 @@ def main() -> None:
                        "--length", str(length), "--seed", str(seed)]
                 row = {"name": f"{source}-n{args.n}-L{length}-seed{seed}"}
                 if base_dir is not None:
-                    row["baseline"] = run([*cmd, "--shares", args.baseline_shares], str(Path(base_dir.name) / "src"))
-                row.update(run([*cmd, "--shares", args.shares], None))
+                    row["baseline"] = run_child([*cmd, "--shares", args.baseline_shares], base_src)
+                row.update(run_child([*cmd, "--shares", args.shares], None))
                 rows.append(row)
                 print(json.dumps(row), file=sys.stderr)
-    commit = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
-    dirty = subprocess.run(["git", "-C", str(REPO), "status", "--porcelain", "src/dnadesign/densegen/solver"], capture_output=True, text=True).stdout.strip()
-    out = {"bench": "bound_cpu", "commit": commit + ("-dirty" if dirty else ""), "clock": "cpu", "shares": args.shares,
+    out = {"bench": "bound_cpu", "commit": commit_label("src/dnadesign/densegen/solver"), "clock": "cpu", "shares": args.shares,
            "baseline": args.baseline, "baseline_shares": args.baseline_shares, "load_before": load_before,
            "load_after": [round(x, 2) for x in os.getloadavg()], "instances": rows}
-    line = json.dumps(out)
-    print(line)
-    if args.out:
-        Path(args.out).write_text(line + "\n")
+    write_line(out, args.out)
 
 
 if __name__ == "__main__":

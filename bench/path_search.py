@@ -20,13 +20,14 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
+from child_runs import commit_label, run_child  # bench/ is on sys.path when run as a script
+from cli_startup import checkout
+
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 
@@ -78,15 +79,7 @@ def main() -> None:
         return
     load_before = [round(x, 2) for x in os.getloadavg()]
     base_dir = tempfile.TemporaryDirectory() if args.baseline else None
-    if base_dir is not None:
-        archive = subprocess.run(["git", "-C", str(REPO), "archive", args.baseline, "src"], capture_output=True, check=True).stdout
-        subprocess.run(["tar", "-x", "-C", base_dir.name], input=archive, check=True)
-
-    def run(cmd: list[str], src: str | None) -> dict:
-        env = dict(os.environ, PYTHONPATH=src) if src else None
-        proc = subprocess.run(cmd, capture_output=True, text=True, check=False, env=env)
-        lines = proc.stdout.strip().splitlines()
-        return json.loads(lines[-1]) if lines else {"error": proc.stderr.strip().splitlines()[-1:]}
+    base_src = checkout(args.baseline, Path(base_dir.name)) if base_dir is not None else None
 
     rows = []
     for source in args.sources.split(","):
@@ -95,8 +88,8 @@ def main() -> None:
                 for seed in (int(x) for x in args.seeds.split(",")):
                     cmd = [sys.executable, __file__, "--child", "--source", source, "--n", str(n), "--length", str(length),
                            "--seed", str(seed), "--budgets", args.budgets]
-                    base = run(cmd, str(Path(base_dir.name) / "src")) if base_dir is not None else None
-                    row = {"name": f"{source}-n{n}-L{length}-seed{seed}", **run(cmd, None)}
+                    base = run_child(cmd, base_src) if base_dir is not None else None
+                    row = {"name": f"{source}-n{n}-L{length}-seed{seed}", **run_child(cmd, None)}
                     if base is not None:
                         row["baseline"] = base
                     rows.append(row)
@@ -105,9 +98,7 @@ def main() -> None:
     totals = {k: sum(r.get(k) or 0 for r in rows) for k in budgets}
     if base_dir is not None:
         totals.update({f"baseline_{k}": sum(r["baseline"].get(k) or 0 for r in rows) for k in budgets})
-    commit = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
-    dirty = subprocess.run(["git", "-C", str(REPO), "status", "--porcelain", "src/dnadesign/densegen/solver"], capture_output=True, text=True).stdout.strip()
-    result = {"bench": "path_search", "commit": commit + ("-dirty" if dirty else ""), "baseline": args.baseline,
+    result = {"bench": "path_search", "commit": commit_label("src/dnadesign/densegen/solver"), "baseline": args.baseline,
               "load_before": load_before, "clock": "cpu", "totals": totals, "rows": rows}
     if args.out:
         Path(args.out).write_text(json.dumps(result, indent=1) + "\n")
