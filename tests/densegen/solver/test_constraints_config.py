@@ -116,7 +116,6 @@ def test_dense_run_honours_the_rules(tmp_path):
     data = yaml.safe_load(cfg.read_text())
     data["generation"]["sampling"]["cover_all_regulators"] = True
     data["solver"]["solutions_per_library"] = 1  # weights pick the best solution; later ones are levelled by count
-    data["solver"]["deterministic"] = True  # limits counted in work: a loaded machine gets the same rows (LexA in each)
     data["generation"]["sequence_constraints"].update(
         {"forbid_enzymes": ["BsaI", "EcoRI"], "max_homopolymer": 5, "gc_windows": [{"window": 20, "min": 0.15, "max": 0.85}]})
     for plan in data["generation"]["plans"]:
