@@ -6,7 +6,8 @@ export SGE_ROOT=/var/lib/gridengine SGE_CELL=default
 command -v sge_qmaster >/dev/null || { echo "gridengine is not installed" >&2; exit 2; }
 H=$(hostname -s)
 getent hosts "$H" >/dev/null || echo "127.0.0.1 $H" >> /etc/hosts
-if qstat -f 2>/dev/null | grep -q "all.q@"; then exit 0; fi
+# up means a queue instance with no state flags: a dead execd leaves the queue listed, in state "au"
+if pgrep -x sge_execd >/dev/null && qstat -f 2>/dev/null | grep -q "all.q@$H .*lx-amd64 *$"; then exit 0; fi
 # 127.0.0.1 reverse-resolves to "localhost": tell SGE that is this host, or clients are refused.
 echo "$H localhost" > "$SGE_ROOT/$SGE_CELL/common/host_aliases"
 install -d -o sgeadmin -g sgeadmin /var/run/gridengine
