@@ -27,8 +27,7 @@ from .bound import site_values
 from .budget import Budget
 from .heuristics import Layout
 from .path_search import MIN_SECONDS, counted_rounds
-from .path_search import layouts as searched_layouts
-from .promoter_search import layouts as promoter_layouts
+from .promoter_search import search_layouts
 from .state import EnumState
 from .types import Problem
 
@@ -124,10 +123,7 @@ def searched(st: EnumState, held, bound: int, budget: Budget, share_left: float)
         return budget.clock() > stop_at or budget.left() < share_left
 
     rounds = counted_rounds(share) if budget.counted else None
-    if problem.promoters:  # the promoter as a pinned block of the path
-        found = promoter_layouts(problem, site_values(problem), stop, options.seed, rounds=rounds, enough=bound)
-    else:
-        found = searched_layouts(problem, site_values(problem), starts, stop, options.seed, rounds=rounds, enough=bound)
+    found = search_layouts(problem, site_values(problem), starts, stop, options.seed, rounds=rounds, enough=bound)
     budget.charge(share)  # counted budgets: the round cap does about its share's work
     for lay in found:
         if held is not None and len(lay.library_sites) <= held[0].n_sites:

@@ -34,10 +34,9 @@ from .hub_dp import load_kernels
 from .overlaps import largest_overlaps
 from .path_search import MIN_SECONDS as SEARCH_MIN_S
 from .path_search import counted_rounds
-from .path_search import layouts as searched_layouts
 from .precheck import precheck
 from .promoter_bound import bound_problem, warm_bound
-from .promoter_search import layouts as promoter_layouts
+from .promoter_search import search_layouts
 from .types import Problem, Solution, SolverOptions
 
 POOL_MIN_ORIENTED = 600  # libraries with more oriented sites than this are solved on a pool
@@ -150,11 +149,8 @@ def _searched(problem: Problem, options: SolverOptions, full, bound: int | None,
 
     rounds = counted_rounds(search_s) if counted(clock) else None
     enough = bound if bound is not None else math.inf
-    if problem.promoters:  # the promoter as a pinned block of the path (promoter_search.py)
-        found = promoter_layouts(problem, site_values(problem), stop, options.seed, rounds=rounds, enough=enough)[:1]
-    else:
-        found = searched_layouts(problem, site_values(problem), list(full.layouts[:2]), stop, options.seed,
-                                 rounds=rounds, enough=enough)[:1]
+    found = search_layouts(problem, site_values(problem), list(full.layouts[:2]), stop, options.seed,
+                           rounds=rounds, enough=enough)[:1]
     charge(clock, search_s)  # counted budgets: the round cap does about its share's work
     return found
 

@@ -206,3 +206,13 @@ def _split(items: list) -> tuple[list, list]:
         else:
             on_path.append(t)
     return on_path, carried
+
+
+def search_layouts(problem: Problem, values: list[int], starts: list[Layout], stop: Callable[[], bool], seed: int = 0,
+                   rounds: int | None = None, enough: float = np.inf) -> list[Layout]:
+    """The local search's checked layouts of ``problem``, densest first: with a promoter, as a
+    pinned block (``layouts``; ``starts`` unused), else over the plain path from ``starts``
+    (``path_search.layouts``)."""
+    if problem.promoters:
+        return layouts(problem, values, stop, seed, rounds=rounds, enough=enough)
+    return searched_layouts(problem, values, starts, stop, seed, rounds=rounds, enough=enough)
